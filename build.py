@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Build dist/container-hooks-toolkit.pyz: one zipapp holding the three tools.
+
+    python3 build.py [--output PATH] [--python INTERPRETER]
+
+Steps, in order:
+1. shiv packs chts/ and the pinned, pure-Python tomli and tomli-w into a zipapp
+   (pip is told to take only platform-independent wheels, so the one file runs
+   on any CPU and on every Python from 3.8 to 3.13);
+2. the archive's __main__.py is replaced by chts/zipapp_main.py: shiv's own
+   bootstrap costs ~30 ms per start and unpacks under ~/.shiv, far too much for a
+   program that runs on every runc call, and pure-Python packages import straight
+   from the archive;
+3. the result is checked (no compiled files, the tools answer --version) and
+   moved into place atomically.
+Needs shiv (`pip install shiv==1.0.8`) and pip's access to the package index.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEPENDENCIES = ["tomli==2.0.2", "tomli-w==1.0.0"]
+# Only py3-none-any wheels: never a compiled (mypyc) tomli bound to one Python and CPU.
+PURE_WHEELS = ["--only-binary=:all:", "--platform", "any", "--implementation", "py", "--python-version", "3.8"]
+DEFAULT_OUTPUT = os.path.join(HERE, "dist", "container-hooks-toolkit.pyz")
+# -I: ignore PYTHON* variables and the user's site; -S: skip site (we need none of it).
+DEFAULT_PYTHON = "/usr/bin/python3 -IS"
+
+
+def run_shiv(site_packages: str, output: str, python: str) -> None:
+    command = [
+        sys.executable, "-m", "shiv",
+        "--site-packages", site_packages,
+        "--output-file", output,
+        "--python", python,
+        "--entry-point", "chts.dispatch:main",
+        "--reproducible",
+        "--compressed",
+        *PURE_WHEELS,
+        *DEPENDENCIES,
+    ]
+    try:
+        subprocess.run(command, check=True)
+    except FileNotFoundError:
+        sys.exit(f"build.py: cannot run {sys.executable}")
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"build.py: shiv failed (exit {exc.returncode}); is it installed? pip install shiv==1.0.8")
+
+
+def replace_bootstrap(shiv_output: str, output: str) -> None:
+    """Copy the archive without shiv's bootstrap, with our own __main__.py."""
+    with open(shiv_output, "rb") as handle:
+        shebang = handle.readline()
+    with zipfile.ZipFile(shiv_output) as source, open(output, "wb") as raw:
+        raw.write(shebang)
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as target:
+            for info in source.infolist():
+                if info.filename == "__main__.py" or info.filename.startswith("_bootstrap/"):
+                    continue
+                if info.filename.endswith((".so", ".pyd", ".dylib")):
+                    sys.exit(f"build.py: compiled file {info.filename} in the archive; it must be pure Python")
+                target.writestr(info, source.read(info.filename))
+            main = zipfile.ZipInfo("__main__.py", date_time=(1980, 1, 1, 0, 0, 0))
+            main.compress_type = zipfile.ZIP_DEFLATED
+            main.external_attr = 0o644 << 16
+            with open(os.path.join(HERE, "chts", "zipapp_main.py"), "rb") as entry:
+                target.writestr(main, entry.read())
+    os.chmod(output, 0o755)
+
+
+def check(output: str) -> None:
+    for tool in ("ctk", "marker"):  # the runtime passes --version on to runc
+        result = subprocess.run(
+            [sys.executable, "-IS", output, tool, "--version"], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0 or "0." not in result.stdout:
+            sys.exit(f"build.py: {output} {tool} --version failed: {result.stderr.strip()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="where to write the zipapp")
+    parser.add_argument("--python", default=DEFAULT_PYTHON, help=f"shebang interpreter (default: {DEFAULT_PYTHON})")
+    args = parser.parse_args()
+    output = os.path.abspath(args.output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="chts-build-") as work:
+        site_packages = os.path.join(work, "site-packages")
+        shutil.copytree(
+            os.path.join(HERE, "chts"), os.path.join(site_packages, "chts"),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        shiv_output = os.path.join(work, "shiv.pyz")
+        run_shiv(site_packages, shiv_output, args.python)
+        staged = os.path.join(work, "staged.pyz")
+        replace_bootstrap(shiv_output, staged)
+        check(staged)
+        shutil.move(staged, output + ".tmp")
+        os.replace(output + ".tmp", output)
+    print(f"built {os.path.relpath(output)} ({os.path.getsize(output)} bytes)")
+
+
+if __name__ == "__main__":
+    main()

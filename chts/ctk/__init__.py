@@ -1,0 +1,1 @@
+"""container-hooks-ctk: the admin CLI, one module per command group."""

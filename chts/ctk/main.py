@@ -1,0 +1,58 @@
+"""container-hooks-ctk's entry: global options, the command registry, and error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from typing import List, Optional
+
+from chts import __version__
+from chts.errors import ToolkitError
+
+PROG = "container-hooks-ctk"
+
+# Each module registers one command group with `register(subparsers)` and sets
+# `func(args) -> int` on its parsers. Adding a command is one module and one line here.
+COMMAND_MODULES = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Configure container engines to run OCI hooks in every container, "
+        "and manage the container-hooks-toolkit on this host.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-d", "--debug", action="store_true", help="show tracebacks and debug output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"chts.ctk.{name}").register(subparsers)
+    return parser
+
+
+def require_root(what: str) -> None:
+    """Stop with a clear message when a command that writes system files runs unprivileged."""
+    if os.geteuid() != 0:
+        raise ToolkitError(f"{what} needs root (run it with sudo)")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except ToolkitError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,64 @@
+"""Pick the tool from the name the zipapp runs under; busybox style under any other name.
+
+This runs before every runc call an engine makes, so it imports nothing and hands
+the shim and the marker their argv straight away.
+"""
+
+import sys
+
+USAGE = """\
+usage: container-hooks-toolkit.pyz TOOL [ARGS...]
+
+TOOL is one of (or install the file under these names, see `ctk install`):
+  runtime  | container-hooks-runtime   the runc shim that adds hooks on create
+  ctk      | container-hooks-ctk       the admin CLI (try: ctk --help)
+  marker   | container-hooks           a no-op marker hook (exits 0)
+"""
+
+TOOL_NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
+ALIASES = {
+    "container-hooks-runtime": "container-hooks-runtime",
+    "runtime": "container-hooks-runtime",
+    "container-hooks-ctk": "container-hooks-ctk",
+    "ctk": "container-hooks-ctk",
+    "container-hooks": "container-hooks",
+    "marker": "container-hooks",
+}
+
+
+def run_tool(tool: str, argv: list, self_path: str) -> int:
+    if tool == "container-hooks-runtime":
+        from chts import shim
+
+        return shim.main(argv, self_path)
+    if tool == "container-hooks":
+        if argv[1:2] in (["--version"], ["-v"]):
+            from chts import __version__
+
+            sys.stdout.write(f"container-hooks {__version__}\n")
+        return 0
+    from chts.ctk.main import main as ctk_main
+
+    sys.argv = argv
+    return ctk_main(argv[1:])
+
+
+def main() -> int:
+    argv = sys.argv
+    self_path = argv[0]
+    name = argv[0].rpartition("/")[2]
+    if name in TOOL_NAMES:
+        return run_tool(name, argv, self_path)
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if len(argv) >= 2 else 2
+    if argv[1] in ("-v", "--version"):
+        from chts import __version__
+
+        sys.stdout.write(f"container-hooks-toolkit {__version__}\n")
+        return 0
+    tool = ALIASES.get(argv[1])
+    if tool is None:
+        sys.stderr.write(f"container-hooks-toolkit: unknown tool {argv[1]!r}\n{USAGE}")
+        return 2
+    return run_tool(tool, [tool] + argv[2:], self_path)

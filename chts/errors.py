@@ -1,0 +1,9 @@
+"""The one exception type for failures a user must see and can fix."""
+
+
+class ToolkitError(Exception):
+    """A user-facing failure: its message is one line naming the file and the problem.
+
+    Commands print it as ``<tool>: <message>`` and exit non-zero; no traceback
+    unless the user asked for ``--debug``.
+    """

@@ -1,0 +1,111 @@
+"""hooks.json, the OCI `hooks` object injected into every container: parsing and validation."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Tuple
+
+from chts.errors import ToolkitError
+from chts.toolkit_config import read_text_file
+
+STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+HOOK_KEYS = ("path", "args", "env", "timeout")
+MAX_HOOKS_BYTES = 1 << 20
+
+Hook = Dict[str, Any]
+HooksByStage = Dict[str, List[Hook]]
+
+
+def _reject_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    result: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_strict(text: str) -> Any:
+    """json.loads that refuses what Go's encoding/json would not read the same way."""
+    return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+
+
+def describe_json_error(path: str, text: str, exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
+    return f"{path}: invalid JSON: {exc}"
+
+
+def validate_hook(value: Any, where: str) -> Hook:
+    """Check one OCI hook object; return a copy with its keys in canonical order."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: a hook must be an object with a \"path\", not {type(value).__name__}")
+    unknown = [key for key in value if key not in HOOK_KEYS]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (a hook has: {', '.join(HOOK_KEYS)})")
+    path = value.get("path")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{where}: \"path\" is required and must be a string")
+    if not path.startswith("/"):
+        raise ValueError(f"{where}.path: must be absolute, not {path!r}")
+    if "\0" in path:
+        raise ValueError(f"{where}.path: must not contain a NUL character")
+    hook: Hook = {"path": path}
+    for key in ("args", "env"):
+        if key not in value:
+            continue
+        items = value[key]
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{where}.{key}: must be a list of strings")
+        if any("\0" in item for item in items):
+            raise ValueError(f"{where}.{key}: must not contain a NUL character")
+        if key == "env":
+            for item in items:
+                if "=" not in item or item.startswith("="):
+                    raise ValueError(f"{where}.env: {item!r} is not KEY=VALUE")
+        hook[key] = list(items)
+    if "timeout" in value:
+        timeout = value["timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ValueError(f"{where}.timeout: must be an integer >= 1 (seconds), not {timeout!r}")
+        hook["timeout"] = timeout
+    return hook
+
+
+def validate_hooks_object(data: Any) -> HooksByStage:
+    """Check an OCI `hooks` object: known stages, each a list of valid hooks."""
+    if not isinstance(data, dict):
+        raise ValueError(f"must be a JSON object of stages ({', '.join(STAGES)}), not {type(data).__name__}")
+    hooks: HooksByStage = {}
+    for stage, entries in data.items():
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+        if not isinstance(entries, list):
+            raise ValueError(f"{stage}: must be a list of hooks")
+        hooks[stage] = [validate_hook(entry, f"{stage}[{index}]") for index, entry in enumerate(entries)]
+    return hooks
+
+
+def parse_hooks_json(text: str, path: str) -> HooksByStage:
+    if not text.strip():
+        raise ToolkitError(f"{path}: empty file (write {{}} for no hooks)")
+    try:
+        data = loads_strict(text)
+    except ValueError as exc:
+        raise ToolkitError(describe_json_error(path, text, exc)) from None
+    try:
+        return validate_hooks_object(data)
+    except ValueError as exc:
+        raise ToolkitError(f"{path}: {exc}") from None
+
+
+def load_hooks_json(path: str) -> HooksByStage:
+    """The hooks of ``path``; a missing file has none."""
+    if not os.path.lexists(path):
+        return {}
+    return parse_hooks_json(read_text_file(path, MAX_HOOKS_BYTES, "hooks JSON"), path)

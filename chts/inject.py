@@ -1,0 +1,133 @@
+"""The create path of the shim: plan the hooks, merge them into config.json, write it back."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from chts import cache
+from chts.errors import ToolkitError
+from chts.hook_sources import PlannedHook, load_hook_sources, select_hooks
+from chts.hooks_file import describe_json_error, loads_strict
+from chts.merge import SpecError, has_marker, merge_hooks
+from chts.shim_log import ShimLog, open_log
+from chts.toolkit_config import Config
+
+MAX_SPEC_BYTES = 64 << 20
+
+
+class InjectError(Exception):
+    """The create cannot go on: the message is the one line the engine will show."""
+
+
+def planned_hooks(config: Config) -> List[PlannedHook]:
+    """The configured hooks, from the cache while no source file has changed."""
+    key = "hooks:" + repr(sorted(config["container-hooks"].items()))
+    cached = cache.read(key)
+    if cached is None:
+        try:
+            planned, sources = load_hook_sources(config)
+            cached = ("ok", planned)
+        except ToolkitError as exc:
+            cached, sources = ("error", str(exc)), [config["container-hooks"]["path"]]
+        cache.write(key, sources, cached)
+    status, value = cached
+    if status == "error":
+        raise ToolkitError(value)
+    planned_list: List[PlannedHook] = value
+    return planned_list
+
+
+def detect_indent(raw: bytes) -> Optional[str]:
+    """The indentation config.json was written with (None: compact, as Docker/containerd write it)."""
+    first_newline = raw.find(b"\n")
+    if first_newline < 0:
+        return None
+    rest = raw[first_newline + 1 :]
+    indent = rest[: len(rest) - len(rest.lstrip(b" \t"))]
+    return indent.decode("ascii") or None
+
+
+def serialize_spec(spec: Dict[str, Any], raw: bytes) -> bytes:
+    indent = detect_indent(raw)
+    if indent is None:
+        text = json.dumps(spec, separators=(",", ":"))
+    else:
+        text = json.dumps(spec, indent=indent)
+    if raw.endswith(b"\n"):
+        text += "\n"
+    return text.encode("ascii")
+
+
+def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
+    """(spec, raw bytes); (None, b"") when there is no config.json for runc to complain about."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except FileNotFoundError:
+        return None, b""
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise ToolkitError(f"{path}: larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+        spec = loads_strict(text)
+    except UnicodeDecodeError as exc:
+        raise ToolkitError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
+        raise ToolkitError(describe_json_error(path, text, exc)) from None
+    if not isinstance(spec, dict):
+        raise ToolkitError(f"{path}: must be a JSON object, not {type(spec).__name__}")
+    return spec, raw
+
+
+def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str) -> List[PlannedHook]:
+    """Merge the hooks that apply to this container into ``spec``; return those added."""
+    if has_marker(spec):
+        return []
+    selected = select_hooks(planned, spec)
+    try:
+        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected])
+    except SpecError as exc:
+        raise ToolkitError(f"{spec_path}: {exc}") from None
+    # merge_hooks returns the (stage, hook) pairs it added, in order; map back to provenance.
+    remaining = list(added)
+    result = []
+    for entry in selected:
+        if remaining and remaining[0] == (entry["stage"], entry["hook"]):
+            result.append(entry)
+            remaining.pop(0)
+    return result
+
+
+def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
+    """Add the configured hooks to the bundle's config.json; raise InjectError to stop the create."""
+    log = open_log(config, call)
+    spec_path = os.path.join(call.bundle, "config.json")
+    try:
+        if config_error is not None:
+            raise ToolkitError(config_error)
+        planned = planned_hooks(config)
+        spec, raw = read_spec(spec_path)
+        if spec is None:
+            log.warning("no config.json in the bundle; leaving the error to the runtime", bundle=call.bundle)
+            return
+        if has_marker(spec):
+            log.info(f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle)
+            return
+        added = apply_hooks(spec, planned, spec_path)
+        if added:
+            from chts.atomic import write_atomically
+
+            write_atomically(spec_path, serialize_spec(spec, raw))
+    except ToolkitError as exc:
+        log.error(str(exc), id=call.container_id, bundle=call.bundle)
+        raise InjectError(str(exc)) from None
+    described = ", ".join(f"{entry['stage']}:{entry['hook']['path']} (from {entry['source']})" for entry in added)
+    log.info(
+        f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
+        id=call.container_id,
+        bundle=os.path.abspath(call.bundle),
+    )

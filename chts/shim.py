@@ -1,0 +1,200 @@
+"""container-hooks-runtime: add the configured hooks on create/run/restore, then exec runc.
+
+Every runc call an engine makes goes through here, so this module reads top to
+bottom and imports only interpreter builtins (posix, marshal via chts.cache)
+until it knows the call is one that injects; everything else is exec'd as is.
+"""
+
+import posix
+import sys
+
+from chts import cache
+
+SHIM = "container-hooks-runtime"
+INJECTING_COMMANDS = ("create", "run", "restore")
+
+# runc's global flags that take a value; its boolean ones (--debug, --systemd-cgroup,
+# --help, --version) take none. Any spelling: --x v, --x=v, -x v, -x=v.
+GLOBAL_VALUE_FLAGS = frozenset(("root", "log", "log-format", "criu", "rootless"))
+# Options of create / run / restore (runc 1.0-1.2) that take a value. The rest are
+# booleans; an option runc does not know makes runc fail, whatever we guess.
+COMMAND_VALUE_FLAGS = frozenset(
+    (
+        "bundle", "b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds",
+        "image-path", "work-path", "parent-path", "manage-cgroups-mode", "empty-ns",
+        "lsm-profile", "lsm-mount-context", "page-server", "status-fd",
+    )
+)
+FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class RuncCall:
+    """What the shim needs to know about one runc argv (everything after argv[0])."""
+
+    __slots__ = ("command", "command_index", "bundle", "container_id", "log", "log_format", "debug")
+
+    def __init__(self) -> None:
+        self.command = ""  # "" when there is none (runc --version, runc --help, runc)
+        self.command_index = -1
+        self.bundle = "."  # runc's default: the current directory
+        self.container_id = ""
+        self.log = ""
+        self.log_format = "text"
+        self.debug = False
+
+
+def _split_flag(arg: str):
+    """Go's flag syntax: '-x', '--x', '-x=v', '--x=v' -> (name, value or None)."""
+    name = arg[2:] if arg[1] == "-" else arg[1:]
+    if "=" in name:
+        name, _, value = name.partition("=")
+        return name, value
+    return name, None
+
+
+def parse_runc_argv(args) -> RuncCall:
+    """Parse runc's argv the way runc (urfave/cli v1 on Go's flag package) does."""
+    call = RuncCall()
+    count = len(args)
+    i = 0
+    while i < count:
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if len(arg) < 2 or arg[0] != "-":
+            break
+        name, value = _split_flag(arg)
+        if name in GLOBAL_VALUE_FLAGS and value is None:
+            i += 1
+            if i >= count:
+                return call  # runc will complain about the missing value
+            value = args[i]
+        if name == "log":
+            call.log = value or ""
+        elif name == "log-format":
+            call.log_format = value or ""
+        elif name == "debug":
+            call.debug = value is None or value.lower() in ("1", "t", "true")
+        i += 1
+    if i >= count:
+        return call
+    call.command = args[i]
+    call.command_index = i
+    if call.command not in INJECTING_COMMANDS:
+        return call
+    # urfave/cli v1 reorders a command's flags before its arguments, so options may
+    # follow the container id; "--" ends the options.
+    positional = []
+    i += 1
+    while i < count:
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            positional.extend(args[i:])
+            break
+        if len(arg) < 2 or arg[0] != "-":
+            positional.append(arg)
+            continue
+        name, value = _split_flag(arg)
+        if name in COMMAND_VALUE_FLAGS and value is None:
+            if i >= count:
+                break
+            value = args[i]
+            i += 1
+        if name in ("bundle", "b"):
+            call.bundle = value or "."
+    if positional:
+        call.container_id = positional[0]
+    return call
+
+
+def _stat_identity(path):
+    try:
+        st = posix.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _search_path():
+    env = posix.environ
+    path = env.get(b"PATH")
+    dirs = path.decode("utf-8", "surrogateescape").split(":") if path else []
+    for fallback in FALLBACK_PATH.split(":"):
+        if fallback not in dirs:
+            dirs.append(fallback)
+    return [d or "." for d in dirs]
+
+
+def find_runtime(candidates, self_path):
+    """The first candidate that is an executable file and not this shim itself, or None."""
+    me = _stat_identity(self_path)
+    search = None
+    for candidate in candidates:
+        if "/" in candidate:
+            paths = [candidate]
+        else:
+            if search is None:
+                search = _search_path()
+            paths = [d + "/" + candidate for d in search]
+        for path in paths:
+            try:
+                st = posix.stat(path)
+            except (OSError, ValueError):
+                continue
+            if st.st_mode & 0o170000 != 0o100000 or not posix.access(path, posix.X_OK):
+                continue
+            if (st.st_dev, st.st_ino) == me:
+                continue  # ourselves under another name: exec'ing it would loop
+            return path
+    return None
+
+
+def config_path():
+    value = posix.environ.get(b"CONTAINER_HOOKS_CONFIG")
+    if value:
+        return value.decode("utf-8", "surrogateescape")
+    return "/etc/container-hooks/config.toml"
+
+
+def fail(message, call) -> int:
+    """Report a failure where the engine looks (stderr and runc's --log) and return 1."""
+    from chts import shim_log
+
+    shim_log.report_error(f"{SHIM}: {message}", call.log, call.log_format)
+    return 1
+
+
+def main(argv, self_path) -> int:
+    args = argv[1:]
+    call = parse_runc_argv(args)
+    # Passthrough must work whatever state the toolkit's files are in: a broken
+    # config means the default runtimes, and the error waits for a create to be shown.
+    config, config_error = cache.load_config(config_path())
+    if call.command in INJECTING_COMMANDS:
+        from chts import inject
+
+        try:
+            inject.inject(call, config, config_error)
+        except inject.InjectError as exc:
+            return fail(str(exc), call)
+    elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
+        from chts import shim_log
+
+        shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
+    candidates = config["container-hooks-runtime"]["runtimes"]
+    runtime = find_runtime(candidates, self_path)
+    if runtime is None:
+        return fail(
+            f"no low-level runtime found: tried {', '.join(candidates)} in $PATH and {FALLBACK_PATH} "
+            f"(set [container-hooks-runtime] runtimes in {config_path()})",
+            call,
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        posix.execv(runtime, [runtime] + args)
+    except OSError as exc:
+        return fail(f"cannot execute {runtime}: {exc.strerror}", call)
+    return 1  # not reached

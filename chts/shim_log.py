@@ -1,0 +1,88 @@
+"""The shim's log lines: its own log file, and errors where the engine will look for them."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Dict
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def append_line(path: str, line: str) -> bool:
+    """Append one line with a single O_APPEND write, so concurrent shims never interleave."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError:
+        return False
+    try:
+        os.write(fd, line.encode("utf-8", "backslashreplace"))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "-_./:,=@+" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class ShimLog:
+    """Lines of `time level=... pid=... msg=... key=value` in the configured log file.
+
+    A log file that cannot be opened is silently skipped: logging never fails a container.
+    """
+
+    def __init__(self, path: str, level: str) -> None:
+        self.path = path
+        self.threshold = LEVELS.get(level, 20)
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        if not self.path or LEVELS[level] < self.threshold:
+            return
+        parts = [_timestamp(), f"level={level}", f"pid={os.getpid()}", f"msg={_quote(message)}"]
+        parts.extend(f"{key}={_quote(str(value))}" for key, value in fields.items())
+        append_line(self.path, " ".join(parts) + "\n")
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self.log("debug", message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.log("info", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.log("warning", message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.log("error", message, **fields)
+
+
+def open_log(config: Dict[str, Dict[str, Any]], call: Any) -> ShimLog:
+    section = config["container-hooks-runtime"]
+    return ShimLog(section["debug"], "debug" if call.debug else section["log-level"])
+
+
+def runc_log_line(message: str, log_format: str) -> str:
+    """A line in runc's own --log format, which containerd and Docker read back on failure."""
+    if log_format == "json":
+        import json
+
+        return json.dumps({"level": "error", "msg": message, "time": _timestamp()}) + "\n"
+    return f'time="{_timestamp()}" level=error msg={_quote(message)}\n'
+
+
+def report_error(message: str, runc_log: str, log_format: str) -> None:
+    """Show a failure on stderr and in runc's --log file (never on stdout: engines parse it)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    if runc_log:
+        append_line(runc_log, runc_log_line(message, log_format))

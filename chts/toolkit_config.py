@@ -1,0 +1,152 @@
+"""The toolkit's own config file (/etc/container-hooks/config.toml): schema, defaults, loading."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from typing import Any, Dict, List, Tuple
+
+from chts.errors import ToolkitError
+
+DEFAULT_CONFIG_PATH = "/etc/container-hooks/config.toml"
+CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
+MAX_CONFIG_BYTES = 1 << 20
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# section -> key -> (type, default, comment). Types: "path" (absolute path string),
+# "path-or-empty", "string-list", "log-level". This table is the single source for
+# defaults, validation, `ctk config --set` and the commented default file.
+SCHEMA: Dict[str, Dict[str, Tuple[str, Any, str]]] = {
+    "container-hooks": {
+        "path": ("path", "/etc/container-hooks/hooks.json", "hooks file injected into every container"),
+    },
+    "container-hooks-ctk": {
+        "path": ("path", "/usr/bin/container-hooks-ctk", "where the admin CLI is installed"),
+    },
+    "container-hooks-runtime": {
+        "debug": (
+            "path-or-empty",
+            "/etc/container-hooks/container-hooks-runtime.log",
+            'log file of the shim ("" turns it off)',
+        ),
+        "log-level": ("log-level", "info", "one of: " + ", ".join(LOG_LEVELS)),
+        "runtimes": ("string-list", ["runc", "docker-runc"], "low-level runtimes, first found wins"),
+    },
+}
+
+Config = Dict[str, Dict[str, Any]]
+
+
+def config_path() -> str:
+    """The config file this process uses: $CONTAINER_HOOKS_CONFIG, else the default."""
+    return os.environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH
+
+
+def default_config() -> Config:
+    return {section: {key: copy.deepcopy(spec[1]) for key, spec in keys.items()} for section, keys in SCHEMA.items()}
+
+
+def check_value(section: str, key: str, value: Any) -> Any:
+    """Return ``value`` if it fits the schema of ``section.key``; raise ValueError saying why not."""
+    kind = SCHEMA[section][key][0]
+    if kind in ("path", "path-or-empty"):
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if kind == "path-or-empty" and value == "":
+            return value
+        if not value.startswith("/"):
+            raise ValueError(f"must be an absolute path, not {value!r}")
+        if "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+    if kind == "log-level":
+        if value not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return value
+    if kind == "string-list":
+        if not isinstance(value, list) or not value:
+            raise ValueError("must be a non-empty list of strings")
+        for item in value:
+            if not isinstance(item, str) or not item or "\0" in item:
+                raise ValueError(f"must be a non-empty list of non-empty strings, has {item!r}")
+        return list(value)
+    raise AssertionError(f"unknown schema type {kind}")
+
+
+def merge_over_defaults(data: Dict[str, Any], path: str) -> Config:
+    """Validate a parsed config document and lay it over the defaults."""
+    config = default_config()
+    for section, values in data.items():
+        if section not in SCHEMA:
+            known = ", ".join(f"[{name}]" for name in SCHEMA)
+            raise ToolkitError(f"{path}: unknown section [{section}] (known: {known})")
+        if not isinstance(values, dict):
+            raise ToolkitError(f"{path}: {section} must be a table [{section}]")
+        for key, value in values.items():
+            if key not in SCHEMA[section]:
+                known = ", ".join(SCHEMA[section])
+                raise ToolkitError(f"{path}: unknown key {key!r} in [{section}] (known: {known})")
+            try:
+                config[section][key] = check_value(section, key, value)
+            except ValueError as exc:
+                raise ToolkitError(f"{path}: [{section}] {key} {exc}") from None
+    return config
+
+
+def toml_loads(text: str) -> Dict[str, Any]:
+    """Parse TOML with the stdlib's tomllib where there is one, else the bundled tomli."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    import tomli
+
+    return tomli.loads(text)
+
+
+def toml_decode_error() -> "type[Exception]":
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.TOMLDecodeError
+    import tomli
+
+    return tomli.TOMLDecodeError
+
+
+def read_text_file(path: str, limit: int, what: str) -> str:
+    """Read a small UTF-8 text file, turning every way it can be unusable into one clear error."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise ToolkitError(f"{path}: is a directory, expected a {what} file") from None
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ToolkitError(f"{path}: larger than {limit} bytes, refusing to read it as a {what} file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolkitError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def parse_config(text: str, path: str) -> Config:
+    try:
+        data = toml_loads(text)
+    except toml_decode_error() as exc:
+        raise ToolkitError(f"{path}: invalid TOML: {exc}") from None
+    return merge_over_defaults(data, path)
+
+
+def load_config(path: str) -> Config:
+    """The effective config: defaults, overlaid by ``path`` when it exists."""
+    if not os.path.lexists(path):
+        return default_config()
+    return parse_config(read_text_file(path, MAX_CONFIG_BYTES, "TOML"), path)
+
+
+def runtimes_of(config: Config) -> List[str]:
+    runtimes: List[str] = config["container-hooks-runtime"]["runtimes"]
+    return runtimes

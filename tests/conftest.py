@@ -1,0 +1,165 @@
+"""Shared fixtures: the built .pyz, busybox bundles, temporary toolkit roots, CI-aware skips."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYZ = ROOT / "dist" / "container-hooks-toolkit.pyz"
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip a test whose tool is missing, except in CI, where a missing tool is a failure."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name, path=CLEAN_PATH)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def require_root() -> None:
+    require(os.geteuid() == 0, "needs root")
+
+
+@pytest.fixture(scope="session")
+def pyz() -> Path:
+    """The built zipapp (tox builds it first; a bare pytest run builds it here)."""
+    sources = [p for p in (ROOT / "chts").rglob("*.py")] + [ROOT / "build.py"]
+    if not PYZ.exists() or PYZ.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+        subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, stdout=subprocess.DEVNULL)
+    return PYZ
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root file system of busybox-static and one symlink per applet."""
+    busybox = shutil.which("busybox", path=CLEAN_PATH)
+    require(busybox is not None, "busybox-static is not installed")
+    assert busybox is not None
+    rootfs = tmp_path_factory.mktemp("busybox") / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    for directory in ("proc", "sys", "dev", "tmp", "etc", "root"):
+        (rootfs / directory).mkdir()
+    shutil.copy2(busybox, rootfs / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (rootfs / "bin" / applet).symlink_to("busybox")
+    (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    return rootfs
+
+
+def runc_spec(args: List[str], rootfs: Path, env: Optional[List[str]] = None) -> Dict[str, Any]:
+    """A minimal rootless-friendly runtime spec like `runc spec` writes, running ``args``."""
+    runc = require_binary("runc")
+    with_spec = Path(str(rootfs) + "-spec")
+    with_spec.mkdir(exist_ok=True)
+    if not (with_spec / "config.json").exists():
+        subprocess.run([runc, "spec"], cwd=with_spec, check=True)
+    spec: Dict[str, Any] = json.loads((with_spec / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = args
+    if env is not None:
+        spec["process"]["env"] = env
+    spec["root"] = {"path": str(rootfs), "readonly": True}
+    return spec
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path, busybox_rootfs: Path) -> Iterator[Any]:
+    """make_bundle(args, name=..., hooks=...) -> bundle dir with a config.json running ``args``."""
+
+    def make(
+        args: List[str],
+        name: str = "bundle",
+        hooks: Optional[Dict[str, Any]] = None,
+        env: Optional[List[str]] = None,
+        indent: Optional[str] = "\t",
+    ) -> Path:
+        bundle = tmp_path / name
+        bundle.mkdir()
+        spec = runc_spec(args, busybox_rootfs, env)
+        if hooks is not None:
+            spec["hooks"] = hooks
+        (bundle / "config.json").write_text(json.dumps(spec, indent=indent))
+        return bundle
+
+    yield make
+
+
+class ToolkitRoot:
+    """A temporary /etc/container-hooks plus the three tool names, used through env()."""
+
+    def __init__(self, base: Path, pyz: Path) -> None:
+        self.base = base
+        self.bin = base / "bin"
+        self.bin.mkdir()
+        for name in ("container-hooks-runtime", "container-hooks-ctk", "container-hooks"):
+            (self.bin / name).symlink_to(pyz)
+        self.shim = self.bin / "container-hooks-runtime"
+        self.ctk = self.bin / "container-hooks-ctk"
+        self.config = base / "config.toml"
+        self.hooks = base / "hooks.json"
+        self.log = base / "container-hooks-runtime.log"
+        self.cache = base / "cache"
+        self.write_config()
+
+    def write_config(self, extra_runtime: str = "", extra: str = "") -> None:
+        self.config.write_text(
+            f'[container-hooks]\npath = "{self.hooks}"\n{extra}\n'
+            f'[container-hooks-runtime]\ndebug = "{self.log}"\n{extra_runtime}\n'
+        )
+
+    def write_hooks(self, hooks: Any) -> None:
+        self.hooks.write_text(hooks if isinstance(hooks, str) else json.dumps(hooks))
+
+    def env(self, **extra: str) -> Dict[str, str]:
+        env = {
+            "PATH": CLEAN_PATH,
+            "CONTAINER_HOOKS_CONFIG": str(self.config),
+            "CONTAINER_HOOKS_CACHE_DIR": str(self.cache),
+        }
+        env.update(extra)
+        return env
+
+    def run_shim(self, args: List[str], **kwargs: Any) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [str(self.shim), *args], env=self.env(), capture_output=True, text=True, check=False, **kwargs
+        )
+
+    def run_ctk(self, args: List[str], **kwargs: Any) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [str(self.ctk), *args], env=self.env(), capture_output=True, text=True, check=False, **kwargs
+        )
+
+
+@pytest.fixture
+def toolkit(tmp_path: Path, pyz: Path) -> ToolkitRoot:
+    base = tmp_path / "toolkit"
+    base.mkdir()
+    return ToolkitRoot(base, pyz)
+
+
+def record_hook(log: Path, label: str) -> Dict[str, Any]:
+    """A hook that appends ``label`` to ``log`` on the host (runs with the host's /bin/sh)."""
+    return {"path": "/bin/sh", "args": ["sh", "-c", f'echo {label} >> "{log}"']}
