@@ -30,3 +30,12 @@ def load_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str]]:
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
     """The planned hooks that apply to the container described by ``spec``."""
     return list(planned)
+
+
+def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Tuple[PlannedHook, bool, str]]:
+    """Each planned hook with whether it applies to ``spec`` and the reason, for `ctk hooks explain`."""
+    chosen = select_hooks(planned, spec)
+    return [
+        (entry, entry in chosen, "hooks.json applies to every container" if entry in chosen else "not selected")
+        for entry in planned
+    ]
