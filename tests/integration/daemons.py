@@ -1,0 +1,344 @@
+"""Real container engines started by tests on temporary paths, and stopped by the PID they started.
+
+Nothing here reads or writes /etc/docker, /etc/containerd or /etc/containers: every daemon gets
+its config file, state directories and socket under a directory of the test's own. Networking
+is off (dockerd `--bridge none --iptables=false`, `podman --network none`), so no bridge or
+firewall rule is left on the host.
+
+    with dockerd(tmp_path, {"runtimes": {...}}) as engine:
+        engine.import_rootfs(busybox_rootfs)            # -> "busybox:local"
+        engine.docker("run", "--rm", "busybox:local", "true")
+        engine.write_config({...}); engine.reload()     # SIGHUP: runtimes and default-runtime
+
+    with containerd(tmp_path, user_toml) as engine:     # user_toml: the [plugins...] part
+        engine.ctr("run", "--rm", "--runc-binary", shim, "--rootfs", rootfs, "id", "/bin/true")
+    containerd_config_dump(config_path)                 # what containerd really reads
+
+    engine = PodmanEnv(tmp_path, containers_conf)      # no daemon: an environment
+    engine.import_rootfs(busybox_rootfs); engine.podman("run", "--rm", ...); engine.reset()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from tests.conftest import CLEAN_PATH, require_binary, require_root
+
+IMAGE = "busybox:local"
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+def short_directory(prefix: str) -> Path:
+    """A directory under /tmp: unix socket paths must stay under 108 bytes, pytest's tmp_path may not."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Optional[Path] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"timed out waiting for {what}\n{tail}")
+        time.sleep(0.05)
+
+
+def run_tool(argv: List[str], env: Optional[Dict[str, str]] = None, check: bool = True, **kwargs: Any) -> Any:
+    """Run a client command; with ``check`` a failure shows its stderr in the assertion."""
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, **kwargs)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the daemon we started (never by name), wait, SIGKILL only if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def unmount_below(directory: Path) -> None:
+    """Lazy-unmount anything a crashed daemon left mounted under ``directory``, deepest first."""
+    prefix = str(directory.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def remove_tree(directory: Path) -> None:
+    unmount_below(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def import_tar_of(rootfs: Path, argv: List[str], env: Optional[Dict[str, str]] = None) -> None:
+    """Pipe ``tar -C rootfs -c .`` into an image-import command (docker import -, podman import -)."""
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    try:
+        run_tool(argv, env=env, stdin=tar.stdout)
+    finally:
+        assert tar.stdout is not None
+        tar.stdout.close()
+        tar.wait()
+
+
+# --------------------------------------------------------------------------- dockerd
+
+
+class Dockerd:
+    """A running dockerd: ``docker(...)`` talks to it, ``reload()`` applies daemon.json changes."""
+
+    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
+        self.config_file = config_file
+        self.state = state
+        self.socket = state / "docker.sock"
+        self.log = state / "dockerd.log"
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
+        """``docker -H unix://SOCK args...`` -> CompletedProcess[str]; raises with stderr when check fails."""
+        return run_tool(
+            ["docker", "-H", f"unix://{self.socket}", *args], env=client_env(), check=check, timeout=timeout
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def write_config(self, daemon_json: Dict[str, Any]) -> None:
+        self.config_file.write_text(json.dumps(daemon_json, indent=2) + "\n")
+
+    def runtimes(self) -> Dict[str, Any]:
+        """``docker info``'s runtimes, as the daemon currently has them."""
+        info = json.loads(self.docker("info", "--format", "{{json .}}").stdout)
+        return {"runtimes": info.get("Runtimes", {}), "default": info.get("DefaultRuntime")}
+
+    def reload(self) -> None:
+        """SIGHUP dockerd and wait until it logged the outcome (runtimes reload without a restart)."""
+        before = self._reload_outcomes()
+        os.kill(self.pid, signal.SIGHUP)
+        wait_until(lambda: self._reload_outcomes() > before, READY_TIMEOUT, "dockerd to reload", self.log)
+
+    def _reload_outcomes(self) -> int:
+        text = self.log.read_text(errors="replace")
+        return text.count("Reloaded configuration") + text.count("Error reconfiguring the daemon")
+
+    def import_rootfs(self, rootfs: Path, tag: str = IMAGE) -> str:
+        """Import a directory as an image (no registry here) and return its tag."""
+        import_tar_of(rootfs, ["docker", "-H", f"unix://{self.socket}", "import", "-", tag], env=client_env())
+        return tag
+
+
+def client_env() -> Dict[str, str]:
+    # A clean environment: the test runner's DOCKER_HOST / CONTAINER_HOST must not redirect clients.
+    return {"PATH": CLEAN_PATH, "HOME": os.environ.get("HOME", "/root")}
+
+
+@contextmanager
+def dockerd(
+    tmp_path: Path, daemon_json: Optional[Dict[str, Any]] = None, config_file: Optional[Path] = None
+) -> Iterator[Dockerd]:
+    """Start dockerd with ``config_file`` (default ``tmp_path/daemon.json``, written from ``daemon_json``).
+
+    Data, exec root and socket live in a fresh /tmp directory removed afterwards. The daemon is
+    stopped by its PID and waited for, even when the test fails.
+    """
+    require_root()
+    binary = require_binary("dockerd")
+    require_binary("docker")
+    if config_file is None:
+        config_file = tmp_path / "daemon.json"
+        config_file.write_text(json.dumps(daemon_json or {}, indent=2) + "\n")
+    state = short_directory("chd-")
+    log = state / "dockerd.log"
+    argv = [
+        binary,
+        "--config-file", str(config_file.resolve()),
+        "--data-root", str(state / "data"),
+        "--exec-root", str(state / "exec"),
+        "--pidfile", str(state / "dockerd.pid"),
+        "-H", f"unix://{state / 'docker.sock'}",
+        "--bridge", "none", "--iptables=false", "--ip6tables=false",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env())
+    engine = Dockerd(config_file, state, process)
+    try:
+        wait_until(
+            lambda: not engine.alive() or engine.docker("version", check=False, timeout=10).returncode == 0,
+            READY_TIMEOUT,
+            "dockerd to answer",
+            log,
+        )
+        if not engine.alive():
+            raise AssertionError(f"dockerd exited {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        yield engine
+    finally:
+        stop_process(process)
+        remove_tree(state)
+
+
+# --------------------------------------------------------------------------- containerd
+
+
+class Containerd:
+    """A running containerd: ``ctr(...)`` talks to it."""
+
+    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
+        self.config_file = config_file
+        self.state = state
+        self.socket = state / "containerd.sock"
+        self.log = state / "containerd.log"
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
+        """``ctr -a SOCK args...`` -> CompletedProcess[str]."""
+        return run_tool(["ctr", "-a", str(self.socket), *args], env=client_env(), check=check, timeout=timeout)
+
+
+def containerd_paths_toml(state: Path, version: int = 2) -> str:
+    """The top of a containerd config that keeps all its state under ``state`` (put first in the file)."""
+    return (
+        f"version = {version}\n"
+        f'root = "{state / "root"}"\n'
+        f'state = "{state / "state"}"\n'
+        f"\n[grpc]\n"
+        f'  address = "{state / "containerd.sock"}"\n'
+        f"\n[ttrpc]\n"
+        f'  address = "{state / "containerd.sock.ttrpc"}"\n'
+    )
+
+
+def containerd_config_dump(config_file: Path) -> str:
+    """``containerd --config F config dump``: the merged config containerd reads, ``imports`` included."""
+    binary = require_binary("containerd")
+    done = run_tool([binary, "--config", str(config_file), "config", "dump"], env=client_env())
+    return str(done.stdout)
+
+
+@contextmanager
+def containerd(tmp_path: Path, user_toml: str = "", version: int = 2) -> Iterator[Containerd]:
+    """Start containerd on a config made of temp paths + ``user_toml`` (tables only), in ``tmp_path/config.toml``.
+
+    ``engine.config_file`` may be rewritten by the test; containerd reads it only at start.
+    """
+    require_root()
+    binary = require_binary("containerd")
+    require_binary("ctr")
+    state = short_directory("chc-")
+    config_file = tmp_path / "containerd-config.toml"
+    config_file.write_text(containerd_paths_toml(state, version) + "\n" + user_toml)
+    with start_containerd(binary, config_file, state) as engine:
+        yield engine
+
+
+@contextmanager
+def start_containerd(binary: str, config_file: Path, state: Path) -> Iterator[Containerd]:
+    """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml)."""
+    log = state / "containerd.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT)
+    engine = Containerd(config_file, state, process)
+    try:
+        wait_until(
+            lambda: not engine.alive() or engine.ctr("version", check=False, timeout=10).returncode == 0,
+            READY_TIMEOUT,
+            "containerd to answer",
+            log,
+        )
+        if not engine.alive():
+            raise AssertionError(f"containerd exited {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        yield engine
+    finally:
+        stop_process(process)
+        remove_tree(state)
+
+
+# --------------------------------------------------------------------------- podman
+
+
+PODMAN_BASE_CONF = """\
+[containers]
+# this VM lacks CAP_SYS_RESOURCE: podman's default ulimits cannot be set
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "{state}/tmp"
+# podman's default, crun, cannot run containers on this VM
+runtime = "runc"
+"""
+
+
+class PodmanEnv:
+    """Podman has no daemon: this is an environment (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF) on temp paths.
+
+    ``containers_conf`` defaults to ``tmp_path/containers.conf`` written from PODMAN_BASE_CONF; tests
+    then run ``runtime configure --runtime=podman --config`` on it. Call ``reset()`` at the end
+    (the ``podman_env`` context manager does) to unmount and remove storage.
+    """
+
+    def __init__(self, tmp_path: Path, containers_conf: Optional[Path] = None) -> None:
+        require_root()
+        require_binary("podman")
+        self.state = short_directory("chp-")
+        if containers_conf is None:
+            containers_conf = tmp_path / "containers.conf"
+            containers_conf.write_text(PODMAN_BASE_CONF.format(state=self.state))
+        self.containers_conf = containers_conf
+        self.storage_conf = self.state / "storage.conf"
+        self.storage_conf.write_text(
+            f'[storage]\ndriver = "overlay"\ngraphroot = "{self.state}/graph"\nrunroot = "{self.state}/run"\n'
+        )
+
+    def env(self) -> Dict[str, str]:
+        env = client_env()
+        env["CONTAINERS_CONF"] = str(self.containers_conf)
+        env["CONTAINERS_STORAGE_CONF"] = str(self.storage_conf)
+        return env
+
+    def podman(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
+        """``podman args...`` with this environment -> CompletedProcess[str]."""
+        return run_tool(["podman", *args], env=self.env(), check=check, timeout=timeout)
+
+    def import_rootfs(self, rootfs: Path, tag: str = IMAGE) -> str:
+        import_tar_of(rootfs, ["podman", "import", "-", tag], env=self.env())
+        return tag
+
+    def reset(self) -> None:
+        self.podman("system", "reset", "--force", check=False)
+        remove_tree(self.state)
+
+
+@contextmanager
+def podman_env(tmp_path: Path, containers_conf: Optional[Path] = None) -> Iterator[PodmanEnv]:
+    engine = PodmanEnv(tmp_path, containers_conf)
+    try:
+        yield engine
+    finally:
+        engine.reset()
