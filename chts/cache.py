@@ -11,7 +11,9 @@ import marshal
 import posix
 import time
 
-FORMAT = 2
+# Bump when the shape of cached values changes (new config keys, new planned-hook
+# fields): entries written by an older .pyz must not be read by a newer one.
+FORMAT = 3
 DEFAULT_CACHE_DIR = "/run/container-hooks"
 RACY_SECONDS = 2.0
 

@@ -1,41 +1,137 @@
-"""Every configured hook with where it came from: the planning input of each create."""
+"""Every configured hook with where it came from: the planning input of each create.
+
+Sources, in injection order: hooks.json (every container), then the drop-in files of
+the `hooks-dirs` directories (oci-hooks(5), conditional) in file-name order. Every
+file and directory is checked with chts.file_trust before it is believed.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import os
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chts.hooks_file import STAGES, load_hooks_json
+from chts.dropin_hooks import MAX_DROPIN_BYTES, evaluate_when, parse_dropin
+from chts.errors import ToolkitError
+from chts.file_trust import check_trusted_directory, read_trusted_file
+from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
 from chts.toolkit_config import Config
 
-# One planned hook: {"stage": str, "hook": {...}, "source": file it came from}.
+# One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
+# "when": conditions (drop-in files only; absent = every container)}. Plain data:
+# the shim's marshal cache stores lists of these.
 PlannedHook = Dict[str, Any]
+Explained = Tuple[PlannedHook, bool, str]
 
 
-def load_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str]]:
-    """(planned hooks in injection order, every file or directory read to find them).
+def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], List[str]]:
+    """(hooks of every usable source, every file and directory read, one "file: why" per unusable source).
 
-    The second list is what the shim's cache watches. Raises ToolkitError naming
-    the file when a source is unusable.
+    Never raises for a bad source: what to do about one is the failure policy's
+    call (apply_failure_policy). The second list is what the shim's cache watches,
+    directories included (their mtime changes when a file is added or removed).
     """
-    path = config["container-hooks"]["path"]
-    hooks = load_hooks_json(path)
-    planned = [
-        {"stage": stage, "hook": hook, "source": path}
-        for stage in STAGES
-        for hook in hooks.get(stage, [])
-    ]
-    return planned, [path]
+    section = config["container-hooks"]
+    any_owner: bool = section["insecure-allow-non-root-files"]
+    planned: List[PlannedHook] = []
+    problems: List[str] = []
+    hooks_json: str = section["path"]
+    sources = [hooks_json]
+    try:
+        text = read_trusted_file(hooks_json, MAX_HOOKS_BYTES, "hooks file", any_owner)
+        hooks = parse_hooks_json(text, hooks_json) if text is not None else {}
+        planned.extend(
+            {"stage": stage, "hook": hook, "source": hooks_json} for stage in STAGES for hook in hooks.get(stage, [])
+        )
+    except ToolkitError as exc:
+        problems.append(str(exc))
+    # oci-hooks(5): a file in a later directory masks the file of the same name in an earlier one.
+    chosen: Dict[str, str] = {}
+    for directory in section["hooks-dirs"]:
+        sources.append(directory)
+        try:
+            for name in dropin_names(directory, any_owner):
+                chosen[name] = os.path.join(directory, name)
+        except ToolkitError as exc:
+            problems.append(str(exc))
+    # Podman's order: file names compared case-insensitively (the exact name breaks ties).
+    for name in sorted(chosen, key=lambda name: (name.lower(), name)):
+        path = chosen[name]
+        sources.append(path)
+        try:
+            text = read_trusted_file(path, MAX_DROPIN_BYTES, "hook file", any_owner)
+            if text is None:
+                continue  # removed since the listing; the directory's changed mtime re-plans it
+            dropin = parse_dropin(text, path)
+        except ToolkitError as exc:
+            problems.append(str(exc))
+            continue
+        planned.extend(
+            {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
+            for stage in dropin["stages"]
+        )
+    return planned, sources, problems
+
+
+def dropin_names(directory: str, any_owner: bool) -> List[str]:
+    """The *.json names in a trusted hooks directory; none when it does not exist."""
+    if not check_trusted_directory(directory, "hooks directory", any_owner):
+        return []
+    try:
+        return [name for name in os.listdir(directory) if name.endswith(".json")]
+    except OSError as exc:
+        raise ToolkitError(f"{directory}: cannot list hooks directory: {exc.strerror}") from None
+
+
+def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str], None]) -> None:
+    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on."""
+    if not problems:
+        return
+    if policy == "skip":
+        for problem in problems:
+            warn(f"skipping unusable hook source (on-error = skip): {problem}")
+        return
+    more = len(problems) - 1
+    suffix = f" (and {more} more unusable hook source(s): `container-hooks-ctk hooks validate` lists them)"
+    raise ToolkitError(problems[0] + (suffix if more else ""))
+
+
+def load_hook_sources(
+    config: Config, warn: Optional[Callable[[str], None]] = None
+) -> Tuple[List[PlannedHook], List[str]]:
+    """(planned hooks in injection order, every file or directory read to find them), after the failure policy.
+
+    Raises ToolkitError naming the file when a source is unusable and on-error is
+    "fail"; with "skip", ``warn`` hears about each source left out.
+    """
+    planned, sources, problems = scan_hook_sources(config)
+    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
+    return planned, sources
+
+
+def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Explained]:
+    """Each planned hook with whether it applies to ``spec`` and why, per source (for `ctk hooks explain`).
+
+    A drop-in file's reason names the condition that decided: the first that
+    failed, or every condition that matched.
+    """
+    verdicts: Dict[str, Tuple[bool, str]] = {}
+    result: List[Explained] = []
+    for entry in planned:
+        when = entry.get("when")
+        if when is None:
+            result.append((entry, True, f"{entry['source']}: applies to every container"))
+            continue
+        source = entry["source"]
+        if source not in verdicts:  # one file's stages share its conditions: evaluate once
+            matched, reason = evaluate_when(when, spec)
+            verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
+        matched, reason = verdicts[source]
+        result.append((entry, matched, reason))
+    return result
 
 
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
     """The planned hooks that apply to the container described by ``spec``."""
-    return list(planned)
-
-
-def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Tuple[PlannedHook, bool, str]]:
-    """Each planned hook with whether it applies to ``spec`` and the reason, for `ctk hooks explain`."""
-    chosen = select_hooks(planned, spec)
-    return [
-        (entry, entry in chosen, "hooks.json applies to every container" if entry in chosen else "not selected")
-        for entry in planned
-    ]
+    if all(entry.get("when") is None for entry in planned):
+        return list(planned)  # hooks.json only: nothing to evaluate
+    return [entry for entry, matched, _ in explain_hooks(planned, spec) if matched]

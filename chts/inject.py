@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chts import cache
 from chts.errors import ToolkitError
-from chts.hook_sources import PlannedHook, load_hook_sources, select_hooks
+from chts.hook_sources import PlannedHook, apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.hooks_file import describe_json_error, loads_strict
 from chts.merge import SpecError, has_marker, merge_hooks
 from chts.shim_log import ShimLog, open_log
@@ -21,21 +21,22 @@ class InjectError(Exception):
     """The create cannot go on: the message is the one line the engine will show."""
 
 
-def planned_hooks(config: Config) -> List[PlannedHook]:
-    """The configured hooks, from the cache while no source file has changed."""
-    key = "hooks:" + repr(sorted(config["container-hooks"].items()))
+def planned_hooks(config: Config, log: ShimLog) -> List[PlannedHook]:
+    """The configured hooks, from the cache while no source file or directory has changed.
+
+    Unusable sources are cached as problems, not as a failure, so that the failure
+    policy (on-error) is applied on every create and each skip is logged each time.
+    """
+    section = config["container-hooks"]
+    key = "hooks:" + repr(sorted(section.items()))
     cached = cache.read(key)
     if cached is None:
-        try:
-            planned, sources = load_hook_sources(config)
-            cached = ("ok", planned)
-        except ToolkitError as exc:
-            cached, sources = ("error", str(exc)), [config["container-hooks"]["path"]]
+        planned, sources, problems = scan_hook_sources(config)
+        cached = (planned, problems)
         cache.write(key, sources, cached)
-    status, value = cached
-    if status == "error":
-        raise ToolkitError(value)
-    planned_list: List[PlannedHook] = value
+    planned, problems = cached
+    apply_failure_policy(problems, section["on-error"], log.warning)
+    planned_list: List[PlannedHook] = planned
     return planned_list
 
 
@@ -51,10 +52,7 @@ def detect_indent(raw: bytes) -> Optional[str]:
 
 def serialize_spec(spec: Dict[str, Any], raw: bytes) -> bytes:
     indent = detect_indent(raw)
-    if indent is None:
-        text = json.dumps(spec, separators=(",", ":"))
-    else:
-        text = json.dumps(spec, indent=indent)
+    text = json.dumps(spec, separators=(",", ":")) if indent is None else json.dumps(spec, indent=indent)
     if raw.endswith(b"\n"):
         text += "\n"
     return text.encode("ascii")
@@ -109,13 +107,17 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
     try:
         if config_error is not None:
             raise ToolkitError(config_error)
-        planned = planned_hooks(config)
+        if config["container-hooks"]["insecure-allow-non-root-files"]:
+            log.warning("insecure-allow-non-root-files is on: hook files and directories of any owner are trusted")
+        planned = planned_hooks(config, log)
         spec, raw = read_spec(spec_path)
         if spec is None:
             log.warning("no config.json in the bundle; leaving the error to the runtime", bundle=call.bundle)
             return
         if has_marker(spec):
-            log.info(f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle)
+            log.info(
+                f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle
+            )
             return
         added = apply_hooks(spec, planned, spec_path)
         if added:
@@ -125,7 +127,10 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
     except ToolkitError as exc:
         log.error(str(exc), id=call.container_id, bundle=call.bundle)
         raise InjectError(str(exc)) from None
-    described = ", ".join(f"{entry['stage']}:{entry['hook']['path']} (from {entry['source']})" for entry in added)
+    # Spec 3.8: the log says which hooks were injected and why (which file, which condition).
+    described = ", ".join(
+        f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)
+    )
     log.info(
         f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
         id=call.container_id,

@@ -8,18 +8,37 @@ import sys
 from typing import Any, Dict, List, Tuple
 
 from chts.errors import ToolkitError
+from chts.file_trust import read_trusted_file
 
 DEFAULT_CONFIG_PATH = "/etc/container-hooks/config.toml"
 CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20
 LOG_LEVELS = ("debug", "info", "warning", "error")
+FAILURE_POLICIES = ("fail", "skip")
 
 # section -> key -> (type, default, comment). Types: "path" (absolute path string),
-# "path-or-empty", "string-list", "log-level". This table is the single source for
+# "path-or-empty", "string-list", "log-level", "path-list" (absolute paths, may be empty),
+# "on-error" (one of FAILURE_POLICIES), "bool". This table is the single source for
 # defaults, validation, `ctk config --set` and the commented default file.
 SCHEMA: Dict[str, Dict[str, Tuple[str, Any, str]]] = {
     "container-hooks": {
         "path": ("path", "/etc/container-hooks/hooks.json", "hooks file injected into every container"),
+        "hooks-dirs": (
+            "path-list",
+            ["/etc/container-hooks/hooks.d"],
+            "drop-in directories of oci-hooks(5) *.json files (conditional hooks); "
+            "a later directory masks a file of the same name in an earlier one",
+        ),
+        "on-error": (
+            "on-error",
+            "fail",
+            'when a hook source is unusable: "fail" the create (default) or "skip" that source with a warning',
+        ),
+        "insecure-allow-non-root-files": (
+            "bool",
+            False,
+            "accept hook files and directories owned by any user (test roots only; the shim logs a warning)",
+        ),
     },
     "container-hooks-ctk": {
         "path": ("path", "/usr/bin/container-hooks-ctk", "where the admin CLI is installed"),
@@ -71,6 +90,21 @@ def check_value(section: str, key: str, value: Any) -> Any:
             if not isinstance(item, str) or not item or "\0" in item:
                 raise ValueError(f"must be a non-empty list of non-empty strings, has {item!r}")
         return list(value)
+    if kind == "path-list":
+        if not isinstance(value, list):
+            raise ValueError("must be a list of absolute paths")
+        for item in value:
+            if not isinstance(item, str) or not item.startswith("/") or "\0" in item:
+                raise ValueError(f"must be a list of absolute paths, has {item!r}")
+        return list(value)
+    if kind == "on-error":
+        if value not in FAILURE_POLICIES:
+            raise ValueError(f"must be one of {', '.join(FAILURE_POLICIES)}, not {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
     raise AssertionError(f"unknown schema type {kind}")
 
 
@@ -141,10 +175,15 @@ def parse_config(text: str, path: str) -> Config:
 
 
 def load_config(path: str) -> Config:
-    """The effective config: defaults, overlaid by ``path`` when it exists."""
-    if not os.path.lexists(path):
+    """The effective config: defaults, overlaid by ``path`` when it exists.
+
+    It names the hooks that run as root and the runtime the shim execs, so a file
+    another user could have written is refused (chts.file_trust).
+    """
+    text = read_trusted_file(path, MAX_CONFIG_BYTES, "toolkit config")
+    if text is None:
         return default_config()
-    return parse_config(read_text_file(path, MAX_CONFIG_BYTES, "TOML"), path)
+    return parse_config(text, path)
 
 
 def runtimes_of(config: Config) -> List[str]:

@@ -1,0 +1,323 @@
+"""Drop-in hook files in the oci-hooks(5) 1.0.0 format of Podman and CRI-O: strict parsing, and matching.
+
+Parsing turns a file into plain data (dicts, lists, strings, bools) that the shim's
+marshal cache can hold; matching evaluates that data against a container's spec.
+`re` is imported only when a pattern is compiled or matched, so files without
+regex conditions cost the shim nothing more than their JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from chts.errors import ToolkitError
+from chts.hooks_file import STAGES, describe_json_error, loads_strict, validate_hook
+
+SCHEMA_VERSION = "1.0.0"
+FILE_KEYS = ("version", "hook", "when", "stages")
+# Our extension, named so that no one mistakes it for part of oci-hooks(5): a map of
+# name-regex -> value-regex matched against process.env, because Docker passes no
+# labels as annotations and `docker run -e AUDIT=1` is how its users opt a container in.
+# Podman ignores keys it does not know, so a file using it never fires there by accident
+# unless it also says "always": true.
+ENV_CONDITION = "x-container-hooks-env"
+WHEN_KEYS = ("always", "annotations", "commands", "hasBindMounts", ENV_CONDITION)
+MAX_DROPIN_BYTES = 1 << 20
+
+# oci-hooks(5) patterns are POSIX EREs (Go's RE2 reads bracket classes); Python's re
+# does not know [:digit:] and would silently read it as a set of characters.
+POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+
+When = Dict[str, Any]
+Pairs = Sequence[Tuple[str, str]]
+
+
+class DropinError(ValueError):
+    """A problem in a drop-in file, with the keys (and value) that lead to it, to find its line."""
+
+    def __init__(self, message: str, keys: Sequence[str] = (), value: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.keys = list(keys)
+        self.value = value
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def parse_dropin(text: str, path: str) -> Dict[str, Any]:
+    """{"hook", "when", "stages"} of one drop-in file; ToolkitError naming the file and line."""
+    if not text.strip():
+        raise ToolkitError(f"{path}: empty file (a drop-in hook needs version, hook, when and stages)")
+    try:
+        data = loads_strict(text)
+    except ValueError as exc:
+        raise ToolkitError(describe_json_error(path, text, exc)) from None
+    try:
+        return validate_dropin(data)
+    except DropinError as exc:
+        line = line_of(text, exc.keys, exc.value)
+        raise ToolkitError(f"{path}:{line}: {exc}" if line else f"{path}: {exc}") from None
+
+
+def validate_dropin(data: Any) -> Dict[str, Any]:
+    if not isinstance(data, dict):
+        raise DropinError(f"must be a JSON object with {', '.join(FILE_KEYS)}, not {type(data).__name__}")
+    reject_unknown_keys(data, FILE_KEYS, [])
+    for key in FILE_KEYS:
+        if key not in data:
+            raise DropinError(f"missing required key {key!r}" + MISSING_HINTS.get(key, ""))
+    version = data["version"]
+    if version != SCHEMA_VERSION:
+        raise DropinError(
+            f"version {version!r} is not supported: this toolkit reads oci-hooks(5) version {SCHEMA_VERSION!r} files",
+            ["version"],
+        )
+    try:
+        hook = validate_hook(data["hook"], "hook")
+    except ValueError as exc:
+        raise DropinError(str(exc), ["hook", *hook_key_in(str(exc), data["hook"])]) from None
+    return {"hook": hook, "when": validate_when(data["when"]), "stages": validate_stages(data["stages"])}
+
+
+MISSING_HINTS = {
+    "version": ' (write "version": "1.0.0")',
+    "when": ' (write "when": {"always": true} for every container)',
+    "stages": ' (e.g. "stages": ["prestart"])',
+}
+
+
+def reject_unknown_keys(data: Dict[str, Any], known: Sequence[str], where: List[str]) -> None:
+    for key in data:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            prefix = ".".join(where) + ": " if where else ""
+            raise DropinError(f"{prefix}unknown key {key!r} (known: {', '.join(known)}){hint}", [*where, key])
+
+
+def hook_key_in(message: str, hook: Any) -> List[str]:
+    """The hook's key a validate_hook message is about ('hook.timeout: ...', "unknown key 'x'")."""
+    if isinstance(hook, dict):
+        for key in hook:
+            if message.startswith(f"hook.{key}") or f"key {key!r}" in message:
+                return [key]
+    return []
+
+
+def validate_when(when: Any) -> When:
+    """Check the conditions; keep those that constrain anything (empty maps and lists do not, as in Podman)."""
+    if not isinstance(when, dict):
+        raise DropinError(f"when: must be an object of conditions ({', '.join(WHEN_KEYS)})", ["when"])
+    reject_unknown_keys(when, WHEN_KEYS, ["when"])
+    result: When = {}
+    for key in ("always", "hasBindMounts"):
+        if key in when:
+            value = when[key]
+            if not isinstance(value, bool):
+                shown = f"the string {json.dumps(value)}" if isinstance(value, str) else json.dumps(value)
+                raise DropinError(f"when.{key}: must be true or false, not {shown}", ["when", key])
+            result[key] = value
+    for key in ("annotations", ENV_CONDITION):
+        if key in when:
+            pairs = validate_pattern_map(when[key], key)
+            if pairs:
+                result[key] = pairs
+    if "commands" in when:
+        commands = when["commands"]
+        if not isinstance(commands, list) or not all(isinstance(item, str) for item in commands):
+            raise DropinError("when.commands: must be a list of regular expressions (strings)", ["when", "commands"])
+        if commands:
+            result["commands"] = [compile_check(item, ["when", "commands"]) for item in commands]
+    if not result:
+        raise DropinError(
+            "when: has no condition, so the hook would never run; "
+            'write {"always": true} for every container, or a non-empty condition',
+            ["when"],
+        )
+    return result
+
+
+def validate_pattern_map(value: Any, key: str) -> List[List[str]]:
+    """A map of key-regex -> value-regex, as [key, value] pairs (marshal-able, order kept)."""
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise DropinError(f"when.{key}: must be an object of key regex -> value regex (strings)", ["when", key])
+    keys = ["when", key]
+    return [[compile_check(name, keys), compile_check(pattern, keys)] for name, pattern in value.items()]
+
+
+def compile_check(pattern: str, keys: List[str]) -> str:
+    """``pattern`` in Python's dialect (POSIX classes translated); DropinError when it does not compile."""
+    import re
+
+    translated = re.sub(r"\[:([a-z]+):\]", lambda m: POSIX_CLASSES.get(m.group(1), m.group(0)), pattern)
+    try:
+        re.compile(translated)
+    except re.error as exc:
+        raise DropinError(f"{'.'.join(keys)}: invalid regular expression {pattern!r}: {exc}", keys, pattern) from None
+    return translated
+
+
+def validate_stages(stages: Any) -> List[str]:
+    if not isinstance(stages, list) or not stages or not all(isinstance(item, str) for item in stages):
+        raise DropinError(f"stages: must be a non-empty list of stage names ({', '.join(STAGES)})", ["stages"])
+    result: List[str] = []
+    for stage in stages:
+        if stage not in STAGES:
+            raise DropinError(f"stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})", ["stages"], stage)
+        if stage not in result:  # a stage listed twice still gets the hook once
+            result.append(stage)
+    return result
+
+
+def line_of(text: str, keys: Sequence[str], value: Optional[str] = None) -> Optional[int]:
+    """The line of the object key path ``keys`` (then ``value``) in ``text``, found by searching.
+
+    A search, not a parser: good enough to point at the line in files of a few
+    dozen lines, and None when it cannot tell.
+    """
+    position, found = 0, False
+    for key in keys:
+        needle = json.dumps(key)
+        index = text.find(needle, position)
+        while index >= 0 and not text[index + len(needle) :].lstrip().startswith(":"):
+            index = text.find(needle, index + 1)
+        if index < 0:
+            break
+        position, found = index + len(needle), True
+    if value is not None:
+        index = text.find(json.dumps(value), position)
+        if index >= 0:
+            position, found = index, True
+    return text.count("\n", 0, position) + 1 if found else None
+
+
+# ----------------------------------------------------------------------------- matching
+
+
+def evaluate_when(when: When, spec: Dict[str, Any]) -> Tuple[bool, str]:
+    """(matched, reason): every condition must match; the reason names what decided.
+
+    Conditions are tried in the order of containers/common, so the first one that
+    fails is the one named; when all match, each says what it matched.
+    """
+    reasons: List[str] = []
+    for key in WHEN_KEYS:
+        if key in when:
+            matched, reason = CONDITIONS[key](when[key], spec)
+            if not matched:
+                return False, f"{key}: {reason}"
+            reasons.append(f"{key}: {reason}")
+    return True, "; ".join(reasons)
+
+
+def match_always(always: bool, spec: Dict[str, Any]) -> Tuple[bool, str]:
+    return (True, "true") if always else (False, "false, which never matches")
+
+
+def match_bind_mounts(wanted: bool, spec: Dict[str, Any]) -> Tuple[bool, str]:
+    if not wanted:
+        return False, "false, which never matches"
+    destination = first_bind_mount(spec)
+    if destination is None:
+        return False, "the container has no bind mount"
+    return True, f"bind mount on {destination}"
+
+
+def match_annotations(patterns: List[List[str]], spec: Dict[str, Any]) -> Tuple[bool, str]:
+    return match_pairs(patterns, annotations_of(spec))
+
+
+def match_env(patterns: List[List[str]], spec: Dict[str, Any]) -> Tuple[bool, str]:
+    return match_pairs(patterns, env_of(spec))
+
+
+def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
+    """Every [name-regex, value-regex] must be matched by some (name, value) of ``actual``."""
+    import re
+
+    matches: List[str] = []
+    for name_pattern, value_pattern in patterns:
+        named = [(name, value) for name, value in actual if re.search(name_pattern, name)]
+        hit = next(((name, value) for name, value in named if re.search(value_pattern, value)), None)
+        if hit is None:
+            if not named:
+                return False, f"no name matches {name_pattern!r}"
+            name, value = named[0]
+            return False, f"{name}={value!r} matches {name_pattern!r} but not the value {value_pattern!r}"
+        matches.append(f"{hit[0]}={hit[1]!r} matches {name_pattern!r}={value_pattern!r}")
+    return True, ", ".join(matches)
+
+
+def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]:
+    """Any pattern may match process.args[0]."""
+    import re
+
+    process = spec.get("process")
+    args = process.get("args") if isinstance(process, dict) else None
+    if not isinstance(args, list) or not args or not isinstance(args[0], str):
+        return False, "the container has no process.args[0]"
+    command = args[0]
+    for pattern in patterns:
+        if re.search(pattern, command):
+            return True, f"{command!r} matches {pattern!r}"
+    return False, f"{command!r} matches none of {', '.join(repr(p) for p in patterns)}"
+
+
+CONDITIONS: Dict[str, Callable[[Any, Dict[str, Any]], Tuple[bool, str]]] = {
+    "always": match_always,
+    "hasBindMounts": match_bind_mounts,
+    "annotations": match_annotations,
+    "commands": match_command,
+    ENV_CONDITION: match_env,
+}
+
+
+def annotations_of(spec: Dict[str, Any]) -> Pairs:
+    annotations = spec.get("annotations")
+    if not isinstance(annotations, dict):
+        return []
+    return [(key, value) for key, value in annotations.items() if isinstance(value, str)]
+
+
+def env_of(spec: Dict[str, Any]) -> Pairs:
+    process = spec.get("process")
+    env = process.get("env") if isinstance(process, dict) else None
+    pairs: List[Tuple[str, str]] = []
+    for item in env if isinstance(env, list) else []:
+        if isinstance(item, str) and "=" in item:
+            name, _, value = item.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
+def first_bind_mount(spec: Dict[str, Any]) -> Optional[str]:
+    """The destination of the spec's first bind mount (type "bind" or option bind/rbind), or None."""
+    mounts = spec.get("mounts")
+    if not isinstance(mounts, list):
+        return None
+    for mount in mounts:
+        if not isinstance(mount, dict):
+            continue
+        options = mount.get("options")
+        options = options if isinstance(options, list) else []
+        if mount.get("type") == "bind" or "bind" in options or "rbind" in options:
+            return str(mount.get("destination", "?"))
+    return None

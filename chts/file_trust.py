@@ -1,0 +1,90 @@
+"""Refuse toolkit files another user could have written: hooks they name run as root on the host."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Optional, Tuple
+
+from chts.errors import ToolkitError
+
+# Writable by group or others: anyone in that group (or anyone at all) could add a hook.
+UNSAFE_WRITE_BITS = stat.S_IWGRP | stat.S_IWOTH
+
+
+def trusted_owners() -> Tuple[int, ...]:
+    """Root, and the user we run as: a non-root shim's hooks run as that user, so its files grant nothing more."""
+    euid = os.geteuid()
+    return (0,) if euid == 0 else (0, euid)
+
+
+def check_owner_and_mode(path: str, st: os.stat_result, what: str, allow_any_owner: bool = False) -> None:
+    """Raise ToolkitError naming ``path`` and its mode when ``st`` shows a file others could have written.
+
+    ``allow_any_owner`` (config ``insecure-allow-non-root-files``) relaxes the owner
+    check only, for test roots; a file writable by group or others is never accepted.
+    """
+    mode = stat.S_IMODE(st.st_mode)
+    if not allow_any_owner and st.st_uid not in trusted_owners():
+        owners = " or ".join(f"uid {uid}" if uid else "root" for uid in trusted_owners())
+        raise ToolkitError(
+            f"{path}: refusing {what} owned by uid {st.st_uid} (mode {mode:04o}): hooks run as root, "
+            f"so it must be owned by {owners} (chown root {path})"
+        )
+    if mode & UNSAFE_WRITE_BITS:
+        who = (
+            "group and others"
+            if mode & UNSAFE_WRITE_BITS == UNSAFE_WRITE_BITS
+            else ("group" if mode & stat.S_IWGRP else "others")
+        )
+        raise ToolkitError(
+            f"{path}: refusing {what} writable by {who} (mode {mode:04o}): hooks run as root (chmod go-w {path})"
+        )
+
+
+def check_trusted_directory(path: str, what: str, allow_any_owner: bool = False) -> bool:
+    """Check a hooks directory; False when it does not exist (no hooks), ToolkitError when unusable."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ToolkitError(f"{path}: {what} is not a directory")
+    check_owner_and_mode(path, st, what, allow_any_owner)
+    return True
+
+
+def read_trusted_file(path: str, limit: int, what: str, allow_any_owner: bool = False) -> Optional[str]:
+    """The UTF-8 text of ``path`` after checking owner and mode; None when there is no such file.
+
+    The checks use fstat on the descriptor that is read, so the file cannot be
+    swapped between the check and the read. Symlinks are followed (packages install
+    hooks that way); the file they reach is what is checked.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise ToolkitError(f"{path}: {what} is a dangling symlink") from None
+        return None
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolkitError(f"{path}: is a directory, expected a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise ToolkitError(f"{path}: {what} is not a regular file")
+        check_owner_and_mode(path, st, what, allow_any_owner)
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ToolkitError(f"{path}: larger than {limit} bytes, refusing to read it as a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolkitError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
