@@ -1,0 +1,74 @@
+"""One small interface every container engine implements, and the registry of engines.
+
+`runtime configure|unconfigure` (chts/ctk/runtime.py) is written once against `Engine`; an engine
+module only turns a `RuntimeRequest` into the file edits it needs. Adding an engine is one module
+and one line in `ENGINE_MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import List, NamedTuple, Optional, Protocol
+
+from chts.errors import ToolkitError
+
+DEFAULT_RUNTIME_NAME = "container-hooks-runtime"
+DEFAULT_RUNTIME_PATH = "/usr/bin/container-hooks-runtime"
+
+# name -> module under chts.engines; each module has `ENGINE`, an object satisfying `Engine`.
+ENGINE_MODULES = {
+    "docker": "docker",
+    "containerd": "containerd",
+    "crio": "crio",
+    "podman": "podman",
+}
+
+
+class RuntimeRequest(NamedTuple):
+    """What the user asked for, engine-independent (paths already defaulted by the command)."""
+
+    config: str
+    name: str
+    path: str
+    set_as_default: bool
+    drop_in_dir: Optional[str] = None
+
+
+class FileEdit(NamedTuple):
+    """One file's change: ``new`` None deletes it; ``backup`` keeps a copy of a file the user owns."""
+
+    path: str
+    old: Optional[bytes]
+    new: Optional[bytes]
+    backup: bool = True
+    mode: int = 0o644
+
+
+class Plan(NamedTuple):
+    edits: List[FileEdit]
+    notes: List[str]
+
+
+class Engine(Protocol):
+    name: str
+    default_config: str
+
+    def configure(self, request: RuntimeRequest) -> Plan:
+        """The edits that add the runtime (and make it the default when asked); idempotent."""
+
+    def unconfigure(self, request: RuntimeRequest) -> Plan:
+        """The edits that remove exactly what configure added and restore the previous default."""
+
+    def apply_hint(self, request: RuntimeRequest) -> str:
+        """One sentence telling the user how to make the running engine read the new config."""
+
+    def reload(self, pid_file: str) -> str:
+        """Make the running engine read its config, where that is safe; else raise ToolkitError."""
+
+
+def get_engine(name: str) -> Engine:
+    module = ENGINE_MODULES.get(name)
+    if module is None:
+        raise ToolkitError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_MODULES)}")
+    engine: Engine = importlib.import_module(f"chts.engines.{module}").ENGINE
+    return engine

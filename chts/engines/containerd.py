@@ -1,0 +1,99 @@
+"""containerd: add the shim as a CRI runtime by a marked, minimal edit of config.toml itself.
+
+Why not a drop-in under ``imports``: containerd 1.x replaces a whole plugin table from an imported
+file instead of merging it (containerd#5837, seen here on 1.6), so a drop-in touching the CRI
+plugin would silently drop the user's ``sandbox_image``, their runc runtime and everything else
+in that plugin. Editing the main file in place, with marked lines, works on every version.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Tuple
+
+from chts.engines import Plan, RuntimeRequest
+from chts.engines.engine_files import table_at, typed_value
+from chts.engines.toml_edit import append_block, marked_edit, set_in, set_key, tables_text, unmarked_edit, verified
+from chts.errors import ToolkitError
+
+RUNC_V2 = "io.containerd.runc.v2"
+
+# config `version` -> the plugin holding `containerd.runtimes` and `containerd.default_runtime_name`
+CRI_RUNTIME_PLUGIN = {
+    1: ("plugins", "cri"),
+    2: ("plugins", "io.containerd.grpc.v1.cri"),
+    3: ("plugins", "io.containerd.cri.v1.runtime"),  # containerd 2.x
+}
+
+MINIMAL_CONFIG = """\
+# containerd config written by `container-hooks-ctk runtime configure` (there was none).
+version = 2
+
+# containerd's own default runtime, spelled out: with any runtime configured, define runc too.
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+"""
+
+WHAT = "containerd config"
+
+
+def cri_table_keys(document: Dict[str, Any], path: str) -> Tuple[str, ...]:
+    version = document.get("version", 1)  # containerd reads a file without `version` as version 1
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ToolkitError(f"{path}: version must be an integer (1, 2 or 3), found {version!r}")
+    if version not in CRI_RUNTIME_PLUGIN:
+        raise ToolkitError(f"{path}: config version {version} is not one this tool knows (1, 2 or 3)")
+    return (*CRI_RUNTIME_PLUGIN[version], "containerd")
+
+
+def runtime_template(containerd: Dict[str, Any], keys: Tuple[str, ...], path: str) -> Dict[str, Any]:
+    """The runtime whose settings the shim's entry copies: the current default if it is runc.v2, else runc."""
+    runtimes = table_at(containerd, ("runtimes",), path)
+    default = typed_value(containerd, "default_runtime_name", str, keys, path) or "runc"
+    for name in (default, "runc"):
+        candidate = table_at(runtimes, (name,), path)
+        if candidate.get("runtime_type", RUNC_V2) == RUNC_V2 and candidate:
+            table_at(candidate, ("options",), path)
+            return copy.deepcopy(candidate)
+    return {}
+
+
+class Containerd:
+    name = "containerd"
+    default_config = "/etc/containerd/config.toml"
+
+    def configure(self, request: RuntimeRequest) -> Plan:
+        def edit(text: str, document: Dict[str, Any]) -> str:
+            path = request.config
+            keys = cri_table_keys(document, path)
+            containerd = table_at(document, keys, path)
+            if request.name in table_at(containerd, ("runtimes",), path):
+                raise ToolkitError(
+                    f"{path}: already defines runtime {request.name!r} (not added by this tool); "
+                    "choose another --runtime-name or remove it"
+                )
+            entry = runtime_template(containerd, keys, path)
+            entry["runtime_type"] = RUNC_V2
+            entry["options"] = {**entry.get("options", {}), "BinaryName": request.path}
+            runtime_keys = (*keys, "runtimes", request.name)
+            expected = copy.deepcopy(document)
+            set_in(expected, runtime_keys, entry)
+            new = append_block(text, tables_text(runtime_keys, entry))
+            if request.set_as_default:
+                set_in(expected, (*keys, "default_runtime_name"), request.name)
+                new = set_key(new, keys, "default_runtime_name", request.name)
+            return verified(new, expected, path)
+
+        return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
+
+    def unconfigure(self, request: RuntimeRequest) -> Plan:
+        return unmarked_edit(request.config, WHAT)
+
+    def apply_hint(self, request: RuntimeRequest) -> str:
+        return "restart containerd to apply it (e.g. `systemctl restart containerd`); running containers keep running"
+
+    def reload(self, pid_file: str) -> str:
+        raise ToolkitError("containerd cannot reload its config: restart it (e.g. `systemctl restart containerd`)")
+
+
+ENGINE = Containerd()

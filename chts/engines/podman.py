@@ -1,0 +1,59 @@
+"""Podman: `[engine.runtimes] <name> = [path]` and `[engine] runtime`, by a marked edit of containers.conf.
+
+The main file rather than a containers.conf.d drop-in, because podman reads only the file named by
+CONTAINERS_CONF when that is set (no drop-ins), and the edit must work for such hosts too; the
+marked, minimal edit keeps the user's comments all the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict
+
+from chts.engines import Plan, RuntimeRequest
+from chts.engines.engine_files import table_at, typed_value
+from chts.engines.toml_edit import marked_edit, set_in, set_key, unmarked_edit, verified
+from chts.errors import ToolkitError
+
+WHAT = "containers.conf"
+MINIMAL_CONFIG = "# containers.conf written by `container-hooks-ctk runtime configure` (there was none).\n"
+
+
+class Podman:
+    name = "podman"
+    default_config = "/etc/containers/containers.conf"
+
+    def configure(self, request: RuntimeRequest) -> Plan:
+        def edit(text: str, document: Dict[str, Any]) -> str:
+            path = request.config
+            engine = table_at(document, ("engine",), path)
+            typed_value(engine, "runtime", str, ("engine",), path)
+            if request.name in table_at(engine, ("runtimes",), path):
+                raise ToolkitError(
+                    f"{path}: already defines engine.runtimes.{request.name} (not added by this tool); "
+                    "choose another --runtime-name or remove it"
+                )
+            expected = copy.deepcopy(document)
+            set_in(expected, ("engine", "runtimes", request.name), [request.path])
+            new = set_key(text, ("engine", "runtimes"), request.name, [request.path])
+            if request.set_as_default:
+                set_in(expected, ("engine", "runtime"), request.name)
+                new = set_key(new, ("engine",), "runtime", request.name)
+            return verified(new, expected, path)
+
+        return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
+
+    def unconfigure(self, request: RuntimeRequest) -> Plan:
+        return unmarked_edit(request.config, WHAT)
+
+    def apply_hint(self, request: RuntimeRequest) -> str:
+        how = (
+            "new containers use it" if request.set_as_default else f"use it with `podman run --runtime {request.name}`"
+        )
+        return f"podman reads containers.conf at every command: {how}"
+
+    def reload(self, pid_file: str) -> str:
+        return "podman has no daemon: nothing to reload"
+
+
+ENGINE = Podman()
