@@ -146,19 +146,29 @@ class Dockerd:
         return tag
 
 
-def client_env() -> Dict[str, str]:
-    # A clean environment: the test runner's DOCKER_HOST / CONTAINER_HOST must not redirect clients.
-    return {"PATH": CLEAN_PATH, "HOME": os.environ.get("HOME", "/root")}
+def client_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """A clean environment (the runner's DOCKER_HOST / CONTAINER_HOST must not redirect clients) plus ``extra``.
+
+    A daemon passes its environment down to the runtime it starts (dockerd -> containerd -> shim ->
+    runtime), so ``toolkit.env()`` given to a daemon points the hooks shim at a test's toolkit root.
+    """
+    env = {"PATH": CLEAN_PATH, "HOME": os.environ.get("HOME", "/root")}
+    env.update(extra or {})
+    return env
 
 
 @contextmanager
 def dockerd(
-    tmp_path: Path, daemon_json: Optional[Dict[str, Any]] = None, config_file: Optional[Path] = None
+    tmp_path: Path,
+    daemon_json: Optional[Dict[str, Any]] = None,
+    config_file: Optional[Path] = None,
+    env: Optional[Dict[str, str]] = None,
 ) -> Iterator[Dockerd]:
     """Start dockerd with ``config_file`` (default ``tmp_path/daemon.json``, written from ``daemon_json``).
 
     Data, exec root and socket live in a fresh /tmp directory removed afterwards. The daemon is
-    stopped by its PID and waited for, even when the test fails.
+    stopped by its PID and waited for, even when the test fails. ``env`` is added to the daemon's
+    environment (and so reaches the runtimes it starts).
     """
     require_root()
     binary = require_binary("dockerd")
@@ -178,7 +188,7 @@ def dockerd(
         "--bridge", "none", "--iptables=false", "--ip6tables=false",
     ]  # fmt: skip
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env())
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
     engine = Dockerd(config_file, state, process)
     try:
         wait_until(
@@ -241,7 +251,9 @@ def containerd_config_dump(config_file: Path) -> str:
 
 
 @contextmanager
-def containerd(tmp_path: Path, user_toml: str = "", version: int = 2) -> Iterator[Containerd]:
+def containerd(
+    tmp_path: Path, user_toml: str = "", version: int = 2, env: Optional[Dict[str, str]] = None
+) -> Iterator[Containerd]:
     """Start containerd on a config made of temp paths + ``user_toml`` (tables only), in ``tmp_path/config.toml``.
 
     ``engine.config_file`` may be rewritten by the test; containerd reads it only at start.
@@ -252,16 +264,20 @@ def containerd(tmp_path: Path, user_toml: str = "", version: int = 2) -> Iterato
     state = short_directory("chc-")
     config_file = tmp_path / "containerd-config.toml"
     config_file.write_text(containerd_paths_toml(state, version) + "\n" + user_toml)
-    with start_containerd(binary, config_file, state) as engine:
+    with start_containerd(binary, config_file, state, env) as engine:
         yield engine
 
 
 @contextmanager
-def start_containerd(binary: str, config_file: Path, state: Path) -> Iterator[Containerd]:
+def start_containerd(
+    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None
+) -> Iterator[Containerd]:
     """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml)."""
     log = state / "containerd.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT, env=client_env(env)
+        )
     engine = Containerd(config_file, state, process)
     try:
         wait_until(
@@ -303,8 +319,11 @@ class PodmanEnv:
     (the ``podman_env`` context manager does) to unmount and remove storage.
     """
 
-    def __init__(self, tmp_path: Path, containers_conf: Optional[Path] = None) -> None:
+    def __init__(
+        self, tmp_path: Path, containers_conf: Optional[Path] = None, env: Optional[Dict[str, str]] = None
+    ) -> None:
         require_root()
+        self.extra_env = env
         require_binary("podman")
         self.state = short_directory("chp-")
         if containers_conf is None:
@@ -317,7 +336,7 @@ class PodmanEnv:
         )
 
     def env(self) -> Dict[str, str]:
-        env = client_env()
+        env = client_env(self.extra_env)
         env["CONTAINERS_CONF"] = str(self.containers_conf)
         env["CONTAINERS_STORAGE_CONF"] = str(self.storage_conf)
         return env
@@ -336,8 +355,10 @@ class PodmanEnv:
 
 
 @contextmanager
-def podman_env(tmp_path: Path, containers_conf: Optional[Path] = None) -> Iterator[PodmanEnv]:
-    engine = PodmanEnv(tmp_path, containers_conf)
+def podman_env(
+    tmp_path: Path, containers_conf: Optional[Path] = None, env: Optional[Dict[str, str]] = None
+) -> Iterator[PodmanEnv]:
+    engine = PodmanEnv(tmp_path, containers_conf, env)
     try:
         yield engine
     finally:
