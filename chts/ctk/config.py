@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chts.atomic import write_atomically
 from chts.ctk.toolkit_files import add_config_option, chosen_config_path, ensure_writable, make_parent_directory
+from chts.engines.toml_edit import toml_value
 from chts.errors import ToolkitError
 from chts.toolkit_config import (
     MAX_CONFIG_BYTES,
@@ -46,16 +47,6 @@ stdout. A missing file starts from the commented default file.
 """
 
 Assignment = Tuple[str, str, Any]  # (section, key, value)
-
-
-def toml_value(value: Any) -> str:
-    """One value in TOML syntax; lists inline, as a person would write them in this file."""
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    import tomli_w
-
-    line: str = tomli_w.dumps({"v": value})
-    return line[len("v = ") :].rstrip("\n")
 
 
 def render_config(config: Config, header: str) -> str:
