@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from ctk_cli import run_ctk
 
-from chts.ctk import config as config_command
+from chts.engines.toml_edit import toml_value
 from chts.toolkit_config import SCHEMA, default_config, parse_config, toml_loads
 
 # Per schema type: (--set text, expected value) accepted, and texts rejected.
@@ -264,4 +264,4 @@ def test_help_has_examples(capsys: Any) -> None:
 
 def test_toml_value_round_trips() -> None:
     for value in ['a"b\\c', "", ["x", 'y"'], True, 3]:
-        assert toml_loads("v = " + config_command.toml_value(value))["v"] == value
+        assert toml_loads("v = " + toml_value(value))["v"] == value
