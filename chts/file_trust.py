@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from chts.errors import ToolkitError
 
@@ -71,20 +71,32 @@ def read_trusted_file(path: str, limit: int, what: str, allow_any_owner: bool = 
         return None
     except OSError as exc:
         raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise ToolkitError(f"{path}: is a directory, expected a {what}")
         if not stat.S_ISREG(st.st_mode):
             raise ToolkitError(f"{path}: {what} is not a regular file")
         check_owner_and_mode(path, st, what, allow_any_owner)
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
+        data = read_up_to(fd, limit + 1)
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise ToolkitError(f"{path}: larger than {limit} bytes, refusing to read it as a {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ToolkitError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_up_to(fd: int, size: int) -> bytes:
+    chunks: List[bytes] = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

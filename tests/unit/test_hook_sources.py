@@ -1,0 +1,265 @@
+"""chts.hook_sources and the shim's use of it: order, masking, failure policy, explain, the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from chts import cache, inject
+from chts.errors import ToolkitError
+from chts.hook_sources import explain_hooks, load_hook_sources, scan_hook_sources, select_hooks
+from chts.shim_log import ShimLog
+from chts.toolkit_config import Config, default_config
+
+
+class Root:
+    """A temp toolkit root: hooks.json and hook directories a, b, c."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.hooks_json = base / "hooks.json"
+        self.dirs = [base / name for name in ("a", "b", "c")]
+        for directory in self.dirs:
+            directory.mkdir()
+            directory.chmod(0o755)
+
+    def config(self, on_error: str = "fail") -> Config:
+        config = default_config()
+        section = config["container-hooks"]
+        section["path"] = str(self.hooks_json)
+        section["hooks-dirs"] = [str(d) for d in self.dirs]
+        section["on-error"] = on_error
+        return config
+
+    def dropin(self, directory: int, name: str, hook_path: str, when: Any = None, stages: Any = None) -> Path:
+        path = self.dirs[directory] / name
+        data = {
+            "version": "1.0.0",
+            "hook": {"path": hook_path},
+            "when": when if when is not None else {"always": True},
+            "stages": stages or ["prestart"],
+        }
+        path.write_text(json.dumps(data))
+        path.chmod(0o644)
+        return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Root:
+    return Root(tmp_path)
+
+
+def hook_paths(planned: List[Dict[str, Any]]) -> List[str]:
+    return [entry["hook"]["path"] for entry in planned]
+
+
+def test_nothing_configured_means_no_hooks(root: Root) -> None:
+    planned, sources, problems = scan_hook_sources(root.config())
+    assert (planned, problems) == ([], [])
+    assert sources == [str(root.hooks_json)] + [str(d) for d in root.dirs]
+
+
+def test_hooks_json_first_then_dropins_in_file_name_order(root: Root) -> None:
+    hooks = {"poststop": [{"path": "/json/poststop"}], "prestart": [{"path": "/json/pre"}]}
+    root.hooks_json.write_text(json.dumps(hooks))
+    root.dropin(2, "20-b.json", "/c/20")
+    root.dropin(0, "30-a.json", "/a/30")
+    root.dropin(1, "10-b.json", "/b/10")
+    root.dropin(0, "01-Upper.json", "/a/01U")
+    root.dropin(1, "01-lower.json", "/b/01l")
+    planned, sources, _ = scan_hook_sources(root.config())
+    # hooks.json in stage order; then file names compared case-insensitively, as Podman does.
+    assert hook_paths(planned) == ["/json/pre", "/json/poststop", "/b/01l", "/a/01U", "/b/10", "/c/20", "/a/30"]
+    assert {entry["source"] for entry in planned[2:]} == {
+        str(root.dirs[1] / "01-lower.json"),
+        str(root.dirs[0] / "01-Upper.json"),
+        str(root.dirs[1] / "10-b.json"),
+        str(root.dirs[2] / "20-b.json"),
+        str(root.dirs[0] / "30-a.json"),
+    }
+    assert all("when" not in entry for entry in planned[:2])
+    # Every directory and every file read is watched by the shim's cache.
+    assert set(sources) >= {str(d) for d in root.dirs} | {entry["source"] for entry in planned}
+
+
+def test_a_later_directory_masks_the_same_file_name(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x")
+    root.dropin(2, "10-x.json", "/c/x")
+    root.dropin(1, "10-x.json", "/b/x")
+    root.dropin(0, "20-y.json", "/a/y")
+    root.dropin(1, "20-y.json", "/b/y")
+    planned, sources, _ = scan_hook_sources(root.config())
+    assert hook_paths(planned) == ["/c/x", "/b/y"]
+    assert str(root.dirs[0] / "10-x.json") not in sources  # masked: never read
+
+
+def test_masking_hides_a_broken_file_in_an_earlier_directory(root: Root) -> None:
+    (root.dirs[0] / "10-x.json").write_text("{broken")
+    root.dropin(1, "10-x.json", "/b/x")
+    assert load_hook_sources(root.config())[0][0]["hook"]["path"] == "/b/x"
+
+
+def test_only_json_files_count_and_missing_directories_are_empty(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x")
+    (root.dirs[0] / "README").write_text("not a hook")
+    (root.dirs[0] / "10-x.json.bak").write_text("{broken")
+    config = root.config()
+    config["container-hooks"]["hooks-dirs"].append(str(root.base / "absent"))
+    assert hook_paths(load_hook_sources(config)[0]) == ["/a/x"]
+
+
+def test_one_file_with_several_stages(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x", stages=["poststop", "prestart", "createRuntime"])
+    planned = load_hook_sources(root.config())[0]
+    assert [entry["stage"] for entry in planned] == ["poststop", "prestart", "createRuntime"]
+
+
+def test_planned_hooks_are_plain_data_for_the_marshal_cache(root: Root) -> None:
+    import marshal
+
+    root.dropin(0, "10-x.json", "/a/x", when={"annotations": {"a": "b"}, "commands": ["x"], "hasBindMounts": True})
+    planned = load_hook_sources(root.config())[0]
+    assert marshal.loads(marshal.dumps(planned)) == planned
+
+
+# ----------------------------------------------------------------------------- failure policy
+
+
+def broken_root(root: Root) -> Root:
+    root.dropin(0, "10-good.json", "/a/good")
+    (root.dirs[0] / "20-bad.json").write_text('{"version": "1.0.0", "hooks": {}}')
+    root.dropin(1, "30-open.json", "/b/open").chmod(0o666)
+    root.dropin(2, "40-good.json", "/c/good")
+    return root
+
+
+def test_fail_policy_raises_the_first_problem_in_one_line(root: Root) -> None:
+    broken_root(root)
+    with pytest.raises(ToolkitError) as caught:
+        load_hook_sources(root.config("fail"))
+    message = str(caught.value)
+    assert message.startswith(f"{root.dirs[0] / '20-bad.json'}:1: unknown key 'hooks'")
+    assert message.endswith("(and 1 more unusable hook source(s): `container-hooks-ctk hooks validate` lists them)")
+
+
+def test_skip_policy_leaves_out_unusable_sources_and_warns_naming_each(root: Root) -> None:
+    broken_root(root)
+    warnings: List[str] = []
+    planned, _ = load_hook_sources(root.config("skip"), warnings.append)
+    assert hook_paths(planned) == ["/a/good", "/c/good"]
+    assert len(warnings) == 2
+    assert f"{root.dirs[0] / '20-bad.json'}:1: unknown key 'hooks'" in warnings[0]
+    assert (
+        f"{root.dirs[1] / '30-open.json'}: refusing hook file writable by group and others (mode 0666)" in warnings[1]
+    )
+    assert all(w.startswith("skipping unusable hook source (on-error = skip): ") for w in warnings)
+
+
+def test_an_untrusted_directory_is_one_unusable_source(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x")
+    root.dropin(1, "20-y.json", "/b/y")
+    root.dirs[1].chmod(0o777)
+    planned, _, problems = scan_hook_sources(root.config())
+    assert hook_paths(planned) == ["/a/x"]
+    assert problems == [
+        f"{root.dirs[1]}: refusing hooks directory writable by group and others (mode 0777): "
+        f"hooks run as root (chmod go-w {root.dirs[1]})"
+    ]
+
+
+def test_a_bad_hooks_json_is_a_problem_like_any_other(root: Root) -> None:
+    root.hooks_json.write_text('{"prestart": [{"path": "relative"}]}')
+    root.dropin(0, "10-x.json", "/a/x")
+    planned, _, problems = scan_hook_sources(root.config())
+    assert hook_paths(planned) == ["/a/x"]
+    assert problems == [f"{root.hooks_json}: prestart[0].path: must be absolute, not 'relative'"]
+
+
+# ----------------------------------------------------------------------------- select and explain
+
+
+def container(args: List[str], env: Optional[List[str]] = None) -> Dict[str, Any]:
+    return {"process": {"args": args, "env": env or []}}
+
+
+def test_select_and_explain_per_file(root: Root) -> None:
+    root.hooks_json.write_text(json.dumps({"prestart": [{"path": "/json/every"}]}))
+    audit = root.dropin(0, "10-audit.json", "/a/audit", when={"x-container-hooks-env": {"^AUDIT$": "^1$"}})
+    nginx = root.dropin(0, "20-nginx.json", "/a/nginx", {"commands": ["(^|/)nginx$"]}, ["prestart", "poststop"])
+    planned = load_hook_sources(root.config())[0]
+    assert hook_paths(select_hooks(planned, container(["/usr/sbin/nginx"]))) == ["/json/every", "/a/nginx", "/a/nginx"]
+    assert hook_paths(select_hooks(planned, container(["sh"], ["AUDIT=1"]))) == ["/json/every", "/a/audit"]
+    explained = explain_hooks(planned, container(["sh"], ["AUDIT=1"]))
+    assert [(entry["hook"]["path"], matched, reason) for entry, matched, reason in explained] == [
+        ("/json/every", True, f"{root.hooks_json}: applies to every container"),
+        ("/a/audit", True, f"{audit}: matched: x-container-hooks-env: AUDIT='1' matches '^AUDIT$'='^1$'"),
+        ("/a/nginx", False, f"{nginx}: not matched: commands: 'sh' matches none of '(^|/)nginx$'"),
+        ("/a/nginx", False, f"{nginx}: not matched: commands: 'sh' matches none of '(^|/)nginx$'"),
+    ]
+
+
+def test_hooks_json_alone_applies_to_every_container(root: Root) -> None:
+    root.hooks_json.write_text(json.dumps({"prestart": [{"path": "/json/every"}]}))
+    planned = load_hook_sources(root.config())[0]
+    assert select_hooks(planned, {}) == planned
+
+
+# ----------------------------------------------------------------------------- the shim's cached planning
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setattr(cache, "cache_dir", lambda: str(directory))
+    return directory
+
+
+def age(*paths: Path) -> None:
+    """Make files look old: the cache ignores files changed in the last two seconds."""
+    old = time.time() - 60
+    for path in paths:
+        os.utime(path, (old, old))
+
+
+def test_planned_hooks_are_cached_and_chmod_invalidates(root: Root, cache_dir: Path) -> None:
+    good = root.dropin(0, "10-x.json", "/a/x")
+    age(good, *root.dirs)
+    log = ShimLog("", "info")
+    config = root.config()
+    assert hook_paths(inject.planned_hooks(config, log)) == ["/a/x"]
+    assert len(list(cache_dir.iterdir())) == 1  # stored
+    assert hook_paths(inject.planned_hooks(config, log)) == ["/a/x"]
+    good.chmod(0o666)  # changes st_mode only: the cached plan must not survive it
+    with pytest.raises(ToolkitError, match="refusing hook file writable by group and others"):
+        inject.planned_hooks(config, log)
+    good.chmod(0o644)
+    assert hook_paths(inject.planned_hooks(config, log)) == ["/a/x"]
+
+
+def test_a_file_added_to_a_directory_is_seen_through_the_cache(root: Root, cache_dir: Path) -> None:
+    age(*root.dirs)
+    log = ShimLog("", "info")
+    config = root.config()
+    assert inject.planned_hooks(config, log) == []
+    root.dropin(1, "10-new.json", "/b/new")
+    assert hook_paths(inject.planned_hooks(config, log)) == ["/b/new"]
+
+
+def test_skip_policy_warns_on_every_create_even_from_the_cache(root: Root, cache_dir: Path, tmp_path: Path) -> None:
+    bad = root.dirs[0] / "10-bad.json"
+    bad.write_text("{")
+    bad.chmod(0o644)
+    age(bad, *root.dirs)
+    log_file = tmp_path / "shim.log"
+    log = ShimLog(str(log_file), "info")
+    config = root.config("skip")
+    for _ in range(2):
+        assert inject.planned_hooks(config, log) == []
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 2
+    assert all("level=warning" in line and f"{bad}:1:2: invalid JSON" in line for line in lines)
