@@ -1,0 +1,169 @@
+"""Drop-in hooks under real runc, through the built shim: conditional hooks fire only where they match.
+
+Each container runs with `runc run` via container-hooks-runtime; hooks append a label to
+a log file on the host, so what fired is read back from that file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import ToolkitRoot, record_hook, require_binary, require_root
+
+pytestmark = pytest.mark.integration
+
+
+class Scene:
+    """A toolkit root with a hooks.d directory, a fired-hooks log and a runc state root."""
+
+    def __init__(self, toolkit: ToolkitRoot, tmp_path: Path, make_bundle: Any) -> None:
+        require_root()
+        require_binary("runc")
+        self.toolkit = toolkit
+        self.make_bundle = make_bundle
+        self.hooks_d = toolkit.base / "hooks.d"
+        self.hooks_d.mkdir(mode=0o755)
+        self.fired = tmp_path / "fired.log"
+        self.fired.touch()
+        self.runc_root = tmp_path / "runc-root"
+        self.count = 0
+        self.configure()
+
+    def configure(self, extra: str = "") -> None:
+        self.toolkit.write_config(extra=f'hooks-dirs = ["{self.hooks_d}"]\n{extra}')
+
+    def dropin(self, name: str, label: str, when: Dict[str, Any], stages: List[str]) -> Path:
+        path = self.hooks_d / name
+        data = {"version": "1.0.0", "hook": record_hook(self.fired, label), "when": when, "stages": stages}
+        path.write_text(json.dumps(data, indent=2))
+        path.chmod(0o644)
+        return path
+
+    def run(self, args: List[str], env: Any = None, mounts: Any = None, expect: int = 0) -> Any:
+        """Run one container through the shim; return what the shim printed (it must print nothing on stdout)."""
+        self.count += 1
+        bundle = self.make_bundle(args, name=f"bundle{self.count}", env=env)
+        if mounts:
+            spec = json.loads((bundle / "config.json").read_text())
+            spec["mounts"] += mounts
+            (bundle / "config.json").write_text(json.dumps(spec))
+        self.fired.write_text("")
+        self.runc_log = bundle / "log.json"
+        done = self.toolkit.run_shim(
+            [
+                "--root", str(self.runc_root), "--log", str(self.runc_log), "--log-format", "json",
+                "run", "--bundle", str(bundle), f"dropin-{self.count}",
+            ],
+            timeout=60,
+        )  # fmt: skip
+        assert done.returncode == expect, done.stderr
+        self.bundle = bundle
+        return done
+
+    def labels(self) -> List[str]:
+        return self.fired.read_text().split()
+
+
+@pytest.fixture
+def scene(toolkit: ToolkitRoot, tmp_path: Path, make_bundle: Any) -> Scene:
+    return Scene(toolkit, tmp_path, make_bundle)
+
+
+def test_conditional_hooks_fire_only_for_the_containers_they_match(scene: Scene, tmp_path: Path) -> None:
+    scene.toolkit.write_hooks({"prestart": [record_hook(scene.fired, "every")]})
+    scene.configure()
+    scene.dropin("10-audit.json", "audit", {"x-container-hooks-env": {"^AUDIT$": "^1$"}}, ["prestart", "poststop"])
+    scene.dropin("20-true.json", "true-cmd", {"commands": ["^/bin/true$"]}, ["createRuntime"])
+    scene.dropin("30-binds.json", "binds", {"hasBindMounts": True}, ["prestart"])
+    scene.dropin("40-never.json", "never", {"always": False}, ["prestart"])
+    bind = {"destination": "/mnt", "type": "bind", "source": str(tmp_path), "options": ["rbind", "ro"]}
+
+    scene.run(["/bin/sh", "-c", "true"])
+    assert scene.labels() == ["every"]
+    scene.run(["/bin/sh", "-c", "true"], env=["PATH=/bin", "AUDIT=1"])
+    assert scene.labels() == ["every", "audit", "audit"]  # prestart and poststop
+    scene.run(["/bin/sh", "-c", "true"], env=["AUDIT=0"])
+    assert scene.labels() == ["every"]
+    scene.run(["/bin/true"])
+    assert scene.labels() == ["every", "true-cmd"]  # runc runs prestart, then createRuntime
+    scene.run(["/bin/sh", "-c", "true"], mounts=[bind])
+    assert scene.labels() == ["every", "binds"]
+    scene.run(["/bin/true"], env=["AUDIT=1"], mounts=[bind])
+    assert sorted(scene.labels()) == ["audit", "audit", "binds", "every", "true-cmd"]
+
+    log = scene.toolkit.log.read_text()
+    assert "20-true.json: matched: commands: '/bin/true' matches '^/bin/true$'" in log
+
+
+def test_an_untrusted_dropin_fails_the_create_with_one_line_naming_file_and_mode(scene: Scene) -> None:
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    writable = scene.dropin("20-open.json", "open", {"always": True}, ["prestart"])
+    writable.chmod(0o646)
+    done = scene.run(["/bin/true"], expect=1)
+    expected = (
+        f"container-hooks-runtime: {writable}: refusing hook file writable by others (mode 0646): "
+        f"hooks run as root (chmod go-w {writable})"
+    )
+    assert done.stderr.strip() == expected
+    assert done.stdout == ""
+    errors = [json.loads(line) for line in scene.runc_log.read_text().splitlines()]
+    assert [(e["level"], e["msg"]) for e in errors] == [("error", expected)]
+    assert scene.labels() == []
+    assert "hooks" not in json.loads((scene.bundle / "config.json").read_text())  # untouched
+
+    writable.chmod(0o644)  # fixed: the next create must see it (the cache watches st_mode)
+    scene.run(["/bin/true"])
+    assert scene.labels() == ["ok", "open"]
+
+
+def test_an_untrusted_hooks_directory_fails_the_create(scene: Scene) -> None:
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    scene.hooks_d.chmod(0o775)
+    done = scene.run(["/bin/true"], expect=1)
+    assert f"{scene.hooks_d}: refusing hooks directory writable by group (mode 0775)" in done.stderr
+
+
+def test_an_untrusted_config_toml_fails_the_create_but_not_passthrough(scene: Scene) -> None:
+    scene.toolkit.config.chmod(0o666)
+    done = scene.run(["/bin/true"], expect=1)
+    assert f"{scene.toolkit.config}: refusing toolkit config writable by group and others (mode 0666)" in done.stderr
+    state = scene.toolkit.run_shim(["--root", str(scene.runc_root), "list"])
+    assert state.returncode == 0, state.stderr  # passthrough still reaches runc, with the default runtimes
+
+
+def test_skip_policy_runs_the_container_without_the_bad_file_and_logs_why(scene: Scene) -> None:
+    scene.configure('on-error = "skip"')
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    bad = scene.hooks_d / "20-bad.json"
+    lines = [
+        '{"version": "1.0.0",',
+        '"hook": {"path": "/bin/true"},',
+        '"when":',
+        '{"always": "true"},',
+        '"stages": ["prestart"]}',
+    ]
+    bad.write_text("\n".join(lines) + "\n")
+    done = scene.run(["/bin/true"])
+    assert done.stderr == ""
+    assert scene.labels() == ["ok"]
+    warning = [line for line in scene.toolkit.log.read_text().splitlines() if "level=warning" in line]
+    assert len(warning) == 1
+    assert f'{bad}:4: when.always: must be true or false, not the string \\"true\\"' in warning[0]
+
+
+def test_the_insecure_switch_is_never_silent(scene: Scene) -> None:
+    scene.configure("insecure-allow-non-root-files = true")
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    scene.run(["/bin/true"])
+    assert scene.labels() == ["ok"]
+    assert "level=warning" in scene.toolkit.log.read_text()
+    assert "insecure-allow-non-root-files is on" in scene.toolkit.log.read_text()
+
+
+def test_a_broken_dropin_never_stops_passthrough_commands(scene: Scene) -> None:
+    (scene.hooks_d / "10-bad.json").write_text("{")
+    state = scene.toolkit.run_shim(["--root", str(scene.runc_root), "list"])
+    assert state.returncode == 0, state.stderr
