@@ -15,6 +15,7 @@ firewall rule is left on the host.
     containerd_config_dump(config_path)                 # what containerd really reads
 
     engine = PodmanEnv(tmp_path, containers_conf)      # no daemon: an environment
+    # conmon drops the environment: give podman runtime_with_env(dir, toolkit.shim, toolkit.env())
     engine.import_rootfs(busybox_rootfs); engine.podman("run", "--rm", ...); engine.reset()
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -31,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from tests.conftest import CLEAN_PATH, require_binary, require_root
+from conftest import CLEAN_PATH, require_binary, require_root
 
 IMAGE = "busybox:local"
 READY_TIMEOUT = 20.0
@@ -107,6 +109,7 @@ class Dockerd:
         self.state = state
         self.socket = state / "docker.sock"
         self.log = state / "dockerd.log"
+        self.pid_file = state / "dockerd.pid"
         self.process = process
 
     @property
@@ -132,11 +135,16 @@ class Dockerd:
 
     def reload(self) -> None:
         """SIGHUP dockerd and wait until it logged the outcome (runtimes reload without a restart)."""
-        before = self._reload_outcomes()
+        before = self.reload_count()
         os.kill(self.pid, signal.SIGHUP)
-        wait_until(lambda: self._reload_outcomes() > before, READY_TIMEOUT, "dockerd to reload", self.log)
+        self.wait_for_reload(before)
 
-    def _reload_outcomes(self) -> int:
+    def wait_for_reload(self, before: int) -> None:
+        """Wait until dockerd logged a reload outcome after ``before = reload_count()`` (a SIGHUP sent by others)."""
+        wait_until(lambda: self.reload_count() > before, READY_TIMEOUT, "dockerd to reload", self.log)
+
+    def reload_count(self) -> int:
+        """How many reloads dockerd has finished (successfully or not), from its log."""
         text = self.log.read_text(errors="replace")
         return text.count("Reloaded configuration") + text.count("Error reconfiguring the daemon")
 
@@ -309,6 +317,20 @@ tmp_dir = "{state}/tmp"
 # podman's default, crun, cannot run containers on this VM
 runtime = "runc"
 """
+
+
+def runtime_with_env(directory: Path, runtime: Path, env: Dict[str, str]) -> Path:
+    """A script that execs ``runtime`` with ``env`` set: for engines that do not pass their environment on.
+
+    Podman starts the runtime through conmon, which passes only a few variables (CONTAINERS_CONF,
+    HOME, PATH...): ``toolkit.env()`` given to podman never reaches the shim. Use this script's path
+    as the runtime path instead; ``exec`` keeps the shim's name in argv[0].
+    """
+    script = directory / f"{runtime.name}-with-env"
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
+    script.write_text(f'#!/bin/sh\n{exports}exec {shlex.quote(str(runtime))} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
 class PodmanEnv:
