@@ -1,0 +1,63 @@
+"""Drop-in hooks under a real dockerd: `docker run -e AUDIT=1` and the container's command opt it in.
+
+Docker 20.10 passes no labels as annotations, so the env extension (process.env) and the
+command (process.args[0]) are what a Docker user can select on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import ToolkitRoot, record_hook
+from daemons import dockerd
+
+pytestmark = pytest.mark.integration
+
+RUNTIME = "chts"
+
+
+def write_dropin(directory: Path, name: str, hook: Dict[str, Any], when: Dict[str, Any]) -> Path:
+    path = directory / name
+    path.write_text(json.dumps({"version": "1.0.0", "hook": hook, "when": when, "stages": ["prestart"]}))
+    path.chmod(0o644)
+    return path
+
+
+def test_conditional_hooks_fire_only_for_matching_docker_containers(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    hooks_d = toolkit.base / "hooks.d"
+    hooks_d.mkdir(mode=0o755)
+    toolkit.write_config(extra=f'hooks-dirs = ["{hooks_d}"]')
+    fired = tmp_path / "fired.log"
+    write_dropin(hooks_d, "10-audit.json", record_hook(fired, "audit"), {"x-container-hooks-env": {"^AUDIT$": "^1$"}})
+    write_dropin(hooks_d, "20-true.json", record_hook(fired, "true-cmd"), {"commands": ["(^|/)true$"]})
+    write_dropin(hooks_d, "30-binds.json", record_hook(fired, "binds"), {"hasBindMounts": True})
+    daemon_json = {"runtimes": {RUNTIME: {"path": str(toolkit.shim)}}}
+    with dockerd(tmp_path, daemon_json, env=toolkit.env()) as engine:
+        image = engine.import_rootfs(busybox_rootfs)
+
+        def run(*args: str) -> List[str]:
+            fired.write_text("")
+            engine.docker("run", "--rm", "--network", "none", "--runtime", RUNTIME, *args)
+            return fired.read_text().split()
+
+        # Docker bind-mounts /etc/resolv.conf, /etc/hostname and /etc/hosts into every
+        # container, so hasBindMounts matches every Docker container (see the README).
+        assert run(image, "sh", "-c", "true") == ["binds"]
+        assert run("-e", "AUDIT=1", image, "sh", "-c", "true") == ["audit", "binds"]
+        assert run("-e", "AUDIT=0", image, "sh", "-c", "true") == ["binds"]
+        assert run(image, "true") == ["true-cmd", "binds"]
+        assert run("-e", "AUDIT=1", image, "/bin/true") == ["audit", "true-cmd", "binds"]
+
+        # An unusable hook file stops `docker run`, and Docker shows the shim's one line.
+        writable = write_dropin(hooks_d, "40-open.json", record_hook(fired, "open"), {"always": True})
+        writable.chmod(0o646)
+        done = engine.docker("run", "--rm", "--network", "none", "--runtime", RUNTIME, image, "true", check=False)
+        assert done.returncode != 0
+        assert (
+            f"container-hooks-runtime: {writable}: refusing hook file writable by others (mode 0646)" in done.stderr
+        ), done.stderr
