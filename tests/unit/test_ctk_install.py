@@ -1,4 +1,4 @@
-"""container-hooks-ctk install|uninstall into temporary roots, run from the built .pyz and through the installed names."""
+"""container-hooks-ctk install|uninstall into temporary roots, run from the .pyz and through the installed names."""
 
 from __future__ import annotations
 
@@ -37,13 +37,13 @@ class Host:
     def options(self) -> List[str]:
         return ["--dest", str(self.bin), "--config", str(self.config)]
 
-    def run(self, program: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    def run(self, program: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(program), *args], env=self.env, capture_output=True, text=True, check=False)
 
-    def install(self, *extra: str) -> "subprocess.CompletedProcess[str]":
+    def install(self, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.run(self.pyz, "ctk", "install", *self.options(), *extra)
 
-    def uninstall(self) -> "subprocess.CompletedProcess[str]":
+    def uninstall(self) -> subprocess.CompletedProcess[str]:
         return self.run(self.bin / "container-hooks-ctk", "uninstall", *self.options())
 
     def snapshot(self) -> Dict[str, Any]:
