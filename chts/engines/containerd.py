@@ -46,14 +46,23 @@ def cri_table_keys(document: Dict[str, Any], path: str) -> Tuple[str, ...]:
     return (*CRI_RUNTIME_PLUGIN[version], "containerd")
 
 
-def runtime_template(containerd: Dict[str, Any], keys: Tuple[str, ...], path: str) -> Dict[str, Any]:
+def checked_tables(document: Dict[str, Any], path: str) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
+    """The keys of the CRI plugin's ``containerd`` table and the table, its runtime settings type-checked."""
+    keys = cri_table_keys(document, path)
+    containerd = table_at(document, keys, path)
+    for name in table_at(document, (*keys, "runtimes"), path):
+        table_at(document, (*keys, "runtimes", name, "options"), path)
+    typed_value(containerd, "default_runtime_name", str, keys, path)
+    return keys, containerd
+
+
+def runtime_template(containerd: Dict[str, Any]) -> Dict[str, Any]:
     """The runtime whose settings the shim's entry copies: the current default if it is runc.v2, else runc."""
-    runtimes = table_at(containerd, ("runtimes",), path)
-    default = typed_value(containerd, "default_runtime_name", str, keys, path) or "runc"
+    runtimes = containerd.get("runtimes", {})
+    default = containerd.get("default_runtime_name") or "runc"
     for name in (default, "runc"):
-        candidate = table_at(runtimes, (name,), path)
+        candidate = runtimes.get(name, {})
         if candidate.get("runtime_type", RUNC_V2) == RUNC_V2 and candidate:
-            table_at(candidate, ("options",), path)
             return copy.deepcopy(candidate)
     return {}
 
@@ -65,14 +74,13 @@ class Containerd:
     def configure(self, request: RuntimeRequest) -> Plan:
         def edit(text: str, document: Dict[str, Any]) -> str:
             path = request.config
-            keys = cri_table_keys(document, path)
-            containerd = table_at(document, keys, path)
-            if request.name in table_at(containerd, ("runtimes",), path):
+            keys, containerd = checked_tables(document, path)
+            if request.name in containerd.get("runtimes", {}):
                 raise ToolkitError(
                     f"{path}: already defines runtime {request.name!r} (not added by this tool); "
                     "choose another --runtime-name or remove it"
                 )
-            entry = runtime_template(containerd, keys, path)
+            entry = runtime_template(containerd)
             entry["runtime_type"] = RUNC_V2
             entry["options"] = {**entry.get("options", {}), "BinaryName": request.path}
             runtime_keys = (*keys, "runtimes", request.name)
@@ -87,7 +95,7 @@ class Containerd:
         return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
 
     def unconfigure(self, request: RuntimeRequest) -> Plan:
-        return unmarked_edit(request.config, WHAT)
+        return unmarked_edit(request.config, WHAT, lambda document: checked_tables(document, request.config))
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         return "restart containerd to apply it (e.g. `systemctl restart containerd`); running containers keep running"

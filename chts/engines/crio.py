@@ -17,6 +17,7 @@ from chts.errors import ToolkitError
 
 WHAT = "CRI-O config"
 RUNTIME_KEYS = ("crio", "runtime")
+RUNTIMES_KEYS = (*RUNTIME_KEYS, "runtimes")
 DROP_IN_HEADER = (
     "# Written by `container-hooks-ctk runtime configure --runtime=crio`; "
     "`runtime unconfigure` deletes this file.\n# Settings other than runtime_path and runtime_type are "
@@ -48,7 +49,8 @@ def config_layers(request: RuntimeRequest) -> List[Tuple[str, Dict[str, Any]]]:
             document = parse_toml(text, path)
             runtime = table_at(document, RUNTIME_KEYS, path)
             typed_value(runtime, "default_runtime", str, RUNTIME_KEYS, path)
-            table_at(runtime, ("runtimes",), path)
+            for name in table_at(document, RUNTIMES_KEYS, path):
+                table_at(document, (*RUNTIMES_KEYS, name), path)
             layers.append((path, document))
     return layers
 
@@ -71,16 +73,14 @@ class Crio:
             parse_toml(old, ours)
         layers = config_layers(request)
         runtime = table_at(merged(layers), RUNTIME_KEYS, request.config)
-        runtimes = table_at(runtime, ("runtimes",), request.config)
+        runtimes = runtime.get("runtimes", {})
         if request.name in runtimes:
-            owner = next(
-                path for path, doc in layers if request.name in table_at(doc, (*RUNTIME_KEYS, "runtimes"), path)
-            )
+            owner = next(path for path, doc in layers if request.name in table_at(doc, RUNTIMES_KEYS, path))
             raise ToolkitError(f"{owner}: already defines runtime {request.name!r}; choose another --runtime-name")
         default = runtime.get("default_runtime", "runc")
         template: Dict[str, Any] = {}
         for name in (default, "runc"):
-            candidate = table_at(runtimes, (name,), request.config)
+            candidate = runtimes.get(name, {})
             if candidate and candidate.get("runtime_type", "oci") == "oci":
                 template = copy.deepcopy(candidate)
                 break

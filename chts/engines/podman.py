@@ -19,6 +19,13 @@ WHAT = "containers.conf"
 MINIMAL_CONFIG = "# containers.conf written by `container-hooks-ctk runtime configure` (there was none).\n"
 
 
+def checked_engine_table(document: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """``[engine]`` with its ``runtime`` and ``runtimes`` type-checked (``runtimes`` filled in when absent)."""
+    engine = table_at(document, ("engine",), path)
+    typed_value(engine, "runtime", str, ("engine",), path)
+    return {**engine, "runtimes": table_at(document, ("engine", "runtimes"), path)}
+
+
 class Podman:
     name = "podman"
     default_config = "/etc/containers/containers.conf"
@@ -26,9 +33,7 @@ class Podman:
     def configure(self, request: RuntimeRequest) -> Plan:
         def edit(text: str, document: Dict[str, Any]) -> str:
             path = request.config
-            engine = table_at(document, ("engine",), path)
-            typed_value(engine, "runtime", str, ("engine",), path)
-            if request.name in table_at(engine, ("runtimes",), path):
+            if request.name in checked_engine_table(document, path)["runtimes"]:
                 raise ToolkitError(
                     f"{path}: already defines engine.runtimes.{request.name} (not added by this tool); "
                     "choose another --runtime-name or remove it"
@@ -44,7 +49,7 @@ class Podman:
         return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
 
     def unconfigure(self, request: RuntimeRequest) -> Plan:
-        return unmarked_edit(request.config, WHAT)
+        return unmarked_edit(request.config, WHAT, lambda document: checked_engine_table(document, request.config))
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         how = (

@@ -158,12 +158,15 @@ def marked_edit(path: str, what: str, minimal_text: str, edit: Callable[[str, Di
     return Plan([FileEdit(path, None if text is None else text.encode(), new.encode())], [])
 
 
-def unmarked_edit(path: str, what: str) -> Plan:
-    """Unconfigure a TOML file: remove every marked edit, restoring the lines they replaced."""
+def unmarked_edit(path: str, what: str, check: Callable[[Dict[str, Any]], object]) -> Plan:
+    """Unconfigure a TOML file: remove every marked edit, restoring the lines they replaced.
+
+    ``check`` validates the engine's tables, in the file as it is and as it will be.
+    """
     text = read_config_text(path, what)
     if text is None:
         return Plan([], [f"{path}: does not exist; nothing to remove"])
-    parse_toml(text, path)
+    check(parse_toml(text, path))
     new = remove_marks(text)
-    parse_toml(new, path)
+    check(parse_toml(new, path))
     return Plan([FileEdit(path, text.encode(), new.encode())], [])

@@ -1,0 +1,44 @@
+"""Shared by the engine unit tests: run `runtime configure|unconfigure` in-process, snapshot a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+from ctk_cli import run_ctk
+
+SHIM = "/opt/hooks/container-hooks-runtime"
+NAME = "container-hooks-runtime"
+
+# engine -> the config file name its tests use
+CONFIG_NAMES = {
+    "docker": "daemon.json",
+    "containerd": "config.toml",
+    "podman": "containers.conf",
+    "crio": "crio.conf",
+}
+
+
+def runtime_cmd(capsys: Any, action: str, engine: str, config: Path, *extra: str) -> Tuple[int, str, str]:
+    """``container-hooks-ctk runtime ACTION --runtime=ENGINE --config=CONFIG --runtime-path=SHIM EXTRA...``."""
+    return run_ctk(
+        capsys, "runtime", action, f"--runtime={engine}", f"--config={config}", f"--runtime-path={SHIM}", *extra
+    )
+
+
+def configured(capsys: Any, engine: str, config: Path, *extra: str) -> str:
+    """Configure and return stdout; fail the test with stderr when it does not succeed."""
+    status, out, err = runtime_cmd(capsys, "configure", engine, config, *extra)
+    assert status == 0, err
+    return out
+
+
+def unconfigured(capsys: Any, engine: str, config: Path, *extra: str) -> str:
+    status, out, err = runtime_cmd(capsys, "unconfigure", engine, config, *extra)
+    assert status == 0, err
+    return out
+
+
+def snapshot(directory: Path) -> Dict[str, bytes]:
+    """Every file below ``directory`` and its bytes: equal snapshots mean nothing was written."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
