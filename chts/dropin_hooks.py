@@ -12,7 +12,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from chts.errors import ToolkitError
-from chts.hooks_file import STAGES, describe_json_error, loads_strict, validate_hook
+from chts.hooks_file import STAGES, parse_json_document, validate_hook
 
 SCHEMA_VERSION = "1.0.0"
 FILE_KEYS = ("version", "hook", "when", "stages")
@@ -62,12 +62,7 @@ class DropinError(ValueError):
 
 def parse_dropin(text: str, path: str) -> Dict[str, Any]:
     """{"hook", "when", "stages"} of one drop-in file; ToolkitError naming the file and line."""
-    if not text.strip():
-        raise ToolkitError(f"{path}: empty file (a drop-in hook needs version, hook, when and stages)")
-    try:
-        data = loads_strict(text)
-    except ValueError as exc:
-        raise ToolkitError(describe_json_error(path, text, exc)) from None
+    data = parse_json_document(text, path, "a drop-in hook needs version, hook, when and stages")
     try:
         return validate_dropin(data)
     except DropinError as exc:
@@ -219,9 +214,9 @@ def evaluate_when(when: When, spec: Dict[str, Any]) -> Tuple[bool, str]:
     fails is the one named; when all match, each says what it matched.
     """
     reasons: List[str] = []
-    for key in WHEN_KEYS:
+    for key, condition in CONDITIONS.items():
         if key in when:
-            matched, reason = CONDITIONS[key](when[key], spec)
+            matched, reason = condition(when[key], spec)
             if not matched:
                 return False, f"{key}: {reason}"
             reasons.append(f"{key}: {reason}")
@@ -281,6 +276,7 @@ def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]
     return False, f"{command!r} matches none of {', '.join(repr(p) for p in patterns)}"
 
 
+# In containers/common's order: the first condition that fails is the one a reason names.
 CONDITIONS: Dict[str, Callable[[Any, Dict[str, Any]], Tuple[bool, str]]] = {
     "always": match_always,
     "hasBindMounts": match_bind_mounts,

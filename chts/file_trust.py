@@ -83,12 +83,17 @@ def read_trusted_file(path: str, limit: int, what: str, allow_any_owner: bool = 
         raise ToolkitError(f"{path}: cannot read {what}: {exc.strerror}") from None
     finally:
         os.close(fd)
+    return decode_small_text(path, data, limit, what)
+
+
+def decode_small_text(path: str, data: bytes, limit: int, what: str) -> str:
+    """``data`` (read with a limit of ``limit + 1`` bytes) as text, or one error naming ``path``."""
     if len(data) > limit:
         raise ToolkitError(f"{path}: larger than {limit} bytes, refusing to read it as a {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ToolkitError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+        raise ToolkitError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def read_up_to(fd: int, size: int) -> bytes:

@@ -44,13 +44,13 @@ def describe_json_error(path: str, text: str, exc: ValueError) -> str:
 def validate_hook(value: Any, where: str) -> Hook:
     """Check one OCI hook object; return a copy with its keys in canonical order."""
     if not isinstance(value, dict):
-        raise ValueError(f"{where}: a hook must be an object with a \"path\", not {type(value).__name__}")
+        raise ValueError(f'{where}: a hook must be an object with a "path", not {type(value).__name__}')
     unknown = [key for key in value if key not in HOOK_KEYS]
     if unknown:
         raise ValueError(f"{where}: unknown key {unknown[0]!r} (a hook has: {', '.join(HOOK_KEYS)})")
     path = value.get("path")
     if not isinstance(path, str) or not path:
-        raise ValueError(f"{where}: \"path\" is required and must be a string")
+        raise ValueError(f'{where}: "path" is required and must be a string')
     if not path.startswith("/"):
         raise ValueError(f"{where}.path: must be absolute, not {path!r}")
     if "\0" in path:
@@ -91,13 +91,18 @@ def validate_hooks_object(data: Any) -> HooksByStage:
     return hooks
 
 
-def parse_hooks_json(text: str, path: str) -> HooksByStage:
+def parse_json_document(text: str, path: str, empty_hint: str) -> Any:
+    """The JSON value of a hook file's ``text``; ToolkitError naming ``path`` (and line) when it is not one."""
     if not text.strip():
-        raise ToolkitError(f"{path}: empty file (write {{}} for no hooks)")
+        raise ToolkitError(f"{path}: empty file ({empty_hint})")
     try:
-        data = loads_strict(text)
+        return loads_strict(text)
     except ValueError as exc:
         raise ToolkitError(describe_json_error(path, text, exc)) from None
+
+
+def parse_hooks_json(text: str, path: str) -> HooksByStage:
+    data = parse_json_document(text, path, "write {} for no hooks")
     try:
         return validate_hooks_object(data)
     except ValueError as exc:

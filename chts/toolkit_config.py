@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Tuple, Type
 
 from chts.errors import ToolkitError
-from chts.file_trust import read_trusted_file
+from chts.file_trust import decode_small_text, read_trusted_file
 
 DEFAULT_CONFIG_PATH = "/etc/container-hooks/config.toml"
 CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
@@ -139,7 +139,7 @@ def toml_loads(text: str) -> Dict[str, Any]:
     return tomli.loads(text)
 
 
-def toml_decode_error() -> "type[Exception]":
+def toml_decode_error() -> Type[Exception]:
     if sys.version_info >= (3, 11):
         import tomllib
 
@@ -158,12 +158,7 @@ def read_text_file(path: str, limit: int, what: str) -> str:
         raise ToolkitError(f"{path}: is a directory, expected a {what} file") from None
     except OSError as exc:
         raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > limit:
-        raise ToolkitError(f"{path}: larger than {limit} bytes, refusing to read it as a {what} file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ToolkitError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return decode_small_text(path, data, limit, f"{what} file")
 
 
 def parse_config(text: str, path: str) -> Config:

@@ -67,11 +67,14 @@ def test_nothing_configured_means_no_hooks(root: Root) -> None:
 def test_hooks_json_first_then_dropins_in_file_name_order(root: Root) -> None:
     hooks = {"poststop": [{"path": "/json/poststop"}], "prestart": [{"path": "/json/pre"}]}
     root.hooks_json.write_text(json.dumps(hooks))
-    root.dropin(2, "20-b.json", "/c/20")
-    root.dropin(0, "30-a.json", "/a/30")
-    root.dropin(1, "10-b.json", "/b/10")
-    root.dropin(0, "01-Upper.json", "/a/01U")
-    root.dropin(1, "01-lower.json", "/b/01l")
+    for directory, name, hook_path in [
+        (2, "20-b.json", "/c/20"),
+        (0, "30-a.json", "/a/30"),
+        (1, "10-b.json", "/b/10"),
+        (0, "01-Upper.json", "/a/01U"),
+        (1, "01-lower.json", "/b/01l"),
+    ]:
+        root.dropin(directory, name, hook_path)
     planned, sources, _ = scan_hook_sources(root.config())
     # hooks.json in stage order; then file names compared case-insensitively, as Podman does.
     assert hook_paths(planned) == ["/json/pre", "/json/poststop", "/b/01l", "/a/01U", "/b/10", "/c/20", "/a/30"]
@@ -88,11 +91,8 @@ def test_hooks_json_first_then_dropins_in_file_name_order(root: Root) -> None:
 
 
 def test_a_later_directory_masks_the_same_file_name(root: Root) -> None:
-    root.dropin(0, "10-x.json", "/a/x")
-    root.dropin(2, "10-x.json", "/c/x")
-    root.dropin(1, "10-x.json", "/b/x")
-    root.dropin(0, "20-y.json", "/a/y")
-    root.dropin(1, "20-y.json", "/b/y")
+    for directory, name in [(0, "10-x.json"), (2, "10-x.json"), (1, "10-x.json"), (0, "20-y.json"), (1, "20-y.json")]:
+        root.dropin(directory, name, "/" + "abc"[directory] + "/" + name[3])
     planned, sources, _ = scan_hook_sources(root.config())
     assert hook_paths(planned) == ["/c/x", "/b/y"]
     assert str(root.dirs[0] / "10-x.json") not in sources  # masked: never read
