@@ -12,8 +12,16 @@ import copy
 from typing import Any, Dict, Tuple
 
 from chts.engines import Plan, RuntimeRequest
-from chts.engines.engine_files import table_at, typed_value
-from chts.engines.toml_edit import append_block, marked_edit, set_in, set_key, tables_text, unmarked_edit, verified
+from chts.engines.engine_files import foreign_runtime, table_at, typed_value
+from chts.engines.toml_edit import (
+    append_block,
+    marked_edit,
+    set_in,
+    set_key_expecting,
+    tables_text,
+    unmarked_edit,
+    verified,
+)
 from chts.errors import ToolkitError
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -76,10 +84,7 @@ class Containerd:
             path = request.config
             keys, containerd = checked_tables(document, path)
             if request.name in containerd.get("runtimes", {}):
-                raise ToolkitError(
-                    f"{path}: already defines runtime {request.name!r} (not added by this tool); "
-                    "choose another --runtime-name or remove it"
-                )
+                raise foreign_runtime(path, f"runtime {request.name!r}")
             entry = runtime_template(containerd)
             entry["runtime_type"] = RUNC_V2
             entry["options"] = {**entry.get("options", {}), "BinaryName": request.path}
@@ -88,8 +93,7 @@ class Containerd:
             set_in(expected, runtime_keys, entry)
             new = append_block(text, tables_text(runtime_keys, entry))
             if request.set_as_default:
-                set_in(expected, (*keys, "default_runtime_name"), request.name)
-                new = set_key(new, keys, "default_runtime_name", request.name)
+                new = set_key_expecting(new, expected, keys, "default_runtime_name", request.name)
             return verified(new, expected, path)
 
         return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)

@@ -11,7 +11,7 @@ import os
 from typing import Any, Dict, List, Tuple
 
 from chts.engines import FileEdit, Plan, RuntimeRequest
-from chts.engines.engine_files import deep_merge, parse_toml, read_config_text, table_at, typed_value
+from chts.engines.engine_files import deep_merge, foreign_runtime, parse_toml, read_config_text, table_at, typed_value
 from chts.engines.toml_edit import tables_text
 from chts.errors import ToolkitError
 
@@ -76,7 +76,7 @@ class Crio:
         runtimes = runtime.get("runtimes", {})
         if request.name in runtimes:
             owner = next(path for path, doc in layers if request.name in table_at(doc, RUNTIMES_KEYS, path))
-            raise ToolkitError(f"{owner}: already defines runtime {request.name!r}; choose another --runtime-name")
+            raise foreign_runtime(owner, f"runtime {request.name!r}")
         default = runtime.get("default_runtime", "runc")
         template: Dict[str, Any] = {}
         for name in (default, "runc"):

@@ -87,3 +87,8 @@ def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def foreign_runtime(path: str, where: str) -> ToolkitError:
+    """A runtime of the requested name that configure did not add: never overwritten, never removed."""
+    return ToolkitError(f"{path}: already defines {where} (not added by this tool); choose another --runtime-name")

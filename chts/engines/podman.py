@@ -11,9 +11,8 @@ import copy
 from typing import Any, Dict
 
 from chts.engines import Plan, RuntimeRequest
-from chts.engines.engine_files import table_at, typed_value
-from chts.engines.toml_edit import marked_edit, set_in, set_key, unmarked_edit, verified
-from chts.errors import ToolkitError
+from chts.engines.engine_files import foreign_runtime, table_at, typed_value
+from chts.engines.toml_edit import marked_edit, set_key_expecting, unmarked_edit, verified
 
 WHAT = "containers.conf"
 MINIMAL_CONFIG = "# containers.conf written by `container-hooks-ctk runtime configure` (there was none).\n"
@@ -34,16 +33,11 @@ class Podman:
         def edit(text: str, document: Dict[str, Any]) -> str:
             path = request.config
             if request.name in checked_engine_table(document, path)["runtimes"]:
-                raise ToolkitError(
-                    f"{path}: already defines engine.runtimes.{request.name} (not added by this tool); "
-                    "choose another --runtime-name or remove it"
-                )
+                raise foreign_runtime(path, f"engine.runtimes.{request.name}")
             expected = copy.deepcopy(document)
-            set_in(expected, ("engine", "runtimes", request.name), [request.path])
-            new = set_key(text, ("engine", "runtimes"), request.name, [request.path])
+            new = set_key_expecting(text, expected, ("engine", "runtimes"), request.name, [request.path])
             if request.set_as_default:
-                set_in(expected, ("engine", "runtime"), request.name)
-                new = set_key(new, ("engine",), "runtime", request.name)
+                new = set_key_expecting(new, expected, ("engine",), "runtime", request.name)
             return verified(new, expected, path)
 
         return marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)

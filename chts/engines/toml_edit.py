@@ -93,6 +93,12 @@ def set_key(text: str, table: Tuple[str, ...], key: str, value: Any) -> str:
     return "".join(lines)
 
 
+def set_key_expecting(text: str, expected: Dict[str, Any], table: Tuple[str, ...], key: str, value: Any) -> str:
+    """`set_key`, and the same change made to ``expected``, the parsed result `verified` will demand."""
+    set_in(expected, (*table, key), value)
+    return set_key(text, table, key, value)
+
+
 def remove_marks(text: str) -> str:
     """Undo every marked edit: drop added blocks and keys, put replaced lines back."""
     out: List[str] = []

@@ -31,13 +31,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 from conftest import CLEAN_PATH, require_binary, require_root
 
 IMAGE = "busybox:local"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
+D = TypeVar("D", bound="Daemon")
 
 
 def short_directory(prefix: str) -> Path:
@@ -98,32 +99,53 @@ def import_tar_of(rootfs: Path, argv: List[str], env: Optional[Dict[str, str]] =
         tar.wait()
 
 
-# --------------------------------------------------------------------------- dockerd
+class Daemon:
+    """A daemon this test started: its config, its state directory (socket, log) and its process."""
 
-
-class Dockerd:
-    """A running dockerd: ``docker(...)`` talks to it, ``reload()`` applies daemon.json changes."""
-
-    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes], socket: str, log: str) -> None:
         self.config_file = config_file
         self.state = state
-        self.socket = state / "docker.sock"
-        self.log = state / "dockerd.log"
-        self.pid_file = state / "dockerd.pid"
+        self.socket = state / socket
+        self.log = state / log
         self.process = process
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@contextmanager
+def serving(daemon: D, answers: Callable[[], bool], name: str) -> Iterator[D]:
+    """Wait until ``answers()`` (or the daemon died), yield it; always stop it by PID and remove its state."""
+    try:
+        wait_until(lambda: not daemon.alive() or answers(), READY_TIMEOUT, f"{name} to answer", daemon.log)
+        if not daemon.alive():
+            tail = daemon.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{name} exited {daemon.process.returncode}:\n{tail}")
+        yield daemon
+    finally:
+        stop_process(daemon.process)
+        remove_tree(daemon.state)
+
+
+# --------------------------------------------------------------------------- dockerd
+
+
+class Dockerd(Daemon):
+    """A running dockerd: ``docker(...)`` talks to it, ``reload()`` applies daemon.json changes."""
+
+    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
+        super().__init__(config_file, state, process, "docker.sock", "dockerd.log")
+        self.pid_file = state / "dockerd.pid"
+
     def docker(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
         """``docker -H unix://SOCK args...`` -> CompletedProcess[str]; raises with stderr when check fails."""
         return run_tool(
             ["docker", "-H", f"unix://{self.socket}", *args], env=client_env(), check=check, timeout=timeout
         )
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
     def write_config(self, daemon_json: Dict[str, Any]) -> None:
         self.config_file.write_text(json.dumps(daemon_json, indent=2) + "\n")
@@ -198,40 +220,18 @@ def dockerd(
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
     engine = Dockerd(config_file, state, process)
-    try:
-        wait_until(
-            lambda: not engine.alive() or engine.docker("version", check=False, timeout=10).returncode == 0,
-            READY_TIMEOUT,
-            "dockerd to answer",
-            log,
-        )
-        if not engine.alive():
-            raise AssertionError(f"dockerd exited {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+    with serving(engine, lambda: engine.docker("version", check=False, timeout=10).returncode == 0, "dockerd"):
         yield engine
-    finally:
-        stop_process(process)
-        remove_tree(state)
 
 
 # --------------------------------------------------------------------------- containerd
 
 
-class Containerd:
+class Containerd(Daemon):
     """A running containerd: ``ctr(...)`` talks to it."""
 
     def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
-        self.config_file = config_file
-        self.state = state
-        self.socket = state / "containerd.sock"
-        self.log = state / "containerd.log"
-        self.process = process
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        super().__init__(config_file, state, process, "containerd.sock", "containerd.log")
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
         """``ctr -a SOCK args...`` -> CompletedProcess[str]."""
@@ -287,19 +287,8 @@ def start_containerd(
             [binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT, env=client_env(env)
         )
     engine = Containerd(config_file, state, process)
-    try:
-        wait_until(
-            lambda: not engine.alive() or engine.ctr("version", check=False, timeout=10).returncode == 0,
-            READY_TIMEOUT,
-            "containerd to answer",
-            log,
-        )
-        if not engine.alive():
-            raise AssertionError(f"containerd exited {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+    with serving(engine, lambda: engine.ctr("version", check=False, timeout=10).returncode == 0, "containerd"):
         yield engine
-    finally:
-        stop_process(process)
-        remove_tree(state)
 
 
 # --------------------------------------------------------------------------- podman
