@@ -1,0 +1,375 @@
+"""`container-hooks-ctk check`: a doctor for this host, from the installed files to a real container.
+
+Each finding is one line, PASS / WARN / FAIL / SKIP; the exit status is 1 when any
+line is FAIL. The container check runs a throw-away container through the shim
+with a probe hook of its own (never the host's real hooks), with runc state in a
+private --root, and removes everything it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from chts.ctk.config import apply_assignments
+from chts.ctk.engine_usage import READERS, engine_usage
+from chts.ctk.hooks import source_errors, unusable_hook_paths
+from chts.ctk.install import install_config_text, running_archive
+from chts.ctk.toolkit_files import add_config_option, chosen_config_path
+from chts.dispatch import TOOL_NAMES
+from chts.engines import get_engine
+from chts.errors import ToolkitError
+from chts.hook_sources import scan_hook_sources
+from chts.shim import FALLBACK_PATH, find_runtime
+from chts.toolkit_config import Config, default_config, load_config, runtimes_of
+
+EPILOG = """\
+examples:
+  sudo container-hooks-ctk check
+  ./container-hooks-toolkit.pyz ctk check --no-container       # files and config only
+  CONTAINER_HOOKS_CONFIG=/tmp/t/config.toml ./container-hooks-toolkit.pyz ctk check --dest /tmp/t/bin
+  container-hooks-ctk check --docker-config /tmp/daemon.json --containerd-config /tmp/containerd.toml
+
+Lines are PASS, WARN (works, but look), FAIL (broken: exit status 1) or SKIP (not
+checked, with the reason). The container check needs root and a runc; it uses its
+own probe hook and a private runc --root, and removes everything it made.
+"""
+
+SHIM = "container-hooks-runtime"
+CONTAINER_TIMEOUT = 60
+SHIM_LINKS_PREFIX = "container-hooks-check-shim-"
+
+
+class Report:
+    """Prints one line per finding and remembers whether any failed."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.failed = False
+
+    def line(self, status: str, subject: str, detail: str) -> None:
+        self.failed = self.failed or status == "FAIL"
+        if not self.quiet or status == "FAIL":
+            print(f"{status:<4}  {subject}: {detail}")
+        sys.stdout.flush()  # the container check takes a while: show what is known so far
+
+
+# ----------------------------------------------------------------------------- files and config
+
+
+def check_installation(report: Report, dest: str) -> Optional[str]:
+    """The three names in ``dest`` must be one file; returns the installed shim, if there is one."""
+    paths = {name: os.path.join(dest, name) for name in TOOL_NAMES}
+    missing = [name for name, path in paths.items() if not os.path.exists(path)]
+    if len(missing) == len(paths):
+        report.line("WARN", "installation", f"none of {', '.join(TOOL_NAMES)} in {dest} (container-hooks-ctk install)")
+        return None
+    if missing:
+        report.line("FAIL", "installation", f"missing in {dest}: {', '.join(missing)} (container-hooks-ctk install)")
+        return None
+    real = {name: os.path.realpath(path) for name, path in paths.items()}
+    if len(set(real.values())) > 1:
+        where = ", ".join(f"{name} -> {target}" for name, target in real.items())
+        report.line("FAIL", "installation", f"the three names are not one file: {where}")
+        return None
+    target = next(iter(real.values()))
+    if not os.access(target, os.X_OK):
+        report.line("FAIL", "installation", f"{target} is not executable (chmod 755 {target})")
+        return None
+    report.line("PASS", "installation", f"{', '.join(TOOL_NAMES)} in {dest} are one file: {target}")
+    running = running_archive()
+    if running and os.path.realpath(running) != target and not same_content(running, target):
+        report.line("WARN", "installation", f"{target} differs from the running {running} (install it again?)")
+    return paths[SHIM]
+
+
+def same_content(first: str, second: str) -> bool:
+    with open(first, "rb") as one, open(second, "rb") as other:
+        return one.read() == other.read()
+
+
+def check_config(report: Report, path: str) -> Optional[Config]:
+    try:
+        config = load_config(path)
+    except ToolkitError as exc:
+        report.line("FAIL", "config", f"{exc} (the shim fails every create until this is fixed)")
+        return None
+    report.line("PASS", "config", path if os.path.lexists(path) else f"{path} absent: the defaults apply")
+    return config
+
+
+def check_hooks(report: Report, config: Config) -> None:
+    planned, sources, problems = scan_hook_sources(config)
+    errors = source_errors(config, problems)
+    skip = config["container-hooks"]["on-error"] == "skip"
+    for error in errors:
+        effect = "the shim skips it (on-error = skip)" if skip else "every create fails (on-error = fail)"
+        report.line("WARN" if skip else "FAIL", "hooks", f"{error}; {effect}")
+    missing = unusable_hook_paths(planned)
+    for problem in missing:
+        report.line("FAIL", "hooks", f"{problem}: runc fails every container it applies to")
+    if not errors and not missing:
+        report.line("PASS", "hooks", f"{len(planned)} hook(s) from {len(sources)} source(s), all valid")
+
+
+def resolve_runtime(candidates: List[str], shim: str) -> Optional[str]:
+    """The shim's own choice of runtime (chts.shim stays unannotated: it is the hot path's module)."""
+    runtime: Optional[str] = find_runtime(candidates, shim)  # type: ignore[no-untyped-call]
+    return runtime
+
+
+def runtime_version(runtime: str) -> str:
+    try:
+        result = subprocess.run([runtime, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "version unknown"
+    return (result.stdout.splitlines() or ["version unknown"])[0]
+
+
+def check_runtime(report: Report, config: Config, shim: str) -> Optional[str]:
+    candidates = runtimes_of(config)
+    runtime = resolve_runtime(candidates, shim)
+    if runtime is None:
+        report.line(
+            "FAIL",
+            "low-level runtime",
+            f"none of {', '.join(candidates)} found in $PATH or {FALLBACK_PATH} "
+            "(install runc, or set [container-hooks-runtime] runtimes)",
+        )
+        return None
+    report.line("PASS", "low-level runtime", f"the shim would exec {runtime} ({runtime_version(runtime)})")
+    return runtime
+
+
+def check_engines(report: Report, configs: Dict[str, str], shims: List[str]) -> None:
+    configured = 0
+    for engine, path in configs.items():
+        try:
+            usage = engine_usage(engine, path, shims)
+        except ToolkitError as exc:
+            report.line("WARN", engine, f"cannot tell: {exc}")
+            continue
+        if not usage.files:
+            report.line("SKIP", engine, f"no {path}: not installed or not configured here")
+            continue
+        if not usage.runtimes:
+            hint = f"container-hooks-ctk runtime configure --runtime={engine}"
+            report.line("WARN", engine, f"{', '.join(usage.files)}: no runtime runs the shim ({hint})")
+            continue
+        configured += 1
+        for name, binary in usage.runtimes.items():
+            role = "the default" if usage.default == name else f"not the default ({usage.default or 'engine default'})"
+            status = "PASS" if os.access(binary, os.X_OK) else "FAIL"
+            missing = "" if status == "PASS" else ", which is not an executable file"
+            report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({usage.files[0]})")
+    if not configured:
+        report.line("WARN", "engines", "no engine on this host is configured to use the shim yet")
+
+
+# ----------------------------------------------------------------------------- the container
+
+
+def is_static_elf(path: str) -> bool:
+    """An ELF executable without a program interpreter (PT_INTERP): it runs alone in an empty rootfs."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(1 << 16)
+    except OSError:
+        return False
+    if data[:4] != b"\x7fELF" or len(data) < 64:
+        return False
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    (table_offset,) = struct.unpack_from(order + ("Q" if wide else "I"), data, 32 if wide else 28)
+    entry_size, count = struct.unpack_from(order + "HH", data, 54 if wide else 42)
+    for index in range(count):
+        offset = table_offset + index * entry_size
+        if offset + 4 > len(data) or struct.unpack_from(order + "I", data, offset)[0] == 3:
+            return False
+    return True
+
+
+def build_rootfs(rootfs: str) -> Tuple[str, List[Dict[str, Any]]]:
+    """A root file system that can run `true`: busybox-static alone, else the host's own, bind-mounted read-only."""
+    os.makedirs(os.path.join(rootfs, "bin"))
+    busybox = shutil.which("busybox", path=FALLBACK_PATH)
+    if busybox and is_static_elf(busybox):
+        shutil.copy2(busybox, os.path.join(rootfs, "bin", "busybox"))
+        os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
+        return "busybox-static container", []
+    os.rmdir(os.path.join(rootfs, "bin"))
+    mounts = []
+    for directory in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr"):
+        if os.path.islink(directory):  # merged /usr: keep the host's links, mount only their targets
+            os.symlink(os.readlink(directory), rootfs + directory)
+        elif os.path.isdir(directory):
+            mounts.append({"destination": directory, "type": "bind", "source": directory, "options": ["rbind", "ro"]})
+    return "container of the host's /bin/true (host directories bind-mounted read-only)", mounts
+
+
+def probe_spec(runtime: str, bundle: str, rootfs: str, mounts: List[Dict[str, Any]]) -> None:
+    """config.json from the runtime's own `spec` template (right for its version), running /bin/true."""
+    result = subprocess.run([runtime, "spec"], cwd=bundle, capture_output=True, text=True, timeout=30, check=False)
+    if result.returncode != 0:
+        raise ToolkitError(f"{runtime} spec failed: {result.stderr.strip()}")
+    path = os.path.join(bundle, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    spec["process"].update(terminal=False, args=["/bin/true"])
+    spec["root"] = {"path": rootfs, "readonly": True}
+    spec["mounts"] = spec.get("mounts", []) + mounts
+    spec.pop("hooks", None)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(spec, handle, indent="\t")
+
+
+def probe_config(work: str, config: Config, dest: str) -> str:
+    """A toolkit config naming only the probe hook: every default path is moved into ``work``."""
+    path = os.path.join(work, "config.toml")
+    probe_hooks = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", 'cat > "$1"', "sh", f"{work}/probe.json"]}]}
+    with open(os.path.join(work, "hooks.json"), "w", encoding="utf-8") as handle:
+        json.dump(probe_hooks, handle)
+    text = install_config_text(path, dest)
+    text = apply_assignments(text, path, [("container-hooks-runtime", "runtimes", runtimes_of(config))])
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def run_probe_container(shim: str, runtime: str, config: Config, dest: str) -> Tuple[bool, str]:
+    """(hook fired, what happened): one container through the shim, then everything removed."""
+    work = tempfile.mkdtemp(prefix="container-hooks-check-")
+    state = os.path.join(work, "runc-state")
+    container_id = f"container-hooks-check-{uuid.uuid4().hex[:12]}"
+    try:
+        bundle = os.path.join(work, "bundle")
+        rootfs = os.path.join(bundle, "rootfs")
+        what, mounts = build_rootfs(rootfs)
+        probe_spec(runtime, bundle, rootfs, mounts)
+        env = {
+            "PATH": os.environ.get("PATH") or FALLBACK_PATH,
+            "CONTAINER_HOOKS_CONFIG": probe_config(work, config, dest),
+            "CONTAINER_HOOKS_CACHE_DIR": os.path.join(work, "cache"),
+        }
+        log = os.path.join(work, "runc-log.json")
+        command = [shim, "--root", state, "--log", log, "--log-format", "json", "run", "--bundle", bundle, container_id]
+        try:
+            result = subprocess.run(
+                command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CONTAINER_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            return False, f"{SHIM} run did not finish in {CONTAINER_TIMEOUT} s"
+        if result.returncode != 0:
+            message = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            return False, f"{SHIM} run of a {what} failed: {message}"
+        try:
+            with open(os.path.join(work, "probe.json"), encoding="utf-8") as handle:
+                fired = json.load(handle).get("id") == container_id
+        except (OSError, ValueError):
+            fired = False
+        if not fired:
+            return False, f"the container ran through {describe(shim)} but the injected probe hook did not fire"
+        return True, f"a {what} ran through {describe(shim)}; its injected prestart probe hook fired"
+    finally:
+        subprocess.run(
+            [runtime, "--root", state, "delete", "--force", container_id],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=CONTAINER_TIMEOUT,
+            check=False,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def describe(shim: str) -> str:
+    """The shim as the user knows it, rather than the temporary link this check runs it through."""
+    if os.path.basename(os.path.dirname(shim)).startswith(SHIM_LINKS_PREFIX):
+        running = running_archive()
+        return f"{running} as {SHIM}" if running else f"this checkout as {SHIM}"
+    return shim
+
+
+def shim_to_run(installed: Optional[str], work_links: str) -> str:
+    """The installed shim, else this very .pyz (or checkout) under the shim's name."""
+    if installed:
+        return installed
+    link = os.path.join(work_links, SHIM)
+    running = running_archive()
+    if running:
+        os.symlink(running, link)
+    else:  # a source checkout: `python -m chts runtime` behaves as the installed name does
+        checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(link, "w", encoding="utf-8") as handle:
+            handle.write(f'#!/bin/sh\nPYTHONPATH="{checkout}" exec "{sys.executable}" -m chts runtime "$@"\n')
+        os.chmod(link, 0o755)
+    return link
+
+
+def check_container(report: Report, args: argparse.Namespace, installed: Optional[str], config: Config) -> None:
+    if args.no_container:
+        report.line("SKIP", "container", "--no-container")
+        return
+    if os.geteuid() != 0:
+        report.line("SKIP", "container", "running a container needs root (sudo container-hooks-ctk check)")
+        return
+    links = tempfile.mkdtemp(prefix=SHIM_LINKS_PREFIX)
+    try:
+        shim = shim_to_run(installed, links)
+        runtime = resolve_runtime(runtimes_of(config), shim)
+        if runtime is None:
+            report.line("SKIP", "container", "no low-level runtime to run it with")
+            return
+        fired, detail = run_probe_container(shim, runtime, config, args.dest)
+        report.line("PASS" if fired else "FAIL", "container", detail)
+    except ToolkitError as exc:
+        report.line("FAIL", "container", str(exc))
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def run_check(args: argparse.Namespace) -> int:
+    report = Report(args.quiet)
+    dest = os.path.abspath(args.dest)
+    installed = check_installation(report, dest)
+    config = check_config(report, chosen_config_path(args))
+    if config is not None:
+        check_hooks(report, config)
+    usable = config or default_config()
+    shim = installed or running_archive() or os.path.join(dest, SHIM)
+    check_runtime(report, usable, shim)
+    engine_configs = {engine: getattr(args, f"{engine}_config") for engine in READERS}
+    check_engines(report, engine_configs, [os.path.join(dest, SHIM), *(p for p in [installed] if p)])
+    check_container(report, args, installed, usable)
+    if not args.quiet:
+        print("check: FAILED" if report.failed else "check: passed")
+    return 1 if report.failed else 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check this host end to end: files, config, hooks, runtime, engines, a real container",
+        description="Check the toolkit on this host end to end, ending with a throw-away container "
+        "run through the shim with a probe hook.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_option(parser)
+    parser.add_argument("--dest", default="/usr/bin", metavar="DIR", help="where the tools are installed")
+    parser.add_argument("--no-container", action="store_true", help="skip running the throw-away container")
+    for engine in READERS:
+        default = get_engine(engine).default_config
+        parser.add_argument(
+            f"--{engine}-config", default=default, metavar="PATH", help=f"{engine}'s config (default: %(default)s)"
+        )
+    parser.set_defaults(func=run_check)
