@@ -23,7 +23,7 @@ from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import READERS, engine_usage
 from chts.ctk.hooks import source_errors, unusable_hook_paths
 from chts.ctk.install import install_config_text, running_archive
-from chts.ctk.toolkit_files import add_config_option, chosen_config_path
+from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.dispatch import TOOL_NAMES
 from chts.engines import get_engine
 from chts.errors import ToolkitError
@@ -356,13 +356,13 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "check",
-        help="check this host end to end: files, config, hooks, runtime, engines, a real container",
-        description="Check the toolkit on this host end to end, ending with a throw-away container "
+        "check this host end to end: files, config, hooks, runtime, engines, a real container",
+        EPILOG,
+        "Check the toolkit on this host end to end, ending with a throw-away container "
         "run through the shim with a probe hook.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_option(parser)
     parser.add_argument("--dest", default="/usr/bin", metavar="DIR", help="where the tools are installed")

@@ -16,7 +16,13 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from chts.atomic import write_atomically
-from chts.ctk.toolkit_files import add_config_option, chosen_config_path, ensure_writable, make_parent_directory
+from chts.ctk.toolkit_files import (
+    add_command,
+    add_config_option,
+    chosen_config_path,
+    ensure_writable,
+    make_parent_directory,
+)
 from chts.engines.toml_edit import toml_value
 from chts.errors import ToolkitError
 from chts.toolkit_config import (
@@ -321,13 +327,12 @@ def output_of(args: argparse.Namespace) -> Optional[str]:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "config",
-        help="print or change the toolkit config (config.toml)",
-        description="Print the default or effective toolkit config, or change keys in it keeping "
-        "comments and layout.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print or change the toolkit config (config.toml)",
+        EPILOG,
+        "Print the default or effective toolkit config, or change keys in it keeping comments and layout.",
     )
     add_config_option(parser)
     parser.add_argument(
@@ -338,19 +343,19 @@ def register(subparsers: Any) -> None:
     add_output_option(where)
     parser.set_defaults(func=run_config)
     actions = parser.add_subparsers(dest="config_action", metavar="ACTION")
-    default = actions.add_parser(
+    default = add_command(
+        actions,
         "default",
-        help="print the commented default config",
-        epilog="example:\n  container-hooks-ctk config default -o /etc/container-hooks/config.toml\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print the commented default config",
+        "example:\n  container-hooks-ctk config default -o /etc/container-hooks/config.toml\n",
     )
     add_output_option(default)
     default.set_defaults(func=run_default)
-    show = actions.add_parser(
+    show = add_command(
+        actions,
         "show",
-        help="print the effective config (the file merged over the defaults)",
-        epilog="example:\n  CONTAINER_HOOKS_CONFIG=/tmp/config.toml container-hooks-ctk config show\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print the effective config (the file merged over the defaults)",
+        "example:\n  CONTAINER_HOOKS_CONFIG=/tmp/config.toml container-hooks-ctk config show\n",
     )
     add_config_option(show)
     show.set_defaults(func=run_show)

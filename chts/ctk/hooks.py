@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Dict, List, Tuple
 
-from chts.ctk.toolkit_files import add_config_option, chosen_config_path
+from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
 from chts.errors import ToolkitError
 from chts.hook_sources import PlannedHook, explain_hooks, scan_hook_sources
@@ -297,23 +297,17 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "hooks",
-        help="list, validate and explain the configured hooks",
-        description="Show the hook sources the shim reads, check them, and explain what a create would inject.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "list, validate and explain the configured hooks",
+        EPILOG,
+        "Show the hook sources the shim reads, check them, and explain what a create would inject.",
     )
     actions = parser.add_subparsers(dest="hooks_action", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str, example: str, func: Any) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = actions.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=f"example:\n  {example}\n",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        sub = add_command(actions, name, help_text, f"example:\n  {example}\n")
         add_config_option(sub)
         sub.set_defaults(func=func)
         return sub

@@ -19,7 +19,13 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from chts.atomic import copy_atomically, write_atomically
 from chts.ctk.config import apply_assignments, default_config_text
-from chts.ctk.toolkit_files import add_config_option, chosen_config_path, ensure_writable, make_parent_directory
+from chts.ctk.toolkit_files import (
+    add_command,
+    add_config_option,
+    chosen_config_path,
+    ensure_writable,
+    make_parent_directory,
+)
 from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
 from chts.toolkit_config import DEFAULT_CONFIG_PATH, SCHEMA, load_config, parse_config
@@ -290,13 +296,7 @@ def register(subparsers: Any) -> None:
         ("install", "install the .pyz and its three names, the default config and an empty hooks.json", run_install),
         ("uninstall", "remove what install put there, and nothing else", run_uninstall),
     ):
-        parser = subparsers.add_parser(
-            name,
-            help=summary,
-            description=summary,
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        parser = add_command(subparsers, name, summary, EPILOG)
         parser.add_argument(
             "--dest", default=DEFAULT_DEST, metavar="DIR", help="where the tools go (default: %(default)s)"
         )

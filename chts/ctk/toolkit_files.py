@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any, Optional
 
 from chts.errors import ToolkitError
 from chts.toolkit_config import CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, config_path
+
+
+def add_command(
+    subparsers: Any, name: str, summary: str, epilog: str, description: Optional[str] = None
+) -> argparse.ArgumentParser:
+    """A (sub)command parser whose --help ends with its examples, laid out as written."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
