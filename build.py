@@ -59,15 +59,17 @@ def replace_bootstrap(shiv_output: str, output: str) -> None:
         shebang = handle.readline()
     with zipfile.ZipFile(shiv_output) as source, open(output, "wb") as raw:
         raw.write(shebang)
-        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as target:
             for info in source.infolist():
                 if info.filename == "__main__.py" or info.filename.startswith("_bootstrap/"):
                     continue
                 if info.filename.endswith((".so", ".pyd", ".dylib")):
                     sys.exit(f"build.py: compiled file {info.filename} in the archive; it must be pure Python")
-                target.writestr(info, source.read(info.filename))
+                data = source.read(info.filename)
+                info.compress_type = zipfile.ZIP_STORED  # no zlib import, no inflating at start-up
+                target.writestr(info, data)
             main = zipfile.ZipInfo("__main__.py", date_time=(1980, 1, 1, 0, 0, 0))
-            main.compress_type = zipfile.ZIP_DEFLATED
+            main.compress_type = zipfile.ZIP_STORED
             main.external_attr = 0o644 << 16
             with open(os.path.join(HERE, "chts", "zipapp_main.py"), "rb") as entry:
                 target.writestr(main, entry.read())
