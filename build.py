@@ -35,11 +35,17 @@ DEFAULT_PYTHON = "/usr/bin/python3 -IS"
 
 def run_shiv(site_packages: str, output: str, python: str) -> None:
     command = [
-        sys.executable, "-m", "shiv",
-        "--site-packages", site_packages,
-        "--output-file", output,
-        "--python", python,
-        "--entry-point", "chts.dispatch:main",
+        sys.executable,
+        "-m",
+        "shiv",
+        "--site-packages",
+        site_packages,
+        "--output-file",
+        output,
+        "--python",
+        python,
+        "--entry-point",
+        "chts.dispatch:main",
         "--reproducible",
         "--compressed",
         *PURE_WHEELS,
@@ -95,7 +101,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="chts-build-") as work:
         site_packages = os.path.join(work, "site-packages")
         shutil.copytree(
-            os.path.join(HERE, "chts"), os.path.join(site_packages, "chts"),
+            os.path.join(HERE, "chts"),
+            os.path.join(site_packages, "chts"),
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
         shiv_output = os.path.join(work, "shiv.pyz")

@@ -11,6 +11,14 @@ import marshal
 import posix
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
+
+    Signature = Optional[Tuple[int, ...]]
+
+O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
+
 # Bump when the shape of cached values changes (new config keys, new planned-hook
 # fields): entries written by an older .pyz must not be read by a newer one.
 FORMAT = 3
@@ -20,12 +28,12 @@ RACY_SECONDS = 2.0
 DEFAULT_RUNTIMES = ["runc", "docker-runc"]
 
 
-def cache_dir():
+def cache_dir() -> str:
     value = posix.environ.get(b"CONTAINER_HOOKS_CACHE_DIR")
     return value.decode("utf-8", "surrogateescape") if value else DEFAULT_CACHE_DIR
 
 
-def signature(path):
+def signature(path: str) -> "Signature":
     """What changes when the file at ``path`` changes; None when there is no file."""
     try:
         st = posix.stat(path)
@@ -34,7 +42,7 @@ def signature(path):
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev, st.st_mode, st.st_uid)
 
 
-def _entry_path(key):
+def _entry_path(key: str) -> str:
     # FNV-1a names the entry; the full key is stored inside and compared on read.
     digest = 0xCBF29CE484222325
     for byte in key.encode("utf-8", "surrogateescape"):
@@ -42,7 +50,7 @@ def _entry_path(key):
     return f"{cache_dir()}/{key.partition(':')[0]}-{digest:016x}"
 
 
-def _trusted_dir(directory, create):
+def _trusted_dir(directory: str, create: bool) -> bool:
     try:
         st = posix.stat(directory)
     except FileNotFoundError:
@@ -58,13 +66,13 @@ def _trusted_dir(directory, create):
     return st.st_uid == posix.geteuid() and not st.st_mode & 0o022 and st.st_mode & 0o170000 == 0o040000
 
 
-def read(key):
+def read(key: str) -> "Any":
     """The cached value for ``key`` if every file it came from is unchanged, else None."""
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), False):
         return None
     try:
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -88,13 +96,13 @@ def read(key):
     return value
 
 
-def write(key, sources, value):
+def write(key: str, sources: "List[str]", value: "Any") -> None:
     """Store ``value`` as computed from ``sources`` (paths); never fails the caller."""
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), True):
         return
     now_ns = time.time_ns()
-    signed = []
+    signed: List[Tuple[str, Signature]] = []
     for source in sources:
         sig = signature(source)
         if sig is not None and now_ns - sig[0] < RACY_SECONDS * 1e9:
@@ -102,7 +110,7 @@ def write(key, sources, value):
         signed.append((source, sig))
     tmp = f"{path}.{posix.getpid()}.tmp"
     try:
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | O_CLOEXEC, 0o600)
         try:
             posix.write(fd, marshal.dumps((FORMAT, key, signed, value)))
         finally:
@@ -115,7 +123,7 @@ def write(key, sources, value):
             pass
 
 
-def load_config(path):
+def load_config(path: str) -> "Tuple[Any, Optional[str]]":
     """(config, error message or None) for the toolkit config at ``path``, cached.
 
     A broken config yields the defaults and the error, so that passthrough calls
@@ -132,4 +140,5 @@ def load_config(path):
         except ToolkitError as exc:
             cached = (toolkit_config.default_config(), str(exc))
         write(key, [path], cached)
-    return cached
+    config, error = cached
+    return config, error

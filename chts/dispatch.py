@@ -26,7 +26,7 @@ ALIASES = {
 }
 
 
-def run_tool(tool: str, argv: list, self_path: str) -> int:
+def run_tool(tool: str, argv: "list[str]", self_path: str) -> int:
     if tool == "container-hooks-runtime":
         from chts import shim
 

@@ -50,7 +50,7 @@ def merge_hooks(spec: Dict[str, Any], wanted: Sequence[Tuple[str, Hook]]) -> Lis
     if hooks is None:
         hooks = {}
     elif not isinstance(hooks, dict):
-        raise SpecError(f"\"hooks\" must be an object, not {type(hooks).__name__}")
+        raise SpecError(f'"hooks" must be an object, not {type(hooks).__name__}')
     added: List[Tuple[str, Hook]] = []
     for stage, hook in wanted:
         if stage not in STAGES:
@@ -59,7 +59,7 @@ def merge_hooks(spec: Dict[str, Any], wanted: Sequence[Tuple[str, Hook]]) -> Lis
         if present is None:
             present = []
         elif not isinstance(present, list):
-            raise SpecError(f"\"hooks.{stage}\" must be a list, not {type(present).__name__}")
+            raise SpecError(f'"hooks.{stage}" must be a list, not {type(present).__name__}')
         identity = hook_identity(hook)
         if any(hook_identity(existing) == identity for existing in present):
             continue

@@ -10,6 +10,10 @@ import sys
 
 from chts import cache
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
+
 SHIM = "container-hooks-runtime"
 INJECTING_COMMANDS = ("create", "run", "restore")
 
@@ -20,9 +24,21 @@ GLOBAL_VALUE_FLAGS = frozenset(("root", "log", "log-format", "criu", "rootless")
 # booleans; an option runc does not know makes runc fail, whatever we guess.
 COMMAND_VALUE_FLAGS = frozenset(
     (
-        "bundle", "b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds",
-        "image-path", "work-path", "parent-path", "manage-cgroups-mode", "empty-ns",
-        "lsm-profile", "lsm-mount-context", "page-server", "status-fd",
+        "bundle",
+        "b",
+        "console-socket",
+        "pidfd-socket",
+        "pid-file",
+        "preserve-fds",
+        "image-path",
+        "work-path",
+        "parent-path",
+        "manage-cgroups-mode",
+        "empty-ns",
+        "lsm-profile",
+        "lsm-mount-context",
+        "page-server",
+        "status-fd",
     )
 )
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -31,7 +47,7 @@ FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class RuncCall:
     """What the shim needs to know about one runc argv (everything after argv[0])."""
 
-    __slots__ = ("command", "command_index", "bundle", "container_id", "log", "log_format", "debug")
+    __slots__ = ("bundle", "command", "command_index", "container_id", "debug", "log", "log_format")
 
     def __init__(self) -> None:
         self.command = ""  # "" when there is none (runc --version, runc --help, runc)
@@ -43,7 +59,7 @@ class RuncCall:
         self.debug = False
 
 
-def _split_flag(arg: str):
+def _split_flag(arg: str) -> "Tuple[str, Optional[str]]":
     """Go's flag syntax: '-x', '--x', '-x=v', '--x=v' -> (name, value or None)."""
     name = arg[2:] if arg[1] == "-" else arg[1:]
     if "=" in name:
@@ -52,7 +68,7 @@ def _split_flag(arg: str):
     return name, None
 
 
-def parse_runc_argv(args) -> RuncCall:
+def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
     """Parse runc's argv the way runc (urfave/cli v1 on Go's flag package) does."""
     call = RuncCall()
     count = len(args)
@@ -85,7 +101,7 @@ def parse_runc_argv(args) -> RuncCall:
         return call
     # urfave/cli v1 reorders a command's flags before its arguments, so options may
     # follow the container id; "--" ends the options.
-    positional = []
+    positional: List[str] = []
     i += 1
     while i < count:
         arg = args[i]
@@ -109,7 +125,7 @@ def parse_runc_argv(args) -> RuncCall:
     return call
 
 
-def _stat_identity(path):
+def _stat_identity(path: str) -> "Optional[Tuple[int, int]]":
     try:
         st = posix.stat(path)
     except (OSError, ValueError):
@@ -117,7 +133,7 @@ def _stat_identity(path):
     return (st.st_dev, st.st_ino)
 
 
-def _search_path():
+def _search_path() -> "List[str]":
     env = posix.environ
     path = env.get(b"PATH")
     dirs = path.decode("utf-8", "surrogateescape").split(":") if path else []
@@ -127,7 +143,7 @@ def _search_path():
     return [d or "." for d in dirs]
 
 
-def find_runtime(candidates, self_path):
+def find_runtime(candidates: "Sequence[str]", self_path: str) -> "Optional[str]":
     """The first candidate that is an executable file and not this shim itself, or None."""
     me = _stat_identity(self_path)
     search = None
@@ -151,14 +167,14 @@ def find_runtime(candidates, self_path):
     return None
 
 
-def config_path():
+def config_path() -> str:
     value = posix.environ.get(b"CONTAINER_HOOKS_CONFIG")
     if value:
         return value.decode("utf-8", "surrogateescape")
     return "/etc/container-hooks/config.toml"
 
 
-def fail(message, call) -> int:
+def fail(message: str, call: RuncCall) -> int:
     """Report a failure where the engine looks (stderr and runc's --log) and return 1."""
     from chts import shim_log
 
@@ -166,7 +182,7 @@ def fail(message, call) -> int:
     return 1
 
 
-def main(argv, self_path) -> int:
+def main(argv: "List[str]", self_path: str) -> int:
     args = argv[1:]
     call = parse_runc_argv(args)
     # Passthrough must work whatever state the toolkit's files are in: a broken
@@ -194,7 +210,7 @@ def main(argv, self_path) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        posix.execv(runtime, [runtime] + args)
+        posix.execv(runtime, [runtime, *args])
     except OSError as exc:
         return fail(f"cannot execute {runtime}: {exc.strerror}", call)
     return 1  # not reached

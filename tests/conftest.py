@@ -142,12 +142,12 @@ class ToolkitRoot:
         env.update(extra)
         return env
 
-    def run_shim(self, args: List[str], **kwargs: Any) -> "subprocess.CompletedProcess[str]":
+    def run_shim(self, args: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.shim), *args], env=self.env(), capture_output=True, text=True, check=False, **kwargs
         )
 
-    def run_ctk(self, args: List[str], **kwargs: Any) -> "subprocess.CompletedProcess[str]":
+    def run_ctk(self, args: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.ctk), *args], env=self.env(), capture_output=True, text=True, check=False, **kwargs
         )

@@ -120,12 +120,6 @@ def check_hooks(report: Report, config: Config) -> None:
         report.line("PASS", "hooks", f"{len(planned)} hook(s) from {len(sources)} source(s), all valid")
 
 
-def resolve_runtime(candidates: List[str], shim: str) -> Optional[str]:
-    """The shim's own choice of runtime (chts.shim stays unannotated: it is the hot path's module)."""
-    runtime: Optional[str] = find_runtime(candidates, shim)  # type: ignore[no-untyped-call]
-    return runtime
-
-
 def runtime_version(runtime: str) -> str:
     try:
         result = subprocess.run([runtime, "--version"], capture_output=True, text=True, timeout=10, check=False)
@@ -136,7 +130,7 @@ def runtime_version(runtime: str) -> str:
 
 def check_runtime(report: Report, config: Config, shim: str) -> Optional[str]:
     candidates = runtimes_of(config)
-    runtime = resolve_runtime(candidates, shim)
+    runtime = find_runtime(candidates, shim)
     if runtime is None:
         report.line(
             "FAIL",
@@ -322,7 +316,7 @@ def check_container(report: Report, args: argparse.Namespace, installed: Optiona
     links = tempfile.mkdtemp(prefix=SHIM_LINKS_PREFIX)
     try:
         shim = shim_to_run(installed, links)
-        runtime = resolve_runtime(runtimes_of(config), shim)
+        runtime = find_runtime(runtimes_of(config), shim)
         if runtime is None:
             report.line("SKIP", "container", "no low-level runtime to run it with")
             return

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark the shim against plain runc, interleaved in one run: `python3 bench/bench.py`.
+
+Two figures, as the engines experience them (clean environment, /usr/bin/python3):
+* passthrough: `runc state <missing id>` (what every non-create call costs) through
+  plain runc, through a bare stdlib zipapp that only execs runc (the floor for any
+  Python shim), and through the shim; overhead = time above plain runc.
+* cycle: create + start + delete of a busybox `/bin/true` container, plain runc with
+  the hook already in config.json vs the shim injecting the same hook, so both
+  runc runs do the same work and the difference is the shim's.
+Commands are run round-robin, many rounds, and medians are reported (single timings
+drift by milliseconds here). Needs root, runc and busybox-static; builds the .pyz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipapp
+from typing import Any, Dict, List, Sequence, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYZ = os.path.join(ROOT, "dist", "container-hooks-toolkit.pyz")
+CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+PYTHON = "/usr/bin/python3"
+
+
+def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:
+    """(wall ms, CPU ms of the child and its children, exit status) of one command."""
+    start = time.perf_counter()
+    pid = os.posix_spawn(argv[0], list(argv), env)
+    _, status, usage = os.wait4(pid, 0)
+    wall = (time.perf_counter() - start) * 1000
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status)
+
+
+def make_floor(work: str, runc: str) -> str:
+    """The cheapest possible Python shim: a stdlib zipapp whose __main__ only execs runc."""
+    source = os.path.join(work, "floor")
+    os.mkdir(source)
+    with open(os.path.join(source, "__main__.py"), "w") as handle:
+        handle.write(f"import os, sys\nos.execv({runc!r}, [{runc!r}] + sys.argv[1:])\n")
+    target = os.path.join(work, "floor.pyz")
+    zipapp.create_archive(source, target, interpreter=f"{PYTHON} -IS")
+    return target
+
+
+def make_bundle(work: str, name: str, hook: Dict[str, Any], with_hook: bool) -> str:
+    bundle = os.path.join(work, name)
+    rootfs = os.path.join(bundle, "rootfs")
+    os.makedirs(os.path.join(rootfs, "bin"))
+    for directory in ("proc", "sys", "dev", "tmp"):
+        os.mkdir(os.path.join(rootfs, directory))
+    shutil.copy2(shutil.which("busybox", path=CLEAN_ENV["PATH"]) or "/bin/busybox", os.path.join(rootfs, "bin"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True, env=CLEAN_ENV)
+    with open(os.path.join(bundle, "config.json")) as handle:
+        spec = json.load(handle)
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["/bin/true"]
+    spec["root"]["readonly"] = True
+    if with_hook:
+        spec["hooks"] = {"poststop": [hook]}
+    with open(os.path.join(bundle, "config.json"), "w") as handle:
+        json.dump(spec, handle)
+    return bundle
+
+
+def median(values: List[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=200, help="passthrough rounds (default 200)")
+    parser.add_argument("--cycles", type=int, default=40, help="create/start/delete rounds (default 40)")
+    parser.add_argument("--no-build", action="store_true", help="use dist/ as it is")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (runc creates containers)")
+    runc = shutil.which("runc", path=CLEAN_ENV["PATH"])
+    if runc is None:
+        sys.exit("bench: runc is not installed")
+    if not args.no_build:
+        subprocess.run([sys.executable, os.path.join(ROOT, "build.py")], check=True, stdout=subprocess.DEVNULL)
+
+    with tempfile.TemporaryDirectory(prefix="chts-bench-") as work:
+        shim = os.path.join(work, "container-hooks-runtime")
+        os.symlink(PYZ, shim)
+        floor = make_floor(work, runc)
+        state_root = os.path.join(work, "runc-root")
+        hook = {"path": "/bin/true", "args": ["true", "bench"]}
+        with open(os.path.join(work, "hooks.json"), "w") as handle:
+            json.dump({"poststop": [hook]}, handle)
+        with open(os.path.join(work, "config.toml"), "w") as handle:
+            handle.write(f'[container-hooks]\npath = "{work}/hooks.json"\n')
+            handle.write(f'[container-hooks-runtime]\ndebug = "{work}/shim.log"\n')
+        shim_env = dict(
+            CLEAN_ENV, CONTAINER_HOOKS_CONFIG=f"{work}/config.toml", CONTAINER_HOOKS_CACHE_DIR=f"{work}/cache"
+        )
+        # Let the cache outlive the racy window of the files just written.
+        os.utime(f"{work}/config.toml", (time.time() - 10, time.time() - 10))
+        os.utime(f"{work}/hooks.json", (time.time() - 10, time.time() - 10))
+
+        state = ["--root", state_root, "state", "no-such-container"]
+        passthrough = {
+            "runc": [runc, *state],
+            "floor": [floor, *state],
+            "shim": [shim, *state],
+        }
+        wall: Dict[str, List[float]] = {name: [] for name in passthrough}
+        cpu: Dict[str, List[float]] = {name: [] for name in passthrough}
+        for argv in passthrough.values():  # warm-up, and the shim's cache
+            run_timed(argv, shim_env)
+        for _ in range(args.rounds):
+            for name, argv in passthrough.items():
+                w, c, _ = run_timed(argv, shim_env)
+                wall[name].append(w)
+                cpu[name].append(c)
+
+        plain_bundle = make_bundle(work, "plain", hook, with_hook=True)
+        shim_bundle = make_bundle(work, "shimmed", hook, with_hook=False)
+        cycle: Dict[str, List[float]] = {"runc": [], "shim": []}
+        cycle_cpu: Dict[str, List[float]] = {"runc": [], "shim": []}
+        for round_number in range(args.cycles + 1):
+            for name, binary, bundle in (("runc", runc, plain_bundle), ("shim", shim, shim_bundle)):
+                cid = f"bench-{name}-{round_number}"
+                total_wall = total_cpu = 0.0
+                for step in (
+                    ["--root", state_root, "create", "--bundle", bundle, cid],
+                    ["--root", state_root, "start", cid],
+                    ["--root", state_root, "delete", "--force", cid],
+                ):
+                    w, c, code = run_timed([binary, *step], shim_env)
+                    if code != 0:
+                        sys.exit(f"bench: {name} {' '.join(step)} exited {code}")
+                    total_wall += w
+                    total_cpu += c
+                if round_number:  # round 0 warms up (and lets the shim inject once)
+                    cycle[name].append(total_wall)
+                    cycle_cpu[name].append(total_cpu)
+
+    runc_ms, floor_ms, shim_ms = (median(wall[n]) for n in ("runc", "floor", "shim"))
+    runc_cpu, floor_cpu, shim_cpu = (median(cpu[n]) for n in ("runc", "floor", "shim"))
+    print(f"python: {PYTHON} ({subprocess.check_output([PYTHON, '--version'], text=True).strip()})")
+    print(f"passthrough `runc state`, median of {args.rounds} interleaved rounds (wall ms / CPU ms):")
+    print(f"  plain runc          {runc_ms:6.2f} / {runc_cpu:6.2f}")
+    print(f"  bare zipapp floor   {floor_ms:6.2f} / {floor_cpu:6.2f}   overhead {floor_ms - runc_ms:5.2f} ms")
+    print(f"  container-hooks     {shim_ms:6.2f} / {shim_cpu:6.2f}   overhead {shim_ms - runc_ms:5.2f} ms")
+    print(
+        f"  shim / floor: total {shim_ms / floor_ms:.2f}x, overhead "
+        f"{(shim_ms - runc_ms) / (floor_ms - runc_ms):.2f}x (CPU overhead "
+        f"{(shim_cpu - runc_cpu) / max(floor_cpu - runc_cpu, 1e-9):.2f}x)"
+    )
+    cycle_runc, cycle_shim = median(cycle["runc"]), median(cycle["shim"])
+    cpu_runc, cpu_shim = median(cycle_cpu["runc"]), median(cycle_cpu["shim"])
+    print(f"create/start/delete of busybox /bin/true, median of {args.cycles} interleaved cycles:")
+    print(f"  plain runc          {cycle_runc:6.2f} ms wall / {cpu_runc:6.2f} ms CPU")
+    print(f"  container-hooks     {cycle_shim:6.2f} ms wall / {cpu_shim:6.2f} ms CPU")
+    print(f"  shim / runc: {cycle_shim / cycle_runc:.2f}x wall, {cpu_shim / cpu_runc:.2f}x CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
