@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -143,9 +144,22 @@ class ToolkitRoot:
         return env
 
     def run_shim(self, args: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.shim), *args], env=self.env(), capture_output=True, text=True, check=False, **kwargs
-        )
+        """Run the shim with its output in files: a created container keeps its stdio open
+        until it starts, so pipes would never reach end-of-file."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            status = subprocess.run(
+                [str(self.shim), *args],
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                check=False,
+                timeout=120,
+                **kwargs,
+            ).returncode
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(args, status, out.read().decode(), err.read().decode())
 
     def run_ctk(self, args: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,0 +1,253 @@
+"""The built .pyz as a runc shim under real runc: hooks in all six stages, exit codes, errors, passthrough."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import CLEAN_PATH, ToolkitRoot, require, require_binary, require_root
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chts.shim import INJECTING_COMMANDS, parse_runc_argv
+
+pytestmark = pytest.mark.integration
+
+STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+
+
+@pytest.fixture(autouse=True)
+def _needs_runc() -> None:
+    require_root()
+    require_binary("runc")
+
+
+def stage_hooks(log: Path) -> Dict[str, List[Dict[str, Any]]]:
+    """One hook per stage appending its stage name to ``log`` (visible in the container too)."""
+    return {stage: [{"path": "/bin/sh", "args": ["sh", "-c", f"echo {stage} >> {log}"]}] for stage in STAGES}
+
+
+def share_into_container(bundle: Path, directory: Path) -> None:
+    """Bind-mount ``directory`` at the same path, so hooks in the container's namespaces can log."""
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["mounts"].append(
+        {"destination": str(directory), "type": "bind", "source": str(directory), "options": ["rbind", "rw"]}
+    )
+    (bundle / "config.json").write_text(json.dumps(spec, indent="\t"))
+
+
+def runc_state(tmp_path: Path) -> List[str]:
+    return ["--root", str(tmp_path / "runc-state")]
+
+
+def wait_until_stopped(state: List[str], container: str) -> None:
+    for _ in range(200):
+        result = subprocess.run(
+            ["runc", *state, "state", container], capture_output=True, text=True, env={"PATH": CLEAN_PATH}
+        )
+        if json.loads(result.stdout)["status"] == "stopped":
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{container} did not stop")
+
+
+def fired(log: Path) -> List[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def test_run_fires_every_stage_exactly_once(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "fired"
+    toolkit.write_hooks(stage_hooks(log))
+    bundle = make_bundle(["/bin/true"])
+    share_into_container(bundle, logs)
+    result = toolkit.run_shim([*runc_state(tmp_path), "run", "--bundle", str(bundle), "six-stages"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert sorted(fired(log)) == sorted(STAGES)
+    assert "injected 6 hook(s)" in toolkit.log.read_text()
+    assert "id=six-stages" in toolkit.log.read_text()
+
+
+def test_create_start_delete_fires_every_stage_once(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "fired"
+    toolkit.write_hooks(stage_hooks(log))
+    bundle = make_bundle(["/bin/true"])
+    share_into_container(bundle, logs)
+    state = runc_state(tmp_path)
+    # Docker's argv: global flags, cwd = bundle, --log in JSON
+    docker_flags = [*state, "--log", str(bundle / "log.json"), "--log-format", "json"]
+    steps = [
+        ["create", "--bundle", str(bundle), "--pid-file", str(bundle / "init.pid"), "c1"],
+        ["start", "c1"],
+    ]
+    for step in steps:
+        result = toolkit.run_shim([*docker_flags, *step], cwd=bundle)
+        assert result.returncode == 0, (step, result.stderr)
+        assert result.stdout == ""
+    wait_until_stopped(state, "c1")
+    result = toolkit.run_shim([*docker_flags, "delete", "c1"], cwd=bundle)
+    assert result.returncode == 0, result.stderr
+    assert fired(log).count("poststop") == 1
+    assert sorted(fired(log)) == sorted(STAGES)
+
+
+def test_exit_status_comes_back_unchanged(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+    toolkit.write_hooks({"poststop": [{"path": "/bin/true"}]})
+    bundle = make_bundle(["/bin/sh", "-c", "exit 7"])
+    result = toolkit.run_shim([*runc_state(tmp_path), "run", "-b", str(bundle), "exit7"])
+    assert result.returncode == 7
+
+
+def test_existing_prestart_hook_stays_first_and_second_create_changes_nothing(
+    toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path
+) -> None:
+    setkey = {"path": "/bin/true", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", "abc", "def"]}
+    log = tmp_path / "fired"
+    toolkit.write_hooks({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo mine >> {log}"]}]})
+    bundle = make_bundle(["/bin/true"], hooks={"prestart": [setkey]}, indent=None)
+    original = json.loads((bundle / "config.json").read_text())
+    state = runc_state(tmp_path)
+    assert toolkit.run_shim([*state, "create", "--bundle", str(bundle), "first"]).returncode == 0
+    spec = json.loads((bundle / "config.json").read_text())
+    assert spec["hooks"]["prestart"][0] == setkey
+    assert [hook["path"] for hook in spec["hooks"]["prestart"]] == ["/bin/true", "/bin/sh"]
+    # lossless: everything else as it was, in the same order
+    assert list(spec) == list(original)
+    assert {k: v for k, v in spec.items() if k != "hooks"} == {k: v for k, v in original.items() if k != "hooks"}
+    assert "\n" not in (bundle / "config.json").read_text().strip()  # compact stays compact
+    written = (bundle / "config.json").stat()
+    assert toolkit.run_shim([*state, "delete", "--force", "first"]).returncode == 0
+    assert toolkit.run_shim([*state, "create", "--bundle", str(bundle), "second"]).returncode == 0
+    again = (bundle / "config.json").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert toolkit.run_shim([*state, "delete", "--force", "second"]).returncode == 0
+    assert fired(log) == ["mine", "mine"]
+
+
+@pytest.mark.parametrize(
+    ("hooks", "message"),
+    [
+        ('{"prestart": [', "invalid JSON"),
+        ("", "empty file"),
+        ('{"prestart": [{"path": "relative/hook"}]}', "must be absolute"),
+        ('{"prestrat": []}', "unknown stage 'prestrat'"),
+        ('{"poststop": [{"path": "/bin/true", "timeout": 0}]}', "timeout"),
+    ],
+)
+def test_create_with_unusable_hooks_fails_in_one_line_and_leaves_the_bundle(
+    toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path, hooks: str, message: str
+) -> None:
+    toolkit.write_hooks(hooks)
+    bundle = make_bundle(["/bin/true"])
+    before = (bundle / "config.json").read_bytes()
+    runc_log = bundle / "log.json"
+    state = runc_state(tmp_path)
+    result = toolkit.run_shim(
+        [*state, "--log", str(runc_log), "--log-format", "json", "create", "-b", str(bundle), "bad"]
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"container-hooks-runtime: {toolkit.hooks}")
+    assert message in lines[0]
+    logged = [json.loads(line) for line in runc_log.read_text().splitlines()]
+    assert logged[-1]["level"] == "error"
+    assert logged[-1]["msg"] == lines[0]
+    assert (bundle / "config.json").read_bytes() == before
+    listed = subprocess.run(["runc", *state, "list", "-q"], capture_output=True, text=True, env={"PATH": CLEAN_PATH})
+    assert "bad" not in listed.stdout.split()
+
+
+def test_passthrough_survives_broken_toolkit_files(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+    toolkit.write_hooks({"poststop": [{"path": "/bin/true"}]})
+    bundle = make_bundle(["/bin/sleep", "30"])
+    state = runc_state(tmp_path)
+    assert toolkit.run_shim([*state, "create", "-b", str(bundle), "victim"]).returncode == 0
+    toolkit.write_hooks("{broken")
+    toolkit.config.write_text("[container-hooks\n")
+    result = toolkit.run_shim([*state, "state", "victim"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == "victim"  # stdout is runc's own, parseable
+    assert toolkit.run_shim([*state, "kill", "victim", "9"]).returncode == 0
+    assert toolkit.run_shim([*state, "delete", "--force", "victim"]).returncode == 0
+    # ...while a create reports the broken config
+    result = toolkit.run_shim([*state, "create", "-b", str(bundle), "next"])
+    assert result.returncode == 1
+    assert str(toolkit.config) in result.stderr and "invalid TOML" in result.stderr
+
+
+def test_runtime_not_found_is_one_clear_line(toolkit: ToolkitRoot, tmp_path: Path) -> None:
+    toolkit.write_config(extra_runtime='runtimes = ["no-such-runc", "/nowhere/runc"]')
+    result = toolkit.run_shim(["--root", str(tmp_path), "state", "x"])
+    assert result.returncode == 1
+    assert "no low-level runtime found: tried no-such-runc, /nowhere/runc" in result.stderr
+
+
+def test_shim_never_execs_itself(toolkit: ToolkitRoot, tmp_path: Path) -> None:
+    """A runtimes list naming the shim itself (found on PATH, or by a link) must not loop."""
+    link = tmp_path / "runc-link"
+    link.symlink_to(toolkit.shim)
+    toolkit.write_config(extra_runtime=f'runtimes = ["container-hooks-runtime", "{link}", "runc"]')
+    env = toolkit.env(PATH=f"{toolkit.bin}:{CLEAN_PATH}")
+    result = subprocess.run([str(toolkit.shim), "--version"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("runc version")
+
+
+# Passthrough is byte-identical: any argv (bytes, not only UTF-8) whose first word is not an
+# injecting command reaches the runtime exactly as given. The runtime here records its argv.
+argument = st.binary(min_size=0, max_size=10).filter(lambda b: b"\0" not in b)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(argument, max_size=6), st.sampled_from([b"state", b"delete", b"kill", b"--root", b"-x", b"exec"]))
+def test_passthrough_argv_is_byte_identical(
+    toolkit: ToolkitRoot, tmp_path: Path, args: List[bytes], first: bytes
+) -> None:
+    record = tmp_path / "argv"
+    recorder = tmp_path / "recorder"
+    recorder.write_text(f"#!/bin/sh\nprintf '%s\\0' \"$@\" > {record}\n")
+    recorder.chmod(0o755)
+    toolkit.write_config(extra_runtime=f'runtimes = ["{recorder}"]')
+    argv = [first, *args]
+    if parse_runc_argv([arg.decode("utf-8", "surrogateescape") for arg in argv]).command in INJECTING_COMMANDS:
+        return
+    env = {k.encode(): v.encode() for k, v in toolkit.env().items()}
+    subprocess.run([os.fsencode(str(toolkit.shim)), *argv], env=env, check=True, capture_output=True)
+    assert record.read_bytes().split(b"\0")[:-1] == argv
+
+
+def test_pyz_runs_on_every_python(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path, pyz: Path) -> None:
+    """The one file, on every interpreter from 3.8 to 3.13 (pyenv's, as on the dev machines)."""
+    pythons = sorted(Path("/root/.pyenv/versions").glob("3.*/bin/python3"))
+    versions = {p.parent.parent.name.rsplit(".", 1)[0] for p in pythons}
+    wanted = {f"3.{minor}" for minor in range(8, 14)}
+    require(wanted <= versions, f"pyenv Pythons {sorted(wanted - versions)} are missing")
+    log = tmp_path / "fired"
+    toolkit.write_hooks({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $0 >> {log}", "hook"]}]})
+    for python in pythons:
+        version = python.parent.parent.name.rsplit(".", 1)[0]
+        if version not in wanted:
+            continue
+        bundle = make_bundle(["/bin/true"], name=f"bundle-{version}")
+        result = subprocess.run(
+            [str(python), str(pyz), "runtime", *runc_state(tmp_path), "run", "-b", str(bundle), f"py{version}"],
+            env=toolkit.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, (version, result.stderr)
+        ctk = subprocess.run([str(python), str(pyz), "ctk", "--version"], capture_output=True, text=True, timeout=60)
+        assert ctk.returncode == 0 and "container-hooks-ctk" in ctk.stdout, (version, ctk.stderr)
+    assert len(fired(log)) == len(wanted)

@@ -1,0 +1,88 @@
+"""The shim's marshal cache: used only while every source is unchanged, and only from a private directory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from chts import cache
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import posix
+
+    directory = tmp_path / "cache"
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", str(directory).encode())
+    return directory
+
+
+def old_file(path: Path, text: str) -> str:
+    """A file written long enough ago to be outside the racy window."""
+    path.write_text(text)
+    past = time.time() - 10
+    os.utime(path, (past, past))
+    return str(path)
+
+
+def test_round_trip_and_invalidation(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("hooks:x", [source], {"value": [1, 2]})
+    assert cache_dir.stat().st_mode & 0o777 == 0o700
+    assert cache.read("hooks:x") == {"value": [1, 2]}
+    assert cache.read("hooks:y") is None
+    old_file(tmp_path / "hooks.json", "{ }")  # same mtime trick, other size
+    assert cache.read("hooks:x") is None
+
+
+def test_chmod_invalidates(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("k:1", [source], "v")
+    os.chmod(source, 0o666)
+    assert cache.read("k:1") is None
+
+
+def test_missing_source_is_a_signature_too(tmp_path: Path, cache_dir: Path) -> None:
+    absent = str(tmp_path / "absent")
+    cache.write("k:2", [absent], "none")
+    assert cache.read("k:2") == "none"
+    old_file(tmp_path / "absent", "now here")
+    assert cache.read("k:2") is None
+
+
+def test_recently_changed_sources_are_not_cached(tmp_path: Path, cache_dir: Path) -> None:
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text("{}")
+    cache.write("k:3", [str(fresh)], "v")
+    assert cache.read("k:3") is None
+
+
+def test_untrusted_directory_or_entry_is_ignored(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("k:4", [source], "v")
+    assert cache.read("k:4") == "v"
+    os.chmod(cache_dir, 0o777)
+    assert cache.read("k:4") is None
+    os.chmod(cache_dir, 0o700)
+    entry = next(cache_dir.iterdir())
+    os.chmod(entry, 0o666)
+    assert cache.read("k:4") is None
+
+
+def test_garbage_entry_is_ignored(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("k:5", [source], "v")
+    entry = next(cache_dir.iterdir())
+    entry.write_bytes(b"\x00garbage")
+    assert cache.read("k:5") is None
+
+
+def test_load_config_caches_errors_and_falls_back_to_defaults(tmp_path: Path, cache_dir: Path) -> None:
+    path = old_file(tmp_path / "config.toml", "[container-hooks\n")
+    config, error = cache.load_config(path)
+    assert error is not None and "invalid TOML" in error
+    assert config["container-hooks-runtime"]["runtimes"] == ["runc", "docker-runc"]
+    assert cache.load_config(path) == (config, error)

@@ -1,0 +1,90 @@
+"""merge_hooks: append after existing hooks, idempotent without a marker, the original marker honoured."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from chts.merge import SpecError, has_marker, merge_hooks
+
+SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", "abc", "def"]}
+AUDIT = {"path": "/usr/bin/audit", "args": ["audit", "--start"], "env": ["A=1"], "timeout": 5}
+STOP = {"path": "/usr/bin/cleanup"}
+
+
+def wanted(*pairs: Tuple[str, Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
+    return list(pairs)
+
+
+def test_appends_after_dockers_own_prestart_hook() -> None:
+    spec: Dict[str, Any] = {"ociVersion": "1.0.2", "hooks": {"prestart": [copy.deepcopy(SETKEY)]}}
+    added = merge_hooks(spec, wanted(("prestart", AUDIT), ("poststop", STOP)))
+    assert added == [("prestart", AUDIT), ("poststop", STOP)]
+    assert spec["hooks"]["prestart"] == [SETKEY, AUDIT]
+    assert spec["hooks"]["poststop"] == [STOP]
+
+
+def test_second_merge_changes_nothing() -> None:
+    spec: Dict[str, Any] = {"hooks": {"prestart": [SETKEY]}}
+    merge_hooks(spec, wanted(("prestart", AUDIT)))
+    before = copy.deepcopy(spec)
+    assert merge_hooks(spec, wanted(("prestart", AUDIT))) == []
+    assert spec == before
+
+
+def test_hook_identity_is_path_args_env_timeout() -> None:
+    spec: Dict[str, Any] = {"hooks": {"prestart": [dict(AUDIT)]}}
+    other_timeout = dict(AUDIT, timeout=6)
+    other_env = dict(AUDIT, env=["A=2"])
+    no_args = {"path": AUDIT["path"]}
+    added = merge_hooks(spec, wanted(("prestart", other_timeout), ("prestart", other_env), ("prestart", no_args)))
+    assert len(added) == 3
+    assert merge_hooks(spec, wanted(("poststart", AUDIT))) == [("poststart", AUDIT)]  # per stage
+
+
+def test_spec_without_hooks_gets_them_at_the_end_and_keeps_key_order() -> None:
+    spec: Dict[str, Any] = {"ociVersion": "1.0.2", "process": {}, "root": {}, "x-unknown": {"kept": True}}
+    merge_hooks(spec, wanted(("createRuntime", STOP)))
+    assert list(spec) == ["ociVersion", "process", "root", "x-unknown", "hooks"]
+    assert spec["x-unknown"] == {"kept": True}
+
+
+def test_null_hooks_are_replaced_in_place() -> None:
+    spec: Dict[str, Any] = {"hooks": None, "root": {}}
+    merge_hooks(spec, wanted(("poststop", STOP)))
+    assert list(spec) == ["hooks", "root"]
+    assert spec["hooks"] == {"poststop": [STOP]}
+
+
+def test_marker_means_already_done() -> None:
+    spec: Dict[str, Any] = {"hooks": {"prestart": [{"path": "/usr/bin/container-hooks"}]}}
+    assert has_marker(spec)
+    assert merge_hooks(spec, wanted(("prestart", AUDIT))) == []
+    assert spec == {"hooks": {"prestart": [{"path": "/usr/bin/container-hooks"}]}}
+    assert not has_marker({"hooks": {"poststop": [{"path": "/usr/bin/container-hooks"}]}})
+    assert not has_marker({"hooks": {"prestart": [{"path": "/usr/bin/container-hooks-ctk"}]}})
+
+
+def test_unknown_fields_of_existing_hooks_are_kept() -> None:
+    existing = {"path": "/bin/x", "x-vendor": {"a": 1}}
+    spec: Dict[str, Any] = {"hooks": {"prestart": [existing]}}
+    merge_hooks(spec, wanted(("prestart", STOP)))
+    assert spec["hooks"]["prestart"][0] is existing
+
+
+@pytest.mark.parametrize(
+    "hooks",
+    [[], "x", {"prestart": {"path": "/x"}}, {"prestart": "x"}],
+)
+def test_wrongly_typed_hooks_are_an_error(hooks: Any) -> None:
+    with pytest.raises(SpecError):
+        merge_hooks({"hooks": hooks}, wanted(("prestart", STOP)))
+
+
+def test_all_six_stages() -> None:
+    stages = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+    spec: Dict[str, Any] = {}
+    merge_hooks(spec, [(stage, {"path": f"/hooks/{stage}"}) for stage in stages])
+    assert list(spec["hooks"]) == stages
