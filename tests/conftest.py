@@ -154,8 +154,7 @@ class ToolkitRoot:
                 stdout=out,
                 stderr=err,
                 check=False,
-                timeout=120,
-                **kwargs,
+                **{"timeout": 120, **kwargs},
             ).returncode
             out.seek(0)
             err.seek(0)

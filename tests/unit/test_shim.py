@@ -92,7 +92,7 @@ def test_log_and_format_are_read_from_global_flags() -> None:
 
 
 # Any argv whose first non-option word is not create/run/restore is passed through untouched.
-words = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=12)
+words = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"), max_size=12)
 flags = st.sampled_from(["--root", "--log", "--log-format", "--criu", "--rootless", "--debug", "--systemd-cgroup"])
 
 
