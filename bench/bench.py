@@ -35,7 +35,8 @@ PYTHON = "/usr/bin/python3"
 def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:
     """(wall ms, CPU ms of the child and its children, exit status) of one command."""
     start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], list(argv), env)
+    quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+    pid = os.posix_spawn(argv[0], list(argv), env, file_actions=quiet)
     _, status, usage = os.wait4(pid, 0)
     wall = (time.perf_counter() - start) * 1000
     return wall, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status)
