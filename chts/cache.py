@@ -25,8 +25,6 @@ FORMAT = 3
 DEFAULT_CACHE_DIR = "/run/container-hooks"
 RACY_SECONDS = 2.0
 
-DEFAULT_RUNTIMES = ["runc", "docker-runc"]
-
 
 def cache_dir() -> str:
     value = posix.environ.get(b"CONTAINER_HOOKS_CACHE_DIR")

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from conftest import CLEAN_PATH, ToolkitRoot, require, require_binary, require_root
@@ -60,13 +60,19 @@ def fired(log: Path) -> List[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def test_run_fires_every_stage_exactly_once(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+def six_stage_bundle(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> Tuple[Path, Path]:
+    """(bundle, log): a hook per stage logging to a directory shared with the container."""
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "fired"
     toolkit.write_hooks(stage_hooks(log))
     bundle = make_bundle(["/bin/true"])
     share_into_container(bundle, logs)
+    return bundle, log
+
+
+def test_run_fires_every_stage_exactly_once(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
+    bundle, log = six_stage_bundle(toolkit, make_bundle, tmp_path)
     result = toolkit.run_shim([*runc_state(tmp_path), "run", "--bundle", str(bundle), "six-stages"])
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
@@ -76,12 +82,7 @@ def test_run_fires_every_stage_exactly_once(toolkit: ToolkitRoot, make_bundle: A
 
 
 def test_create_start_delete_fires_every_stage_once(toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "fired"
-    toolkit.write_hooks(stage_hooks(log))
-    bundle = make_bundle(["/bin/true"])
-    share_into_container(bundle, logs)
+    bundle, log = six_stage_bundle(toolkit, make_bundle, tmp_path)
     state = runc_state(tmp_path)
     # Docker's argv: global flags, cwd = bundle, --log in JSON
     docker_flags = [*state, "--log", str(bundle / "log.json"), "--log-format", "json"]
