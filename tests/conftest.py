@@ -42,6 +42,19 @@ def require_root() -> None:
     require(os.geteuid() == 0, "needs root")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every .pyz a test runs (daemons' shims included) caches under a temporary directory, never /run."""
+    directory = tmp_path_factory.mktemp("shim-cache")
+    previous = os.environ.get("CONTAINER_HOOKS_CACHE_DIR")
+    os.environ["CONTAINER_HOOKS_CACHE_DIR"] = str(directory / "cache")
+    yield
+    if previous is None:
+        del os.environ["CONTAINER_HOOKS_CACHE_DIR"]
+    else:
+        os.environ["CONTAINER_HOOKS_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def pyz() -> Path:
     """The built zipapp (tox builds it first; a bare pytest run builds it here)."""
