@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-from typing import Optional
 
 from chts.errors import ToolkitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _fsync_directory(directory: str) -> None:
@@ -93,6 +95,8 @@ def write_atomically(
 
 def copy_atomically(source: str, destination: str, mode: int) -> None:
     """Copy ``source`` over ``destination`` so that no reader ever sees a partial copy."""
+    import shutil  # not at the top: the shim's create path writes with write_atomically only
+
     directory = os.path.dirname(os.path.abspath(destination))
     tmp = os.path.join(directory, f".{os.path.basename(destination)}.{os.getpid()}.tmp")
     try:

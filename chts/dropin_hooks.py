@@ -8,11 +8,15 @@ regex conditions cost the shim nothing more than their JSON.
 
 from __future__ import annotations
 
-import json
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
 from chts.errors import ToolkitError
 from chts.hooks_file import STAGES, parse_json_document, validate_hook
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+    When = Dict[str, Any]
+    Pairs = Sequence[Tuple[str, str]]
 
 SCHEMA_VERSION = "1.0.0"
 FILE_KEYS = ("version", "hook", "when", "stages")
@@ -43,9 +47,6 @@ POSIX_CLASSES = {
     "word": "0-9A-Za-z_",
     "xdigit": "0-9A-Fa-f",
 }
-
-When = Dict[str, Any]
-Pairs = Sequence[Tuple[str, str]]
 
 
 class DropinError(ValueError):
@@ -127,6 +128,8 @@ def validate_when(when: Any) -> When:
         if key in when:
             value = when[key]
             if not isinstance(value, bool):
+                import json
+
                 shown = f"the string {json.dumps(value)}" if isinstance(value, str) else json.dumps(value)
                 raise DropinError(f"when.{key}: must be true or false, not {shown}", ["when", key])
             result[key] = value
@@ -188,6 +191,8 @@ def line_of(text: str, keys: Sequence[str], value: Optional[str] = None) -> Opti
     A search, not a parser: good enough to point at the line in files of a few
     dozen lines, and None when it cannot tell.
     """
+    import json
+
     position, found = 0, False
     for key in keys:
         needle = json.dumps(key)

@@ -7,20 +7,24 @@ file and directory is checked with chts.file_trust before it is believed.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import posix
 
 from chts.dropin_hooks import MAX_DROPIN_BYTES, evaluate_when, parse_dropin
 from chts.errors import ToolkitError
 from chts.file_trust import check_trusted_directory, read_trusted_file
 from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
-from chts.toolkit_config import Config
 
-# One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
-# "when": conditions (drop-in files only; absent = every container)}. Plain data:
-# the shim's marshal cache stores lists of these.
-PlannedHook = Dict[str, Any]
-Explained = Tuple[PlannedHook, bool, str]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    from chts.toolkit_config import Config
+
+    # One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
+    # "when": conditions (drop-in files only; absent = every container)}. Plain data:
+    # the shim's marshal cache stores lists of these.
+    PlannedHook = Dict[str, Any]
+    Explained = Tuple[PlannedHook, bool, str]
 
 
 def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], List[str]]:
@@ -50,7 +54,7 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
         sources.append(directory)
         try:
             for name in dropin_names(directory, any_owner):
-                chosen[name] = os.path.join(directory, name)
+                chosen[name] = directory + name if directory.endswith("/") else directory + "/" + name
         except ToolkitError as exc:
             problems.append(str(exc))
     # Podman's order: file names compared case-insensitively (the exact name breaks ties).
@@ -77,7 +81,7 @@ def dropin_names(directory: str, any_owner: bool) -> List[str]:
     if not check_trusted_directory(directory, "hooks directory", any_owner):
         return []
     try:
-        return [name for name in os.listdir(directory) if name.endswith(".json")]
+        return [name for name in posix.listdir(directory) if name.endswith(".json")]
     except OSError as exc:
         raise ToolkitError(f"{directory}: cannot list hooks directory: {exc.strerror}") from None
 

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Any, Dict, List, Tuple
-
 from chts.errors import ToolkitError
+from chts.jsonio import loads_strict
 from chts.toolkit_config import read_text_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
+
+    Hook = Dict[str, Any]
+    HooksByStage = Dict[str, List[Hook]]
 
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 HOOK_KEYS = ("path", "args", "env", "timeout")
 MAX_HOOKS_BYTES = 1 << 20
 
-Hook = Dict[str, Any]
-HooksByStage = Dict[str, List[Hook]]
-
-
-def _reject_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    result: Dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads_strict(text: str) -> Any:
-    """json.loads that refuses what Go's encoding/json would not read the same way."""
-    return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
-
 
 def describe_json_error(path: str, text: str, exc: ValueError) -> str:
+    import json
+
     if isinstance(exc, json.JSONDecodeError):
         return f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
     return f"{path}: invalid JSON: {exc}"
@@ -111,6 +96,8 @@ def parse_hooks_json(text: str, path: str) -> HooksByStage:
 
 def load_hooks_json(path: str) -> HooksByStage:
     """The hooks of ``path``; a missing file has none."""
+    import os  # not at the top: the shim's create path reads hooks through its cache
+
     if not os.path.lexists(path):
         return {}
     return parse_hooks_json(read_text_file(path, MAX_HOOKS_BYTES, "hooks JSON"), path)

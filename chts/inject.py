@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Any, Dict, List, Optional, Tuple
+import posix
 
 from chts import cache
 from chts.errors import ToolkitError
-from chts.hook_sources import PlannedHook, apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
-from chts.hooks_file import describe_json_error, loads_strict
+from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
+from chts.hooks_file import describe_json_error
+from chts.jsonio import dumps, loads_strict
 from chts.merge import SpecError, has_marker, merge_hooks
 from chts.shim_log import ShimLog, open_log
-from chts.toolkit_config import Config
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
+    from chts.hook_sources import PlannedHook
+    from chts.toolkit_config import Config
 
 MAX_SPEC_BYTES = 64 << 20
 
@@ -52,7 +57,7 @@ def detect_indent(raw: bytes) -> Optional[str]:
 
 def serialize_spec(spec: Dict[str, Any], raw: bytes) -> bytes:
     indent = detect_indent(raw)
-    text = json.dumps(spec, separators=(",", ":")) if indent is None else json.dumps(spec, indent=indent)
+    text = dumps(spec, indent)
     if raw.endswith(b"\n"):
         text += "\n"
     return text.encode("ascii")
@@ -100,10 +105,24 @@ def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str
     return result
 
 
+def absolute_path(path: str) -> str:
+    """os.path.abspath without importing os (~1 ms the create path need not pay)."""
+    if not path.startswith("/"):
+        path = posix.getcwd() + "/" + path
+    parts: List[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
 def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
     """Add the configured hooks to the bundle's config.json; raise InjectError to stop the create."""
     log = open_log(config, call)
-    spec_path = os.path.join(call.bundle, "config.json")
+    spec_path = call.bundle + ("config.json" if call.bundle.endswith("/") else "/config.json")
     try:
         if config_error is not None:
             raise ToolkitError(config_error)
@@ -134,5 +153,5 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
     log.info(
         f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
         id=call.container_id,
-        bundle=os.path.abspath(call.bundle),
+        bundle=absolute_path(call.bundle),
     )

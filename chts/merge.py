@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from chts.hooks_file import STAGES
 
-from chts.hooks_file import STAGES, Hook
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Sequence, Tuple
+
+    from chts.hooks_file import Hook
 
 MARKER_NAME = "container-hooks"
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 import time
-from typing import Any, Dict
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict
+
+O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -18,16 +22,16 @@ def _timestamp() -> str:
 def append_line(path: str, line: str) -> bool:
     """Append one line with a single O_APPEND write, so concurrent shims never interleave."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | O_CLOEXEC, 0o640)
     except OSError:
         return False
     try:
-        os.write(fd, line.encode("utf-8", "backslashreplace"))
+        posix.write(fd, line.encode("utf-8", "backslashreplace"))
         return True
     except OSError:
         return False
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _quote(value: str) -> str:
@@ -49,7 +53,7 @@ class ShimLog:
     def log(self, level: str, message: str, **fields: Any) -> None:
         if not self.path or LEVELS[level] < self.threshold:
             return
-        parts = [_timestamp(), f"level={level}", f"pid={os.getpid()}", f"msg={_quote(message)}"]
+        parts = [_timestamp(), f"level={level}", f"pid={posix.getpid()}", f"msg={_quote(message)}"]
         parts.extend(f"{key}={_quote(str(value))}" for key, value in fields.items())
         append_line(self.path, " ".join(parts) + "\n")
 

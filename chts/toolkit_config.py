@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-import os
 import sys
-from typing import Any, Dict, List, Tuple, Type
 
 from chts.errors import ToolkitError
 from chts.file_trust import decode_small_text, read_trusted_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple, Type
+
+    Config = Dict[str, Dict[str, Any]]
 
 DEFAULT_CONFIG_PATH = "/etc/container-hooks/config.toml"
 CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
@@ -54,16 +57,20 @@ SCHEMA: Dict[str, Dict[str, Tuple[str, Any, str]]] = {
     },
 }
 
-Config = Dict[str, Dict[str, Any]]
-
 
 def config_path() -> str:
     """The config file this process uses: $CONTAINER_HOOKS_CONFIG, else the default."""
+    import os  # not at the top: the shim finds the file without it (chts.shim.config_path)
+
     return os.environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH
 
 
 def default_config() -> Config:
-    return {section: {key: copy.deepcopy(spec[1]) for key, spec in keys.items()} for section, keys in SCHEMA.items()}
+    # Defaults are strings, booleans and lists of strings: copying the lists is a deep copy.
+    return {
+        section: {key: list(spec[1]) if isinstance(spec[1], list) else spec[1] for key, spec in keys.items()}
+        for section, keys in SCHEMA.items()
+    }
 
 
 def check_value(section: str, key: str, value: Any) -> Any:

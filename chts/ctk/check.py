@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import READERS, engine_usage
@@ -29,7 +29,10 @@ from chts.engines import get_engine
 from chts.errors import ToolkitError
 from chts.hook_sources import scan_hook_sources
 from chts.shim import FALLBACK_PATH, find_runtime
-from chts.toolkit_config import Config, default_config, load_config, runtimes_of
+from chts.toolkit_config import default_config, load_config, runtimes_of
+
+if TYPE_CHECKING:
+    from chts.toolkit_config import Config
 
 EPILOG = """\
 examples:

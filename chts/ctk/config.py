@@ -13,7 +13,7 @@ import argparse
 import copy
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts.atomic import write_atomically
 from chts.ctk.toolkit_files import (
@@ -28,7 +28,6 @@ from chts.errors import ToolkitError
 from chts.toolkit_config import (
     MAX_CONFIG_BYTES,
     SCHEMA,
-    Config,
     check_value,
     default_config,
     load_config,
@@ -37,6 +36,9 @@ from chts.toolkit_config import (
     toml_decode_error,
     toml_loads,
 )
+
+if TYPE_CHECKING:
+    from chts.toolkit_config import Config
 
 EPILOG = """\
 examples:

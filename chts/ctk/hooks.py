@@ -11,24 +11,22 @@ import copy
 import json
 import os
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
 from chts.errors import ToolkitError
-from chts.hook_sources import PlannedHook, explain_hooks, scan_hook_sources
-from chts.hooks_file import (
-    MAX_HOOKS_BYTES,
-    STAGES,
-    Hook,
-    loads_strict,
-    parse_hooks_json,
-    validate_hook,
-    validate_hooks_object,
-)
+from chts.hook_sources import explain_hooks, scan_hook_sources
+from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, validate_hook, validate_hooks_object
 from chts.inject import apply_hooks, read_spec
+from chts.jsonio import loads_strict
 from chts.merge import has_marker
-from chts.toolkit_config import Config, load_config, read_text_file
+from chts.toolkit_config import load_config, read_text_file
+
+if TYPE_CHECKING:
+    from chts.hook_sources import PlannedHook
+    from chts.hooks_file import Hook
+    from chts.toolkit_config import Config
 
 EPILOG = """\
 examples:

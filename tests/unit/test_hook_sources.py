@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import pytest
 
@@ -14,7 +14,10 @@ from chts import cache, inject
 from chts.errors import ToolkitError
 from chts.hook_sources import explain_hooks, load_hook_sources, scan_hook_sources, select_hooks
 from chts.shim_log import ShimLog
-from chts.toolkit_config import Config, default_config
+from chts.toolkit_config import default_config
+
+if TYPE_CHECKING:
+    from chts.toolkit_config import Config
 
 
 class Root:
