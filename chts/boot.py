@@ -5,13 +5,10 @@
 # zipimport (~2 ms) nor for shiv's bootstrap. `python3 x.pyz` runs the archive's
 # __main__.py instead, which imports this module and calls run().
 #
-# zipimport compiles modules from source on every start (it never writes bytecode),
-# so the shim's modules are compiled once into its cache directory, keyed by the
-# interpreter's bytecode tag and the archive's path and stat signature, and each is
-# unmarshalled from there only when imported (chts.code_cache writes the file). Any
-# doubt (no cache, another archive, a file or directory not ours alone) means plain
-# zipimport. This file is compiled on every start and must not contain the bytes of
-# a zip header: keep it short, builtins only (posix, marshal, sys).
+# The shim's modules come compiled from its cache directory (chts.code_cache writes
+# and serves them); any doubt about that file (none, another archive, not ours
+# alone) means plain zipimport. This file is compiled on every start, so it holds
+# only what must run before cached code can: builtins, two functions, no class.
 
 import marshal
 import posix
@@ -19,8 +16,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
-    from typing import Any, Dict, Optional, Sequence, Tuple
+    from typing import Any, Dict, Tuple
 
 
 def cache_file(archive: str) -> "Tuple[str, str]":
@@ -33,60 +29,6 @@ def cache_file(archive: str) -> "Tuple[str, str]":
     return directory, f"{directory}/code-{sys.implementation.cache_tag}-{digest:016x}"
 
 
-def signature(archive: str) -> "Tuple[int, ...]":
-    st = posix.stat(archive)
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
-
-
-def ours(st: "posix.stat_result") -> bool:
-    """Owned by us and writable by no one else: what it holds runs as us."""
-    return st.st_uid == posix.geteuid() and not st.st_mode & 0o022
-
-
-class CachedModules:
-    """A meta-path finder and loader of modules from {name: (is_package, marshalled code)}."""
-
-    def __init__(self, blobs: "Dict[str, Tuple[bool, bytes]]") -> None:
-        self.blobs = blobs
-
-    def find_spec(self, name: str, path: "Optional[Sequence[str]]" = None, target: "Any" = None) -> "Any":
-        entry = self.blobs.get(name)
-        if entry is None:
-            return None
-        code = marshal.loads(entry[1])
-        spec = sys.modules["_frozen_importlib"].ModuleSpec(name, self, origin=code.co_filename, is_package=entry[0])
-        spec.has_location = True
-        spec.loader_state = code
-        if entry[0]:
-            spec.submodule_search_locations = [code.co_filename.rpartition("/")[0]]
-        return spec
-
-    def create_module(self, spec: "Any") -> None:
-        return None
-
-    def exec_module(self, module: "ModuleType") -> None:
-        exec(module.__spec__.loader_state, module.__dict__)  # type: ignore[union-attr]
-
-
-def load(archive: str) -> "Optional[Dict[str, Tuple[bool, bytes]]]":
-    try:
-        directory, path = cache_file(archive)
-        if not ours(posix.stat(directory)):
-            return None
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)  # type: ignore[attr-defined]
-        try:
-            st = posix.fstat(fd)
-            data = posix.read(fd, st.st_size + 1) if ours(st) else b""
-        finally:
-            posix.close(fd)
-        stored, blobs = marshal.loads(data)
-        if stored != signature(archive) or not isinstance(blobs, dict):
-            return None
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
-    return blobs
-
-
 def run(archive: str) -> None:
     """Serve the archive's modules (cached when possible), then run the tool argv[0] names."""
     # Last on the path: every stdlib import would otherwise have zipimport read the
@@ -95,14 +37,33 @@ def run(archive: str) -> None:
     if site in sys.path:
         sys.path.remove(site)
     sys.path.append(site)
-    blobs = load(archive)
-    if blobs is None:
+    served = False
+    try:
+        directory, path = cache_file(archive)
+        st = posix.stat(directory)
+        if st.st_uid == posix.geteuid() and not st.st_mode & 0o022:
+            fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)  # type: ignore[attr-defined]
+            try:
+                st = posix.fstat(fd)
+                ours = st.st_uid == posix.geteuid() and not st.st_mode & 0o022
+                stored, blobs = marshal.loads(posix.read(fd, st.st_size + 1)) if ours else (None, {})
+            finally:
+                posix.close(fd)
+            # stored: the archive's stat signature; blobs: {module: (is_package, marshalled code)}
+            st = posix.stat(archive)
+            if stored == (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev):
+                # chts.code_cache's own code, run here to serve every other module
+                finder: Dict[str, Any] = {"__name__": "chts.code_cache"}
+                exec(marshal.loads(blobs["chts.code_cache"][1]), finder)
+                sys.meta_path.insert(0, finder["CachedModules"](blobs))
+                served = True
+    except Exception:  # no cache, or not one this start can use
+        pass
+    if not served:
         from chts import code_cache
 
         # Before main(): the shim never returns from it (it execs runc).
-        code_cache.store(archive, cache_file(archive), signature)
-    else:
-        sys.meta_path.insert(0, CachedModules(blobs))
+        code_cache.store(archive, cache_file(archive))
     from chts.dispatch import main
 
     sys.exit(main())

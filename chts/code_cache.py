@@ -1,16 +1,28 @@
-"""Write the compiled-module cache that chts.boot reads (the first start after an install).
+"""The shim's compiled-module cache: written on the first start after an install, then served.
 
-Best effort and never in the way: any failure leaves the cache absent and the
-modules are imported from the archive as usual. The file is written whole to a
-temporary name and renamed, so a concurrent start reads the old file or the new.
+zipimport compiles modules from source on every start (it never writes bytecode),
+most of what a runc call would cost above a bare interpreter. So the shim's modules
+are compiled once into one file of the cache directory, keyed by the interpreter's
+bytecode tag and the archive's path (chts.boot.cache_file) and stamped with the
+archive's stat signature; chts.boot checks the file and runs this module's code
+from it, and CachedModules unmarshals each other module only when it is imported.
+
+Writing is best effort and never in the way: any failure leaves the cache absent
+and the modules are imported from the archive as usual. The file is written whole
+to a temporary name and renamed, so a concurrent start reads the old file or the new.
+Builtins only: this module runs before any other.
 """
 
 import marshal
 import posix
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Tuple
+    from types import ModuleType
+    from typing import Any, Dict, Optional, Sequence, Tuple
+
+    Blobs = Dict[str, Tuple[bool, bytes]]
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 SITE = "site-packages/"
@@ -20,11 +32,43 @@ CACHED = "site-packages/chts/"
 NOT_CACHED = ("site-packages/chts/ctk/", "site-packages/chts/engines/")
 
 
-def compile_archive(archive: str) -> "Dict[str, Tuple[bool, bytes]]":
+class CachedModules:
+    """A meta-path finder and loader of the modules in ``blobs``."""
+
+    def __init__(self, blobs: "Blobs") -> None:
+        self.blobs = blobs
+
+    def find_spec(self, name: str, path: "Optional[Sequence[str]]" = None, target: "Any" = None) -> "Any":
+        entry = self.blobs.get(name)
+        if entry is None:
+            return None
+        is_package, blob = entry
+        code = marshal.loads(blob)
+        spec = sys.modules["_frozen_importlib"].ModuleSpec(name, self, origin=code.co_filename, is_package=is_package)
+        spec.has_location = True
+        spec.loader_state = code
+        if is_package:
+            spec.submodule_search_locations = [code.co_filename.rpartition("/")[0]]
+        return spec
+
+    def create_module(self, spec: "Any") -> None:
+        return None
+
+    def exec_module(self, module: "ModuleType") -> None:
+        exec(module.__spec__.loader_state, module.__dict__)  # type: ignore[union-attr]
+
+
+def signature(archive: str) -> "Tuple[int, ...]":
+    """What changes when the archive is replaced or rewritten (chts.boot compares the same fields)."""
+    st = posix.stat(archive)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+
+
+def compile_archive(archive: str) -> "Blobs":
     """module name -> (is package, marshalled code) of the shim's modules in the archive."""
     import zipfile
 
-    blobs = {}
+    blobs: Blobs = {}
     with zipfile.ZipFile(archive) as zipped:
         for name in zipped.namelist():
             if not (name.startswith(CACHED) and name.endswith(".py")) or name.startswith(NOT_CACHED):
@@ -38,7 +82,8 @@ def compile_archive(archive: str) -> "Dict[str, Tuple[bool, bytes]]":
     return blobs
 
 
-def store(archive: str, where: "Tuple[str, str]", signature: "Callable[[str], Tuple[int, ...]]") -> None:
+def store(archive: str, where: "Tuple[str, str]") -> None:
+    """Write the cache file ``where`` = (directory, path) for ``archive``."""
     directory, path = where
     try:
         try:

@@ -3,16 +3,16 @@
 Sources, in injection order: hooks.json (every container), then the drop-in files of
 the `hooks-dirs` directories (oci-hooks(5), conditional) in file-name order. Every
 file and directory is checked with chts.file_trust before it is believed.
+
+A create normally finds the plan in the shim's cache and only selects from it, so
+the modules that read and parse sources are imported by the functions that do.
 """
 
 from __future__ import annotations
 
 import posix
 
-from chts.dropin_hooks import MAX_DROPIN_BYTES, evaluate_when, parse_dropin
 from chts.errors import ToolkitError
-from chts.file_trust import check_trusted_directory, read_trusted_file
-from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
     call (apply_failure_policy). The second list is what the shim's cache watches,
     directories included (their mtime changes when a file is added or removed).
     """
+    from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
+    from chts.file_trust import read_trusted_file
+    from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
+
     section = config["container-hooks"]
     any_owner: bool = section["insecure-allow-non-root-files"]
     planned: List[PlannedHook] = []
@@ -78,6 +82,8 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
 
 def dropin_names(directory: str, any_owner: bool) -> List[str]:
     """The *.json names in a trusted hooks directory; none when it does not exist."""
+    from chts.file_trust import check_trusted_directory
+
     if not check_trusted_directory(directory, "hooks directory", any_owner):
         return []
     try:
@@ -127,6 +133,8 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
             continue
         source = entry["source"]
         if source not in verdicts:  # one file's stages share its conditions: evaluate once
+            from chts.dropin_hooks import evaluate_when  # only drop-in files have conditions
+
             matched, reason = evaluate_when(when, spec)
             verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
         matched, reason = verdicts[source]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from chts.errors import ToolkitError
 from chts.jsonio import loads_strict
-from chts.toolkit_config import read_text_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,6 +96,8 @@ def parse_hooks_json(text: str, path: str) -> HooksByStage:
 def load_hooks_json(path: str) -> HooksByStage:
     """The hooks of ``path``; a missing file has none."""
     import os  # not at the top: the shim's create path reads hooks through its cache
+
+    from chts.toolkit_config import read_text_file
 
     if not os.path.lexists(path):
         return {}

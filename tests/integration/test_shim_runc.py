@@ -236,19 +236,30 @@ def test_pyz_runs_on_every_python(toolkit: ToolkitRoot, make_bundle: Any, tmp_pa
     require(wanted <= versions, f"pyenv Pythons {sorted(wanted - versions)} are missing")
     log = tmp_path / "fired"
     toolkit.write_hooks({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $0 >> {log}", "hook"]}]})
+    shebang_argument = pyz.read_bytes().split(b"\n", 1)[0].decode().split(" ", 1)[1]
     for python in pythons:
         version = python.parent.parent.name.rsplit(".", 1)[0]
         if version not in wanted:
             continue
-        bundle = make_bundle(["/bin/true"], name=f"bundle-{version}")
-        result = subprocess.run(
-            [str(python), str(pyz), "runtime", *runc_state(tmp_path), "run", "-b", str(bundle), f"py{version}"],
-            env=toolkit.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, (version, result.stderr)
-        ctk = subprocess.run([str(python), str(pyz), "ctk", "--version"], capture_output=True, text=True, timeout=60)
-        assert ctk.returncode == 0 and "container-hooks-ctk" in ctk.stdout, (version, ctk.stderr)
-    assert len(fired(log)) == len(wanted)
+        # The shebang's program as the kernel would run it with this interpreter (a cache miss,
+        # then a hit), and `python x.pyz` through runpy.
+        starts = {
+            "shebang": [str(python), shebang_argument],
+            "again": [str(python), shebang_argument],
+            "runpy": [str(python)],
+        }
+        for how, start in starts.items():
+            bundle = make_bundle(["/bin/true"], name=f"bundle-{version}-{how}")
+            result = subprocess.run(
+                [*start, str(pyz), "runtime", *runc_state(tmp_path), "run", "-b", str(bundle), f"py{version}-{how}"],
+                env=toolkit.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, (version, how, result.stderr)
+            ctk = subprocess.run([*start, str(pyz), "ctk", "--version"], capture_output=True, text=True, timeout=60)
+            assert ctk.returncode == 0 and "container-hooks-ctk" in ctk.stdout, (version, how, ctk.stderr)
+        tag = f"cpython-{version.replace('.', '')}"
+        assert any(path.name.startswith(f"code-{tag}-") for path in toolkit.cache.iterdir()), version
+    assert len(fired(log)) == 3 * len(wanted)

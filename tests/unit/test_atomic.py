@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posix
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatc
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", broken_fsync)
+    monkeypatch.setattr(posix, "fsync", broken_fsync)
     with pytest.raises(ToolkitError, match="No space left"):
         write_atomically(str(path), b"new")
     assert path.read_text() == "old"
@@ -62,3 +63,17 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatc
 def test_refuses_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ToolkitError, match="not a regular file"):
         write_atomically(str(tmp_path), b"x")
+
+
+@pytest.mark.parametrize("name", ["config.json", "./config.json", "sub/../config.json", "link.json"])
+def test_relative_paths_as_a_bundle_in_the_working_directory_gives_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "config.json").write_text("old")
+    (tmp_path / "link.json").symlink_to("config.json")
+    monkeypatch.chdir(tmp_path)
+    write_atomically(name, b"new")
+    assert (tmp_path / "config.json").read_text() == "new"
+    assert (tmp_path / "link.json").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "link.json", "sub"]

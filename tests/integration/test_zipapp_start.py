@@ -1,0 +1,171 @@
+"""How the .pyz starts: the shebang's program, the bytecode cache it serves modules from, and the ways
+either can be wrong (stale, corrupt, not ours, a hostile working directory) without changing what runs."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from conftest import CLEAN_PATH, ROOT, require_binary
+
+MARKER_CODE = "import sys\nsys.stdout.write('served from the cache\\n')\ndef main():\n    return 0\n"
+
+
+def shebang_argv(pyz: Path) -> List[str]:
+    """What the kernel runs for `exec pyz`: the interpreter and the one argument of the shebang line."""
+    line = pyz.read_bytes().split(b"\n", 1)[0].decode()
+    assert line.startswith("#!")
+    interpreter, argument = line[2:].split(" ", 1)
+    return [interpreter, argument]
+
+
+def run(argv: List[str], cache: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": CLEAN_PATH, "CONTAINER_HOOKS_CACHE_DIR": str(cache)}
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def tool(tmp_path: Path, pyz: Path) -> Path:
+    """The .pyz under the marker's name, in a directory of its own (the cache is keyed by path)."""
+    (tmp_path / "bin").mkdir()
+    link = tmp_path / "bin" / "container-hooks"
+    link.symlink_to(pyz)
+    return link
+
+
+def cache_files(cache: Path) -> List[Path]:
+    return sorted(cache.glob("code-*")) if cache.exists() else []
+
+
+def forge(cache: Path, module: str, source: str) -> None:
+    """Rewrite the cached code of ``module``, keeping the entry's archive signature."""
+    (entry,) = cache_files(cache)
+    signature, blobs = marshal.loads(entry.read_bytes())
+    blobs[module] = (False, marshal.dumps(compile(source, module, "exec")))
+    entry.write_bytes(marshal.dumps((signature, blobs)))
+
+
+def test_shebang_fits_every_kernel_and_names_the_prefix_exactly(pyz: Path) -> None:
+    data = pyz.read_bytes()
+    line = data.split(b"\n", 1)[0] + b"\n"
+    assert len(line) <= 127  # Linux before 5.1 cuts shebang lines there
+    assert line.startswith(b"#!/usr/bin/python3 -ISc")
+    length = int(line.rsplit(b"read(", 1)[1].split(b")", 1)[0])
+    assert data.index(b"PK\x03\x04") == length  # the program execs exactly the text before the zip data
+    assert data[len(line) : length] == (ROOT / "chts" / "boot.py").read_bytes()
+
+
+def test_the_kernel_runs_the_shebang(tool: Path, tmp_path: Path) -> None:
+    result = run([str(tool), "--version"], tmp_path / "cache")
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+
+
+def test_first_start_fills_the_cache_and_later_starts_are_served_from_it(tool: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert run([str(tool)], cache).returncode == 0
+    (entry,) = cache_files(cache)
+    assert entry.name.startswith(f"code-{sys.implementation.cache_tag}-")
+    assert (entry.stat().st_mode & 0o777, cache.stat().st_mode & 0o777) == (0o600, 0o700)
+    forge(cache, "chts.dispatch", MARKER_CODE)
+    result = run([str(tool)], cache)
+    assert (result.returncode, result.stdout) == (0, "served from the cache\n")
+
+
+def test_a_replaced_archive_ignores_and_rewrites_the_cache(tool: Path, tmp_path: Path, pyz: Path) -> None:
+    cache = tmp_path / "cache"
+    copy = tmp_path / "bin" / "container-hooks"
+    copy.unlink()
+    copy.write_bytes(pyz.read_bytes())
+    copy.chmod(0o755)
+    assert run([str(copy)], cache).returncode == 0
+    forge(cache, "chts.dispatch", MARKER_CODE)
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # an upgrade in place
+    result = run([str(copy), "--version"], cache)
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stdout
+    assert "served from the cache" not in run([str(copy)], cache).stdout  # rewritten for the new archive
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\xe3\x00\x00", "truncated"])
+def test_a_corrupt_cache_is_ignored_and_rewritten(tool: Path, tmp_path: Path, content: object) -> None:
+    cache = tmp_path / "cache"
+    assert run([str(tool)], cache).returncode == 0
+    (entry,) = cache_files(cache)
+    entry.write_bytes(entry.read_bytes()[:1000] if content == "truncated" else content)  # type: ignore[arg-type]
+    result = run([str(tool), "--version"], cache)
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert len(entry.read_bytes()) > 1000  # whole again
+
+
+@pytest.mark.parametrize("where", ["directory", "file"])
+def test_a_cache_others_can_write_is_never_used(tool: Path, tmp_path: Path, where: str) -> None:
+    cache = tmp_path / "cache"
+    assert run([str(tool)], cache).returncode == 0
+    forge(cache, "chts.dispatch", MARKER_CODE)
+    (entry,) = cache_files(cache)
+    (cache if where == "directory" else entry).chmod(0o777 if where == "directory" else 0o666)
+    result = run([str(tool), "--version"], cache)
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stdout
+
+
+def test_an_unusable_cache_directory_only_costs_speed(tool: Path, tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    result = run([str(tool), "--version"], not_a_directory / "cache")
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert not_a_directory.read_text() == "x"
+
+
+def test_a_hostile_working_directory_cannot_shadow_our_modules(tool: Path, tmp_path: Path) -> None:
+    """Engines run the runtime inside the bundle directory, which a container image's author may shape."""
+    hostile = tmp_path / "bundle"
+    (hostile / "chts").mkdir(parents=True)
+    canary = tmp_path / "canary"
+    payload = f"open({str(canary)!r}, 'w').write('pwned')\n"
+    for name in ("chts/__init__.py", "chts/dispatch.py", "chts/boot.py", "marshal.py", "zipfile.py", "json.py"):
+        (hostile / name).write_text(payload + "def main():\n    return 0\n")
+    for cache in (tmp_path / "cold", tmp_path / "cold"):  # a miss, then a hit
+        result = run([str(tool), "--version"], cache, cwd=hostile)
+        assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert not canary.exists()
+
+
+def test_python_pyz_still_works_through_main(pyz: Path, tmp_path: Path) -> None:
+    for _ in range(2):  # a miss, then a hit
+        result = run([sys.executable, "-IS", str(pyz), "marker", "--version"], tmp_path / "cache")
+        assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+
+
+def test_build_refuses_an_interpreter_path_the_shebang_cannot_hold(tmp_path: Path) -> None:
+    output = tmp_path / "out.pyz"
+    output.write_bytes(b"previous build")
+    for python in ("/opt/" + "p" * 60 + "/python3", "python3", "/usr/bin/my python"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "build.py"), "--output", str(output), "--python", python],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert result.stderr.strip().startswith(f"build.py: --python {python!r}:"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert output.read_bytes() == b"previous build"
+
+
+def test_every_tool_reaches_its_code_from_the_cache(tmp_path: Path, pyz: Path) -> None:
+    """The runtime and ctk start through the same cache; ctk's own modules load from the archive."""
+    require_binary("runc")  # the runtime passes --version on to it
+    (tmp_path / "bin").mkdir()
+    names: Dict[str, str] = {"container-hooks-ctk": "--help", "container-hooks-runtime": "--version"}
+    for name, flag in names.items():
+        (tmp_path / "bin" / name).symlink_to(pyz)
+        for _ in range(2):
+            result = run([str(tmp_path / "bin" / name), flag], tmp_path / "cache")
+            assert result.returncode == 0, (name, result.stderr)
+    assert len(cache_files(tmp_path / "cache")) == 2  # one per path the archive was run by

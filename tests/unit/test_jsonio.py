@@ -1,0 +1,95 @@
+"""chts.jsonio: the create path's JSON, which must read and write exactly what the json package does."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chts import jsonio
+
+# JSON values as loads returns them: str keys, no NaN (the strict reader refuses it).
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_dumps_compact_is_json_dumps(value: Any) -> None:
+    assert jsonio.dumps(value) == json.dumps(value, separators=(",", ":"))
+
+
+@settings(max_examples=300)
+@given(values, st.sampled_from(["\t", " ", "  ", "    "]))
+def test_dumps_indented_is_json_dumps(value: Any, indent: str) -> None:
+    assert jsonio.dumps(value, indent) == json.dumps(value, indent=indent)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, [math.nan], {"a": [1.5e300, -0.0, 1e-7]}])
+def test_dumps_special_floats_as_json_does(value: Any) -> None:
+    assert jsonio.dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert jsonio.dumps(value, "\t") == json.dumps(value, indent="\t")
+
+
+def test_dumps_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        jsonio.dumps({"a": object()})
+    with pytest.raises(TypeError):
+        jsonio.dumps({"a": {1: "int key"}}, "\t")
+
+
+@settings(max_examples=300)
+@given(values, st.sampled_from([None, "\t", "  "]), st.sampled_from(["", " ", "\n", " \t\r\n"]))
+def test_loads_strict_is_json_loads(value: Any, indent: Any, space: str) -> None:
+    text = space + json.dumps(value, indent=indent) + space
+    assert jsonio.loads_strict(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "{", '{"a": 1,}', "[1 2]", '{"a": 1} x', '{"a": 1}{}', "nul", '"\\x"', '"\x01"', "\ufeff{}", "01"],
+)
+def test_loads_strict_errors_are_json_errors(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as ours:
+        jsonio.loads_strict(text)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(text)
+    assert (ours.value.msg, ours.value.pos) == (theirs.value.msg, theirs.value.pos)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+        ('{"x": {"hooks": 1, "hooks": 2}}', "duplicate key 'hooks'"),
+        ('{"a": NaN}', "NaN is not valid JSON"),
+        ("[Infinity]", "Infinity is not valid JSON"),
+        ("-Infinity", "-Infinity is not valid JSON"),
+    ],
+)
+def test_loads_strict_refuses_what_go_reads_differently(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        jsonio.loads_strict(text)
+
+
+def test_loads_strict_keeps_key_order_and_big_numbers() -> None:
+    value = jsonio.loads_strict('{"z": 1, "a": 12345678901234567890123, "m": 1.0}')
+    assert list(value) == ["z", "a", "m"]
+    assert value["a"] == 12345678901234567890123 and isinstance(value["m"], float)
+
+
+def test_without_the_accelerator_json_does_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonio, "_json", None)
+    assert jsonio.loads_strict(' {"a": [1, "é"]} ') == {"a": [1, "é"]}
+    with pytest.raises(ValueError, match="duplicate key"):
+        jsonio.loads_strict('{"a": 1, "a": 1}')
+    assert jsonio.dumps({"a": ["é", None]}) == '{"a":["\\u00e9",null]}'
+    assert jsonio.dumps({"a": []}, "  ") == '{\n  "a": []\n}'
