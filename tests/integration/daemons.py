@@ -183,6 +183,8 @@ def client_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     runtime), so ``toolkit.env()`` given to a daemon points the hooks shim at a test's toolkit root.
     """
     env = {"PATH": CLEAN_PATH, "HOME": os.environ.get("HOME", "/root")}
+    if "CONTAINER_HOOKS_CACHE_DIR" in os.environ:  # the session's private cache, not the host's /run
+        env["CONTAINER_HOOKS_CACHE_DIR"] = os.environ["CONTAINER_HOOKS_CACHE_DIR"]
     env.update(extra or {})
     return env
 

@@ -33,7 +33,11 @@ def run(command: List[str], env: Dict[str, str]) -> subprocess.CompletedProcess[
 def env(tmp_path: Path) -> Dict[str, str]:
     require_root()
     require_binary("runc")
-    return {"PATH": CLEAN_PATH, "CONTAINER_HOOKS_CONFIG": str(tmp_path / "etc" / "config.toml")}
+    return {
+        "PATH": CLEAN_PATH,
+        "CONTAINER_HOOKS_CONFIG": str(tmp_path / "etc" / "config.toml"),
+        "CONTAINER_HOOKS_CACHE_DIR": str(tmp_path / "cache"),
+    }
 
 
 def test_check_from_the_pyz_runs_a_container_through_the_shim(pyz: Path, tmp_path: Path, env: Dict[str, str]) -> None:
