@@ -8,7 +8,7 @@ and one line in `ENGINE_MODULES`.
 from __future__ import annotations
 
 import importlib
-from typing import List, NamedTuple, Optional, Protocol
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol
 
 from chts.errors import ToolkitError
 
@@ -49,6 +49,19 @@ class Plan(NamedTuple):
     notes: List[str]
 
 
+class EffectiveRuntimes(NamedTuple):
+    """What the engine will really run with after reading all its files (defaults, imports, drop-ins).
+
+    ``runtimes`` maps each runtime name to its settings as the engine reads them; ``source`` says where
+    the answer came from: ``"file"`` (our reading of the files, in the engine's own order) or the engine
+    command whose output it is (``"containerd config dump"``, ``"crio config"``).
+    """
+
+    default: Optional[str]
+    runtimes: Dict[str, Dict[str, Any]]
+    source: str
+
+
 class Engine(Protocol):
     name: str
     default_config: str
@@ -64,6 +77,16 @@ class Engine(Protocol):
 
     def reload(self, pid_file: str) -> str:
         """Make the running engine read its config, where that is safe; else raise ToolkitError."""
+
+    def effective(self, config: str, source: str) -> EffectiveRuntimes:
+        """The runtimes the engine would run with from ``config`` as it is on disk now.
+
+        ``source`` is ``auto`` (the engine's own parser when its binary is on the host, else the files),
+        ``file`` or ``command``; raise ToolkitError when it cannot be had.
+        """
+
+    def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
+        """The binary the engine's runtime ``name`` executes (runc, crun, /usr/libexec/crio/runc ...), if known."""
 
 
 def get_engine(name: str) -> Engine:
