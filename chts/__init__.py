@@ -1,3 +1,8 @@
 """container-hooks-toolkit: OCI hooks in every container, through a runc shim."""
 
 __version__ = "0.1.0"
+
+# The tools' names: the one file is installed under these, and engines know the shim by the first.
+SHIM = "container-hooks-runtime"
+CTK = "container-hooks-ctk"
+MARKER = "container-hooks"

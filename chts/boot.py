@@ -1,9 +1,9 @@
-# Start-up of the zipapp. build.py copies this file in front of the zip data, right
-# after the shebang `#!/usr/bin/python3 -IScPROGRAM`: Linux passes "-IScPROGRAM" as
-# one argument, and PROGRAM execs these first bytes of the archive, so a runc call
-# pays neither for runpy (importlib.util, contextlib, collections: ~4 ms) nor for
-# zipimport (~2 ms) nor for shiv's bootstrap. `python3 x.pyz` runs the archive's
-# __main__.py instead, which imports this module and calls run().
+# Start-up of the zipapp in Python. build.py puts this file in front of the zip data, right
+# after chts/start.sh, which execs `python3 -ISc PROGRAM archive args...` for every call
+# that needs Python; PROGRAM execs the archive's first bytes (the sh text, a string to
+# Python, and this file), so a call pays neither for runpy (importlib.util, contextlib,
+# collections: ~4 ms) nor for zipimport (~2 ms) nor for shiv's bootstrap.
+# `python3 x.pyz` runs the archive's __main__.py instead, which imports this module and calls run().
 #
 # The shim's modules come compiled from its cache directory (chts.code_cache writes
 # and serves them); any doubt about that file (none, another archive, not ours
@@ -69,6 +69,6 @@ def run(archive: str) -> None:
     sys.exit(main())
 
 
-if __name__ == "__main__":  # exec'd by the shebang's program: argv is ["-c", archive, args...]
+if __name__ == "__main__":  # exec'd by chts/start.sh's PROGRAM: argv is ["-c", archive, args...]
     del sys.argv[0]
     run(sys.argv[0])

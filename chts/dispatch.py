@@ -6,6 +6,8 @@ the shim and the marker their argv straight away.
 
 import sys
 
+from chts import CTK, MARKER, SHIM
+
 USAGE = """\
 usage: container-hooks-toolkit.pyz TOOL [ARGS...]
 
@@ -15,27 +17,20 @@ TOOL is one of (or install the file under these names, see `ctk install`):
   marker   | container-hooks           a no-op marker hook (exits 0)
 """
 
-TOOL_NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
-ALIASES = {
-    "container-hooks-runtime": "container-hooks-runtime",
-    "runtime": "container-hooks-runtime",
-    "container-hooks-ctk": "container-hooks-ctk",
-    "ctk": "container-hooks-ctk",
-    "container-hooks": "container-hooks",
-    "marker": "container-hooks",
-}
+TOOL_NAMES = (SHIM, CTK, MARKER)
+ALIASES = {SHIM: SHIM, "runtime": SHIM, CTK: CTK, "ctk": CTK, MARKER: MARKER, "marker": MARKER}
 
 
 def run_tool(tool: str, argv: "list[str]", self_path: str) -> int:
-    if tool == "container-hooks-runtime":
+    if tool == SHIM:
         from chts import shim
 
         return shim.main(argv, self_path)
-    if tool == "container-hooks":
+    if tool == MARKER:
         if argv[1:2] in (["--version"], ["-v"]):
             from chts import __version__
 
-            sys.stdout.write(f"container-hooks {__version__}\n")
+            sys.stdout.write(f"{MARKER} {__version__}\n")
         return 0
     from chts.ctk.main import main as ctk_main
 

@@ -8,7 +8,7 @@ until it knows the call is one that injects; everything else is exec'd as is.
 import posix
 import sys
 
-from chts import cache
+from chts import cache, runtime_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -188,6 +188,9 @@ def main(argv: "List[str]", self_path: str) -> int:
     # Passthrough must work whatever state the toolkit's files are in: a broken
     # config means the default runtimes, and the error waits for a create to be shown.
     config, config_error = cache.load_config(config_path())
+    settings = config["container-hooks-runtime"]
+    # What lets the archive's sh start pass the next calls on without Python (chts/start.sh).
+    runtime_record.renew(config_path(), settings["runtimes"], settings["log-level"] == "debug")
     if call.command in INJECTING_COMMANDS:
         from chts import inject
 

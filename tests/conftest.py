@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,13 @@ def pyz() -> Path:
     if not PYZ.exists() or PYZ.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, stdout=subprocess.DEVNULL)
     return PYZ
+
+
+def python_start(pyz: Path) -> List[str]:
+    """The options chts/start.sh runs Python with, ["-ISc", PROGRAM]: `python3 -ISc PROGRAM pyz TOOL ...`."""
+    found = re.search(rb"-ISc '(import sys;exec[^']*)'", pyz.read_bytes())
+    assert found is not None, "no Python start in the archive's sh text"
+    return ["-ISc", found.group(1).decode()]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from conftest import CLEAN_PATH, ToolkitRoot, require, require_binary, require_root
+from conftest import CLEAN_PATH, ToolkitRoot, python_start, require, require_binary, require_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -236,16 +236,16 @@ def test_pyz_runs_on_every_python(toolkit: ToolkitRoot, make_bundle: Any, tmp_pa
     require(wanted <= versions, f"pyenv Pythons {sorted(wanted - versions)} are missing")
     log = tmp_path / "fired"
     toolkit.write_hooks({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $0 >> {log}", "hook"]}]})
-    shebang_argument = pyz.read_bytes().split(b"\n", 1)[0].decode().split(" ", 1)[1]
+    program = python_start(pyz)
     for python in pythons:
         version = python.parent.parent.name.rsplit(".", 1)[0]
         if version not in wanted:
             continue
-        # The shebang's program as the kernel would run it with this interpreter (a cache miss,
-        # then a hit), and `python x.pyz` through runpy.
+        # Python as chts/start.sh would run it with this interpreter (a cache miss, then a hit),
+        # and `python x.pyz` through runpy.
         starts = {
-            "shebang": [str(python), shebang_argument],
-            "again": [str(python), shebang_argument],
+            "program": [str(python), *program],
+            "again": [str(python), *program],
             "runpy": [str(python)],
         }
         for how, start in starts.items():

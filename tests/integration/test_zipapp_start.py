@@ -1,4 +1,4 @@
-"""How the .pyz starts: the shebang's program, the bytecode cache it serves modules from, and the ways
+"""How the .pyz starts: its sh start's Python program, the bytecode cache it serves modules from, and the ways
 either can be wrong (stale, corrupt, not ours, a hostile working directory) without changing what runs."""
 
 from __future__ import annotations
@@ -11,17 +11,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from conftest import CLEAN_PATH, ROOT, require_binary
+from conftest import CLEAN_PATH, ROOT, python_start, require_binary
 
 MARKER_CODE = "import sys\nsys.stdout.write('served from the cache\\n')\ndef main():\n    return 0\n"
-
-
-def shebang_argv(pyz: Path) -> List[str]:
-    """What the kernel runs for `exec pyz`: the interpreter and the one argument of the shebang line."""
-    line = pyz.read_bytes().split(b"\n", 1)[0].decode()
-    assert line.startswith("#!")
-    interpreter, argument = line[2:].split(" ", 1)
-    return [interpreter, argument]
 
 
 def run(argv: List[str], cache: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,9 +23,10 @@ def run(argv: List[str], cache: Path, cwd: Path | None = None) -> subprocess.Com
 
 @pytest.fixture
 def tool(tmp_path: Path, pyz: Path) -> Path:
-    """The .pyz under the marker's name, in a directory of its own (the cache is keyed by path)."""
+    """The .pyz as the admin CLI (the marker no longer starts Python), in a directory of its own
+    (the cache is keyed by path)."""
     (tmp_path / "bin").mkdir()
-    link = tmp_path / "bin" / "container-hooks"
+    link = tmp_path / "bin" / "container-hooks-ctk"
     link.symlink_to(pyz)
     return link
 
@@ -50,74 +43,74 @@ def forge(cache: Path, module: str, source: str) -> None:
     entry.write_bytes(marshal.dumps((signature, blobs)))
 
 
-def test_shebang_fits_every_kernel_and_names_the_prefix_exactly(pyz: Path) -> None:
+def test_the_archive_starts_in_sh_and_python_execs_exactly_the_text_before_the_zip(pyz: Path) -> None:
     data = pyz.read_bytes()
-    line = data.split(b"\n", 1)[0] + b"\n"
-    assert len(line) <= 127  # Linux before 5.1 cuts shebang lines there
-    assert line.startswith(b"#!/usr/bin/python3 -ISc")
-    length = int(line.rsplit(b"read(", 1)[1].split(b")", 1)[0])
-    assert data.index(b"PK\x03\x04") == length  # the program execs exactly the text before the zip data
-    assert data[len(line) : length] == (ROOT / "chts" / "boot.py").read_bytes()
+    assert data.startswith(b"#!/bin/sh\n")
+    length = int(python_start(pyz)[1].rsplit("read(", 1)[1].split(")", 1)[0])
+    assert data.index(b"PK\x03\x04") == length
+    boot = (ROOT / "chts" / "boot.py").read_bytes()
+    assert data[:length].endswith(b"\n'''\n" + boot)  # the sh text is one string literal to Python
+    assert b"\\" not in data[: length - len(boot)]
 
 
-def test_the_kernel_runs_the_shebang(tool: Path, tmp_path: Path) -> None:
+def test_the_kernel_runs_the_sh_start(tool: Path, tmp_path: Path) -> None:
     result = run([str(tool), "--version"], tmp_path / "cache")
-    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stderr
 
 
 def test_first_start_fills_the_cache_and_later_starts_are_served_from_it(tool: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    assert run([str(tool)], cache).returncode == 0
+    assert run([str(tool), "--version"], cache).returncode == 0
     (entry,) = cache_files(cache)
     assert entry.name.startswith(f"code-{sys.implementation.cache_tag}-")
     assert (entry.stat().st_mode & 0o777, cache.stat().st_mode & 0o777) == (0o600, 0o700)
     forge(cache, "chts.dispatch", MARKER_CODE)
-    result = run([str(tool)], cache)
+    result = run([str(tool), "--version"], cache)
     assert (result.returncode, result.stdout) == (0, "served from the cache\n")
 
 
 def test_a_replaced_archive_ignores_and_rewrites_the_cache(tool: Path, tmp_path: Path, pyz: Path) -> None:
     cache = tmp_path / "cache"
-    copy = tmp_path / "bin" / "container-hooks"
+    copy = tmp_path / "bin" / "container-hooks-ctk"
     copy.unlink()
     copy.write_bytes(pyz.read_bytes())
     copy.chmod(0o755)
-    assert run([str(copy)], cache).returncode == 0
+    assert run([str(copy), "--version"], cache).returncode == 0
     forge(cache, "chts.dispatch", MARKER_CODE)
     stat = copy.stat()
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # an upgrade in place
     result = run([str(copy), "--version"], cache)
-    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stdout
-    assert "served from the cache" not in run([str(copy)], cache).stdout  # rewritten for the new archive
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stdout
+    assert "served from the cache" not in run([str(copy), "--version"], cache).stdout  # rewritten for the new archive
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"\xe3\x00\x00", "truncated"])
 def test_a_corrupt_cache_is_ignored_and_rewritten(tool: Path, tmp_path: Path, content: object) -> None:
     cache = tmp_path / "cache"
-    assert run([str(tool)], cache).returncode == 0
+    assert run([str(tool), "--version"], cache).returncode == 0
     (entry,) = cache_files(cache)
     entry.write_bytes(entry.read_bytes()[:1000] if content == "truncated" else content)  # type: ignore[arg-type]
     result = run([str(tool), "--version"], cache)
-    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stderr
     assert len(entry.read_bytes()) > 1000  # whole again
 
 
 @pytest.mark.parametrize("where", ["directory", "file"])
 def test_a_cache_others_can_write_is_never_used(tool: Path, tmp_path: Path, where: str) -> None:
     cache = tmp_path / "cache"
-    assert run([str(tool)], cache).returncode == 0
+    assert run([str(tool), "--version"], cache).returncode == 0
     forge(cache, "chts.dispatch", MARKER_CODE)
     (entry,) = cache_files(cache)
     (cache if where == "directory" else entry).chmod(0o777 if where == "directory" else 0o666)
     result = run([str(tool), "--version"], cache)
-    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stdout
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stdout
 
 
 def test_an_unusable_cache_directory_only_costs_speed(tool: Path, tmp_path: Path) -> None:
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("x")
     result = run([str(tool), "--version"], not_a_directory / "cache")
-    assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+    assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stderr
     assert not_a_directory.read_text() == "x"
 
 
@@ -131,20 +124,20 @@ def test_a_hostile_working_directory_cannot_shadow_our_modules(tool: Path, tmp_p
         (hostile / name).write_text(payload + "def main():\n    return 0\n")
     for cache in (tmp_path / "cold", tmp_path / "cold"):  # a miss, then a hit
         result = run([str(tool), "--version"], cache, cwd=hostile)
-        assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+        assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stderr
     assert not canary.exists()
 
 
 def test_python_pyz_still_works_through_main(pyz: Path, tmp_path: Path) -> None:
     for _ in range(2):  # a miss, then a hit
-        result = run([sys.executable, "-IS", str(pyz), "marker", "--version"], tmp_path / "cache")
-        assert result.returncode == 0 and result.stdout.startswith("container-hooks "), result.stderr
+        result = run([sys.executable, "-IS", str(pyz), "ctk", "--version"], tmp_path / "cache")
+        assert result.returncode == 0 and result.stdout.startswith("container-hooks-ctk "), result.stderr
 
 
-def test_build_refuses_an_interpreter_path_the_shebang_cannot_hold(tmp_path: Path) -> None:
+def test_build_refuses_an_interpreter_path_the_sh_start_cannot_hold(tmp_path: Path) -> None:
     output = tmp_path / "out.pyz"
     output.write_bytes(b"previous build")
-    for python in ("/opt/" + "p" * 60 + "/python3", "python3", "/usr/bin/my python"):
+    for python in ("python3", "/usr/bin/it's", "/usr/bin/back\\slash", "/usr/bin/new\nline"):
         result = subprocess.run(
             [sys.executable, str(ROOT / "build.py"), "--output", str(output), "--python", python],
             capture_output=True,

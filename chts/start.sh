@@ -1,0 +1,132 @@
+#!/bin/sh
+''':'
+# The archive's start, in POSIX sh (dash, busybox sh): runc calls the shim only passes on, and the
+# marker, need no Python, so they do not start one. build.py fills in the names in at signs. Python reads
+# these lines as a string (the line above opens it), so they hold no backslash and no three quotes
+# in a row. Every variable is named chts_* (a variable the engine passed would be exported changed).
+
+# Exec Python on this file: chts/boot.py, after these lines, starts the tool "$0" names.
+chts_python() {
+	if [ -f @PYTHON@ ] && [ -x @PYTHON@ ]; then
+		exec @PYTHON@ -ISc @PROGRAM@ "$0" "$@"
+	fi
+	chts_tried="@PYTHON@ (missing)"
+	IFS=:
+	for chts_dir in ${PATH:+$PATH:}; do
+		chts_p=${chts_dir:-.}/python3
+		if [ -f "$chts_p" ] && [ -x "$chts_p" ]; then
+			if "$chts_p" -ISc 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null; then
+				IFS=$chts_ifs
+				exec "$chts_p" -ISc @PROGRAM@ "$0" "$@"
+			fi
+			chts_tried="$chts_tried, $chts_p (older than 3.8)"
+		fi
+	done
+	echo "${0##*/}: no Python 3.8 or newer: tried $chts_tried, python3 in PATH=${PATH-}" >&2
+	exit 127
+}
+
+# Return 0 if Python would only pass runc's argv "$@" on, as chts.shim.parse_runc_argv reads it:
+# no --debug among runc's global options, and a subcommand that injects no hooks.
+chts_passes_on() {
+	chts_debug=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--) shift; break ;;
+		-) break ;;
+		--*) chts_flag=${1#--} ;;
+		-*) chts_flag=${1#-} ;;
+		*) break ;;
+		esac
+		case $chts_flag in
+		debug) chts_debug=1 ;;
+		debug=*)
+			case ${chts_flag#debug=} in
+			1 | [tT] | [tT][rR][uU][eE]) chts_debug=1 ;;
+			*) chts_debug= ;;
+			esac
+			;;
+		@GLOBAL_VALUE_FLAGS@)
+			shift # its value is the next word; without one runc fails, and Python passes it on too
+			[ $# -gt 0 ] || break
+			;;
+		esac
+		shift
+	done
+	[ -z "$chts_debug" ] || return 1
+	case ${1-} in
+	@INJECTING_COMMANDS@) return 1 ;;
+	esac
+}
+
+# Set chts_runtime to the first of the candidates named on stdin (one a line) that is an
+# executable file and not this file, looked up as chts.shim.find_runtime does.
+chts_find_runtime() {
+	while IFS= read -r chts_name; do
+		case $chts_name in
+		*/*)
+			chts_runtime=$chts_name
+			chts_usable && return 0
+			continue
+			;;
+		esac
+		chts_dirs=${PATH:+$PATH:}
+		for chts_dir in @FALLBACK_PATH@; do
+			case :${PATH-}: in
+			*:"$chts_dir":*) ;;
+			*) chts_dirs=$chts_dirs$chts_dir: ;;
+			esac
+		done
+		IFS=:
+		for chts_dir in $chts_dirs; do
+			chts_runtime=${chts_dir:-.}/$chts_name
+			chts_usable && return 0
+		done
+		IFS=$chts_ifs
+	done
+	chts_runtime=
+}
+
+chts_usable() {
+	[ -f "$chts_runtime" ] && [ -x "$chts_runtime" ] && ! [ "$chts_runtime" -ef "$0" ]
+}
+
+# The shim passes a call on itself when chts.runtime_record's record says which runtimes the
+# config names, and the record was made by this build for this config, unchanged since.
+chts_shim() {
+	chts_passes_on "$@" || return 0
+	chts_dir=${CONTAINER_HOOKS_CACHE_DIR:-@CACHE_DIR@}
+	chts_record=$chts_dir/@RECORD_NAME@
+	chts_config=${CONTAINER_HOOKS_CONFIG:-@CONFIG_PATH@}
+	[ -O "$chts_dir" ] && [ -d "$chts_dir" ] && [ -O "$chts_record" ] && [ -f "$chts_record" ] &&
+		! [ -h "$chts_record" ] || return 0
+	chts_runtime=
+	{
+		IFS= read -r chts_line && [ "$chts_line" = @RECORD_HEADER@ ] &&
+			IFS= read -r chts_line && [ "$chts_line" = "$chts_config" ] &&
+			IFS= read -r chts_line &&
+			case $chts_line in
+			absent) ! [ -e "$chts_config" ] ;;
+			present) [ -e "$chts_config" ] && ! [ "$chts_config" -nt "$chts_record" ] ;;
+			*) false ;;
+			esac &&
+			chts_find_runtime
+	} <"$chts_record"
+	IFS=$chts_ifs
+	[ -n "$chts_runtime" ] || return 0
+	exec "$chts_runtime" "$@"
+}
+
+chts_ifs=$IFS
+set -f
+case ${0##*/} in
+@MARKER_NAME@)
+	case ${1-} in
+	--version | -v) echo "@MARKER_NAME@ @VERSION@" ;;
+	esac
+	exit 0
+	;;
+@SHIM_NAME@) chts_shim "$@" ;;
+esac
+chts_python "$@"
+'''
