@@ -79,7 +79,7 @@ def start_program(python: str, build: str, prefix: int) -> str:
         "SHIM_NAME": SHIM,
         "GLOBAL_VALUE_FLAGS": " | ".join(sorted(shim.GLOBAL_VALUE_FLAGS)),
         "INJECTING_COMMANDS": " | ".join(shim.INJECTING_COMMANDS),
-        "FALLBACK_PATH": " ".join(shim.FALLBACK_PATH.split(":")),
+        "FALLBACK_PATH": sh_word(shim.FALLBACK_PATH),
         "CACHE_DIR": sh_word(cache.DEFAULT_CACHE_DIR),
         "CONFIG_PATH": sh_word(toolkit_config.DEFAULT_CONFIG_PATH),
         "RECORD_NAME": runtime_record.RECORD_NAME,

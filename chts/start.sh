@@ -10,7 +10,7 @@ chts_python() {
 	if [ -f @PYTHON@ ] && [ -x @PYTHON@ ]; then
 		exec @PYTHON@ -ISc @PROGRAM@ "$0" "$@"
 	fi
-	chts_tried="@PYTHON@ (missing)"
+	chts_tried=@PYTHON@" (missing)"
 	IFS=:
 	for chts_dir in ${PATH:+$PATH:}; do
 		chts_p=${chts_dir:-.}/python3
@@ -70,15 +70,9 @@ chts_find_runtime() {
 			continue
 			;;
 		esac
-		chts_dirs=${PATH:+$PATH:}
-		for chts_dir in @FALLBACK_PATH@; do
-			case :${PATH-}: in
-			*:"$chts_dir":*) ;;
-			*) chts_dirs=$chts_dirs$chts_dir: ;;
-			esac
-		done
 		IFS=:
-		for chts_dir in $chts_dirs; do
+		# Python leaves out a standard directory PATH has; searching it again later finds nothing new.
+		for chts_dir in ${PATH:+$PATH:}$chts_standard; do
 			chts_runtime=${chts_dir:-.}/$chts_name
 			chts_usable && return 0
 		done
@@ -118,6 +112,7 @@ chts_shim() {
 }
 
 chts_ifs=$IFS
+chts_standard=@FALLBACK_PATH@
 set -f
 case ${0##*/} in
 @MARKER_NAME@)

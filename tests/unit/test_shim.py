@@ -132,14 +132,15 @@ def test_find_runtime_skips_itself_and_non_executables(tmp_path: Path, monkeypat
     first.mkdir()
     second.mkdir()
     shim = make_executable(tmp_path / "shim")
-    (first / "runc").symlink_to(shim)  # the shim installed as "runc": must not exec itself
-    (first / "crun").write_text("not executable")
-    real = make_executable(second / "runc")
+    # Names no host has: the standard directories are searched too.
+    (first / "chts-test-runc").symlink_to(shim)  # the shim installed as "runc": must not exec itself
+    (first / "chts-test-crun").write_text("not executable")
+    real = make_executable(second / "chts-test-runc")
     import posix
 
     monkeypatch.setitem(posix.environ, b"PATH", f"{first}:{second}".encode())
-    assert find_runtime(["crun", "runc"], str(shim)) == str(real)
-    assert find_runtime([str(first / "runc")], str(shim)) is None
+    assert find_runtime(["chts-test-crun", "chts-test-runc"], str(shim)) == str(real)
+    assert find_runtime([str(first / "chts-test-runc")], str(shim)) is None
     assert find_runtime([str(real)], str(shim)) == str(real)
     assert find_runtime(["no-such-runtime-anywhere"], str(shim)) is None
 
