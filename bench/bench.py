@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark the shim against plain runc, interleaved in one run: `python3 bench/bench.py`.
 
-Two figures, as the engines experience them (clean environment, /usr/bin/python3):
+Four figures, as the engines experience them (clean environment, /usr/bin/python3):
 * passthrough: `runc state <missing id>` (what every non-create call costs) through
   plain runc, through a bare stdlib zipapp that only execs runc (the floor for any
   Python shim), and through the shim; overhead = time above plain runc.
+* marker: the `container-hooks` marker hook against /bin/true.
 * cycle: create + start + delete of a busybox `/bin/true` container, plain runc with
   the hook already in config.json vs the shim injecting the same hook, so both
   runc runs do the same work and the difference is the shim's.
+* docker: `docker run --rm busybox true` on a dockerd of our own (private paths, the
+  helpers of tests/integration/daemons.py) whose default runtime is the shim (no hooks
+  configured), against `--runtime runc` on the same daemon.
 Commands are run round-robin, many rounds, and medians are reported (single timings
-drift by milliseconds here). Needs root, runc and busybox-static; builds the .pyz.
+drift by milliseconds here). Needs root, runc and busybox-static (docker.io for the
+last figure, and pytest, which the test helpers import); builds the .pyz.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import sys
 import tempfile
 import time
 import zipapp
-from typing import Any, Dict, List, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYZ = os.path.join(ROOT, "dist", "container-hooks-toolkit.pyz")
@@ -82,6 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=200, help="passthrough rounds (default 200)")
     parser.add_argument("--cycles", type=int, default=60, help="create/start/delete rounds (default 60)")
+    parser.add_argument("--docker-runs", type=int, default=20, help="docker run rounds (default 20; 0: none)")
     parser.add_argument("--no-build", action="store_true", help="use dist/ as it is")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -95,6 +102,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chts-bench-") as work:
         shim = os.path.join(work, "container-hooks-runtime")
         os.symlink(PYZ, shim)
+        marker = os.path.join(work, "container-hooks")
+        os.symlink(PYZ, marker)
         floor = make_floor(work, runc)
         state_root = os.path.join(work, "runc-root")
         hook = {"path": "/bin/true", "args": ["true", "bench"]}
@@ -115,6 +124,8 @@ def main() -> int:
             "runc": [runc, *state],
             "floor": [floor, *state],
             "shim": [shim, *state],
+            "true": ["/bin/true"],
+            "marker": [marker],
         }
         wall: Dict[str, List[float]] = {name: [] for name in passthrough}
         cpu: Dict[str, List[float]] = {name: [] for name in passthrough}
@@ -158,6 +169,8 @@ def main() -> int:
                     cycle[name].append(total_wall)
                     cycle_cpu[name].append(total_cpu)
 
+        docker = docker_runs(work, shim_env, args.docker_runs)
+
     runc_ms, floor_ms, shim_ms = (median(wall[n]) for n in ("runc", "floor", "shim"))
     runc_cpu, floor_cpu, shim_cpu = (median(cpu[n]) for n in ("runc", "floor", "shim"))
     print(f"python: {PYTHON} ({subprocess.check_output([PYTHON, '--version'], text=True).strip()})")
@@ -170,13 +183,58 @@ def main() -> int:
         f"{(shim_ms - runc_ms) / (floor_ms - runc_ms):.2f}x (CPU overhead "
         f"{(shim_cpu - runc_cpu) / max(floor_cpu - runc_cpu, 1e-9):.2f}x)"
     )
+    true_ms, marker_ms = median(wall["true"]), median(wall["marker"])
+    print(f"marker hook: /bin/true {true_ms:6.2f} ms, container-hooks {marker_ms:6.2f} ms")
     cycle_runc, cycle_shim = median(cycle["runc"]), median(cycle["shim"])
     cpu_runc, cpu_shim = median(cycle_cpu["runc"]), median(cycle_cpu["shim"])
     print(f"create/start/delete of busybox /bin/true, median of {args.cycles} interleaved cycles:")
     print(f"  plain runc          {cycle_runc:6.2f} ms wall / {cpu_runc:6.2f} ms CPU")
     print(f"  container-hooks     {cycle_shim:6.2f} ms wall / {cpu_shim:6.2f} ms CPU")
     print(f"  shim / runc: {cycle_shim / cycle_runc:.2f}x wall, {cpu_shim / cpu_runc:.2f}x CPU")
+    if docker:
+        plain, shimmed = median(docker["runc"]), median(docker["shim"])
+        print(f"docker run --rm busybox true, median of {len(docker['runc'])} interleaved runs:")
+        print(f"  --runtime runc      {plain:7.1f} ms")
+        print(f"  the shim (default)  {shimmed:7.1f} ms   {shimmed / plain:.3f}x")
     return 0
+
+
+def docker_runs(work: str, shim_env: Dict[str, str], rounds: int) -> Optional[Dict[str, List[float]]]:
+    """``docker run --rm`` wall times through the shim as dockerd's default runtime and through runc."""
+    if rounds <= 0 or shutil.which("dockerd", path=CLEAN_ENV["PATH"]) is None:
+        return None
+    sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "integration")]
+    try:
+        from daemons import dockerd
+    except ImportError as exc:
+        print(f"bench: no docker figure: {exc}", file=sys.stderr)
+        return None
+    base = Path(work) / "docker"
+    rootfs = base / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy2(shutil.which("busybox", path=CLEAN_ENV["PATH"]) or "/bin/busybox", rootfs / "bin")
+    os.symlink("busybox", rootfs / "bin" / "true")
+    hooks = Path(work) / "no-hooks.json"
+    hooks.write_text("{}")
+    config = Path(work) / "docker-config.toml"
+    config.write_text(f'[container-hooks]\npath = "{hooks}"\n')
+    old = time.time() - 10  # older than the racy window: the shim records its runtimes at once
+    os.utime(config, (old, old))
+    env = dict(shim_env, CONTAINER_HOOKS_CONFIG=str(config))
+    daemon_json = {"runtimes": {"container-hooks-runtime": {"path": os.path.join(work, "container-hooks-runtime")}}}
+    daemon_json["default-runtime"] = "container-hooks-runtime"  # type: ignore[assignment]
+    times: Dict[str, List[float]] = {"runc": [], "shim": []}
+    with dockerd(base, daemon_json, env=env) as engine:
+        image = engine.import_rootfs(rootfs)
+        runs = {"runc": ["--runtime", "runc"], "shim": []}
+        for round_number in range(rounds + 1):
+            order = list(runs.items())
+            for name, extra in order if round_number % 2 else order[::-1]:
+                start = time.perf_counter()
+                engine.docker("run", "--rm", "--network", "none", *extra, image, "true")
+                if round_number:  # round 0 warms up
+                    times[name].append((time.perf_counter() - start) * 1000)
+    return times
 
 
 if __name__ == "__main__":
