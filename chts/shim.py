@@ -8,13 +8,12 @@ until it knows the call is one that injects; everything else is exec'd as is.
 import posix
 import sys
 
-from chts import cache, runtime_record
+from chts import SHIM, cache, runtime_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Sequence, Tuple
 
-SHIM = "container-hooks-runtime"
 INJECTING_COMMANDS = ("create", "run", "restore")
 
 # runc's global flags that take a value; its boolean ones (--debug, --systemd-cgroup,

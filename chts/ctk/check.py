@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from chts import SHIM
 from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import READERS, engine_usage
 from chts.ctk.hooks import source_errors, unusable_hook_paths
@@ -46,7 +47,6 @@ checked, with the reason). The container check needs root and a runc; it uses it
 own probe hook and a private runc --root, and removes everything it made.
 """
 
-SHIM = "container-hooks-runtime"
 CONTAINER_TIMEOUT = 60
 SHIM_LINKS_PREFIX = "container-hooks-check-shim-"
 

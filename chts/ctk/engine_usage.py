@@ -10,9 +10,9 @@ import glob
 import os
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
+from chts import SHIM
 from chts.engines.engine_files import parse_json_object, parse_toml, read_config_text
 
-SHIM_NAME = "container-hooks-runtime"
 Runtimes = Dict[str, str]  # runtime name -> the binary the engine runs
 
 
@@ -127,7 +127,7 @@ READERS: Dict[str, Callable[[str], Tuple[List[str], Runtimes, Optional[str]]]] =
 
 def runs_shim(binary: str, shims: List[str]) -> bool:
     """A runtime binary that is the shim: by its name, or the same file as a shim we know of."""
-    if os.path.basename(binary) == SHIM_NAME:
+    if os.path.basename(binary) == SHIM:
         return True
     real = os.path.realpath(binary)
     return any(os.path.exists(shim) and real == os.path.realpath(shim) for shim in shims)

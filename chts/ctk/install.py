@@ -17,6 +17,7 @@ import zipfile
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
+from chts import CTK
 from chts.atomic import copy_atomically, write_atomically
 from chts.ctk.config import apply_assignments, default_config_text
 from chts.ctk.toolkit_files import (
@@ -147,7 +148,7 @@ def install_config_text(config_path: str, dest: str) -> str:
         for key, spec in keys.items()
         if rebased(spec[1]) != spec[1]
     ]
-    ctk = os.path.join(dest, "container-hooks-ctk")
+    ctk = os.path.join(dest, CTK)
     if ctk != SCHEMA["container-hooks-ctk"]["path"][1]:
         changes.append(("container-hooks-ctk", "path", ctk))
     return apply_assignments(default_config_text(), config_path, changes)

@@ -9,10 +9,10 @@ import sys
 import traceback
 from typing import List, Optional
 
-from chts import __version__
+from chts import CTK, __version__
 from chts.errors import ToolkitError
 
-PROG = "container-hooks-ctk"
+PROG = CTK
 
 # Each module registers one command group with `register(subparsers)` and sets
 # `func(args) -> int` on its parsers. Adding a command is one module and one line here.

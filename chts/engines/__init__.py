@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol
 
+from chts import SHIM
 from chts.errors import ToolkitError
 
-DEFAULT_RUNTIME_NAME = "container-hooks-runtime"
+DEFAULT_RUNTIME_NAME = SHIM  # the name engines know the shim by
 DEFAULT_RUNTIME_PATH = "/usr/bin/container-hooks-runtime"
 
 # name -> module under chts.engines; each module has `ENGINE`, an object satisfying `Engine`.
