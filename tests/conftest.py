@@ -59,7 +59,7 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 @pytest.fixture(scope="session")
 def pyz() -> Path:
     """The built zipapp (tox builds it first; a bare pytest run builds it here)."""
-    sources = [p for p in (ROOT / "chts").rglob("*.py")] + [ROOT / "build.py"]
+    sources = [*(ROOT / "chts").rglob("*.py"), *(ROOT / "chts").rglob("*.sh"), ROOT / "build.py"]
     if not PYZ.exists() or PYZ.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, stdout=subprocess.DEVNULL)
     return PYZ
