@@ -69,21 +69,11 @@ def read(key: str) -> "Any":
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), False):
         return None
-    try:
-        fd = posix.open(path, posix.O_RDONLY | O_CLOEXEC)
-    except OSError:
+    found = read_own_file(path)
+    if found is None:
         return None
     try:
-        st = posix.fstat(fd)
-        if st.st_uid != posix.geteuid() or st.st_mode & 0o022:
-            return None
-        data = posix.read(fd, max(st.st_size, 1) + 1)
-    except OSError:
-        return None
-    finally:
-        posix.close(fd)
-    try:
-        fmt, stored_key, sources, value = marshal.loads(data)
+        fmt, stored_key, sources, value = marshal.loads(found[0])
     except (EOFError, ValueError, TypeError):
         return None
     if fmt != FORMAT or stored_key != key:
@@ -92,6 +82,23 @@ def read(key: str) -> "Any":
         if signature(source) != sig:
             return None
     return value
+
+
+def read_own_file(path: str) -> "Optional[Tuple[bytes, Any]]":
+    """(content, stat) of ``path`` if it is ours and writable by no one else, else None."""
+    try:
+        fd = posix.open(path, posix.O_RDONLY | O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = posix.fstat(fd)
+        if st.st_uid != posix.geteuid() or st.st_mode & 0o022:
+            return None
+        return posix.read(fd, max(st.st_size, 1) + 1), st
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
 
 
 def write(key: str, sources: "List[str]", value: "Any") -> None:
@@ -106,13 +113,23 @@ def write(key: str, sources: "List[str]", value: "Any") -> None:
         if sig is not None and now_ns - sig[0] < RACY_SECONDS * 1e9:
             return
         signed.append((source, sig))
+    replace_file(path, marshal.dumps((FORMAT, key, signed, value)))
+
+
+def replace_file(path: str, data: bytes, mtime_ns: "Optional[int]" = None) -> None:
+    """Put ``data`` (and ``mtime_ns``) at ``path``, mode 0600, through a temporary file and a
+    rename, so a concurrent reader sees the old file or the new; never fails the caller."""
     tmp = f"{path}.{posix.getpid()}.tmp"
     try:
         fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | O_CLOEXEC, 0o600)
         try:
-            posix.write(fd, marshal.dumps((FORMAT, key, signed, value)))
+            view = memoryview(data)
+            while view:
+                view = view[posix.write(fd, view) :]
         finally:
             posix.close(fd)
+        if mtime_ns is not None:
+            posix.utime(tmp, ns=(mtime_ns, mtime_ns))
         posix.rename(tmp, path)
     except (OSError, ValueError):
         try:

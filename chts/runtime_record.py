@@ -62,37 +62,13 @@ def renew(config_path: str, runtimes: "List[str]", passthrough_logs: bool) -> No
     path = f"{directory}/{RECORD_NAME}"
     if _current(path, data, config_mtime_ns):
         return
-    tmp = f"{path}.{posix.getpid()}.tmp"
-    try:
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | cache.O_CLOEXEC, 0o600)
-        try:
-            posix.write(fd, data)
-        finally:
-            posix.close(fd)
-        if config_mtime_ns is not None:
-            posix.utime(tmp, ns=(config_mtime_ns, config_mtime_ns))
-        posix.rename(tmp, path)
-    except (OSError, ValueError):
-        try:
-            posix.unlink(tmp)
-        except OSError:
-            pass
+    cache.replace_file(path, data, config_mtime_ns)
 
 
 def _current(path: str, data: bytes, config_mtime_ns: "Optional[int]") -> bool:
     """Whether the record at ``path`` already holds ``data`` with the right mtime."""
-    try:
-        fd = posix.open(path, posix.O_RDONLY | cache.O_CLOEXEC)
-    except OSError:
+    found = cache.read_own_file(path)
+    if found is None:
         return False
-    try:
-        st = posix.fstat(fd)
-        if st.st_uid != posix.geteuid() or st.st_mode & 0o022:
-            return False
-        if config_mtime_ns is not None and st.st_mtime_ns != config_mtime_ns:
-            return False
-        return posix.read(fd, len(data) + 1) == data
-    except OSError:
-        return False
-    finally:
-        posix.close(fd)
+    existing, st = found
+    return existing == data and (config_mtime_ns is None or st.st_mtime_ns == config_mtime_ns)
