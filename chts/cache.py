@@ -131,12 +131,14 @@ def load_config(path: str) -> "Tuple[Any, Optional[str]]":
     cached = read(key)
     if cached is None:
         from chts import toolkit_config
-        from chts.errors import ToolkitError
+        from chts.errors import ToolkitError, unexpected
 
         try:
             cached = (toolkit_config.load_config(path), None)
         except ToolkitError as exc:
             cached = (toolkit_config.default_config(), str(exc))
+        except Exception as exc:  # a reader's bug must not stop passthrough: the create reports it
+            return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"
         write(key, [path], cached)
     config, error = cached
     return config, error

@@ -7,3 +7,9 @@ class ToolkitError(Exception):
     Commands print it as ``<tool>: <message>`` and exit non-zero; no traceback
     unless the user asked for ``--debug``.
     """
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an exception no reader expected: its type (which says more than its text) and text."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posix
 
-from chts.errors import ToolkitError
+from chts.errors import ToolkitError, unexpected
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
         planned.extend(
             {"stage": stage, "hook": hook, "source": hooks_json} for stage in STAGES for hook in hooks.get(stage, [])
         )
-    except ToolkitError as exc:
-        problems.append(str(exc))
+    except Exception as exc:
+        problems.append(problem_of(exc, hooks_json, "hooks file"))
     # oci-hooks(5): a file in a later directory masks the file of the same name in an earlier one.
     chosen: Dict[str, str] = {}
     for directory in section["hooks-dirs"]:
@@ -59,8 +59,8 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
         try:
             for name in dropin_names(directory, any_owner):
                 chosen[name] = directory + name if directory.endswith("/") else directory + "/" + name
-        except ToolkitError as exc:
-            problems.append(str(exc))
+        except Exception as exc:
+            problems.append(problem_of(exc, directory, "hooks directory"))
     # Podman's order: file names compared case-insensitively (the exact name breaks ties).
     for name in sorted(chosen, key=lambda name: (name.lower(), name)):
         path = chosen[name]
@@ -70,14 +70,22 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
             if text is None:
                 continue  # removed since the listing; the directory's changed mtime re-plans it
             dropin = parse_dropin(text, path)
-        except ToolkitError as exc:
-            problems.append(str(exc))
+        except Exception as exc:
+            problems.append(problem_of(exc, path, "hook file"))
             continue
         planned.extend(
             {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
             for stage in dropin["stages"]
         )
     return planned, sources, problems
+
+
+def problem_of(exc: Exception, path: str, what: str) -> str:
+    """The one line saying why a source is unusable; an exception no reader expected is one too,
+    so that the failure policy decides about it like about any other."""
+    if isinstance(exc, ToolkitError):
+        return str(exc)
+    return f"{path}: cannot use {what}: {unexpected(exc)}"
 
 
 def dropin_names(directory: str, any_owner: bool) -> List[str]:

@@ -144,8 +144,7 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
 
             write_atomically(spec_path, serialize_spec(spec, raw))
     except ToolkitError as exc:
-        log.error(str(exc), id=call.container_id, bundle=call.bundle)
-        raise InjectError(str(exc)) from None
+        raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
     # Spec 3.8: the log says which hooks were injected and why (which file, which condition).
     described = ", ".join(
         f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)

@@ -20,6 +20,9 @@ except ImportError:  # an interpreter built without the accelerator: json does i
     _json = None  # type: ignore[assignment]
 
 WHITESPACE = " \t\n\r"  # what json.loads skips around a document
+# The interpreter's recursion limit bounds the depth _json and json can read (~1000 levels
+# before 3.12, more after).
+TOO_DEEP = "arrays and objects nested too deeply for this reader"
 
 
 def _reject_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
@@ -52,7 +55,10 @@ _scanner: Optional[Callable[[str, int], Tuple[Any, int]]] = None
 def _json_loads_strict(text: str) -> Any:
     import json
 
-    return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
 
 
 def loads_strict(text: str) -> Any:
@@ -70,8 +76,14 @@ def loads_strict(text: str) -> Any:
     start = len(text) - len(text.lstrip(WHITESPACE))
     try:
         value, end = _scanner(text, start)
-    except StopIteration:
-        return _json_loads_strict(text)  # raises "Expecting value" where json says
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+    except Exception:
+        # StopIteration ("Expecting value"), our hooks' ValueErrors, and on 3.10/3.11 a
+        # SystemError "returned NULL without setting an exception" for every syntax error
+        # while json.decoder is not imported (_json looks its exception class up there).
+        # json itself re-reads the text and raises its own error, with line and column.
+        return _json_loads_strict(text)
     if text[end:].strip(WHITESPACE):
         return _json_loads_strict(text)  # raises "Extra data"
     return value

@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Sequence, Tuple
 
+    from chts.toolkit_config import Config
+
 SHIM = "container-hooks-runtime"
 INJECTING_COMMANDS = ("create", "run", "restore")
 
@@ -174,31 +176,86 @@ def config_path() -> str:
     return "/etc/container-hooks/config.toml"
 
 
-def fail(message: str, call: RuncCall) -> int:
-    """Report a failure where the engine looks (stderr and runc's --log) and return 1."""
+def fail(message: str, call: RuncCall, config: "Optional[Config]" = None) -> int:
+    """Report a failure where the engine looks (stderr, runc's --log) and in the shim's log; return 1.
+
+    The one exit of every failure, so that each is exactly one line in each place.
+    """
     from chts import shim_log
 
-    shim_log.report_error(f"{SHIM}: {message}", call.log, call.log_format)
+    line = f"{SHIM}: {message}"
+    shim_log.report_error(line, call.log, call.log_format)
+    if config is not None:
+        try:
+            shim_log.open_log(config, call).error(message, id=call.container_id, bundle=call.bundle)
+        except Exception:  # the shim's log is best effort: it never changes the outcome
+            pass
     return 1
 
 
+def silence_warnings() -> None:
+    """No Python warning reaches stderr, whatever a module or an interpreter version warns about.
+
+    Engines show the shim's stderr as the reason a container failed, so a FutureWarning
+    from re ("Possible nested set") would stand there in place of the real one. The C
+    module's filter list is what the warnings module adopts if it is ever imported.
+    """
+    import _warnings
+
+    _warnings.filters.insert(0, ("ignore", None, Warning, None, 0))
+    mutated = getattr(_warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
 def main(argv: "List[str]", self_path: str) -> int:
+    """Inject on create, then exec the runtime; every failure ends in fail(), never in a traceback."""
     args = argv[1:]
-    call = parse_runc_argv(args)
-    # Passthrough must work whatever state the toolkit's files are in: a broken
-    # config means the default runtimes, and the error waits for a create to be shown.
-    config, config_error = cache.load_config(config_path())
-    if call.command in INJECTING_COMMANDS:
-        from chts import inject
+    call = RuncCall()
+    config: Optional[Config] = None
+    try:
+        silence_warnings()
+        call = parse_runc_argv(args)
+        config, config_error = load_config()
+        if call.command in INJECTING_COMMANDS:
+            from chts import inject
 
-        try:
-            inject.inject(call, config, config_error)
-        except inject.InjectError as exc:
-            return fail(str(exc), call)
-    elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
-        from chts import shim_log
+            try:
+                inject.inject(call, config, config_error)
+            except inject.InjectError as exc:
+                return fail(str(exc), call, config)
+        elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
+            from chts import shim_log
 
-        shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
+            shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
+    except Exception as exc:
+        if call.command in INJECTING_COMMANDS:
+            from chts.errors import unexpected
+
+            return fail(f"{call.command} failed inside the shim: {unexpected(exc)}", call, config)
+        # passthrough reaches the runtime whatever happened above
+    return exec_runtime(args, self_path, call, config)
+
+
+def load_config() -> "Tuple[Config, Optional[str]]":
+    """(config, error): a broken config means the defaults, the error waiting for a create to show it.
+
+    Passthrough must work whatever state the toolkit's files are in.
+    """
+    path = config_path()
+    try:
+        return cache.load_config(path)
+    except Exception as exc:
+        from chts import toolkit_config
+        from chts.errors import unexpected
+
+        return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"
+
+
+def exec_runtime(args: "List[str]", self_path: str, call: RuncCall, config: "Optional[Config]") -> int:
+    """Replace this process with the runtime; return 1 (after fail()) only when that is impossible."""
+    if config is None:
+        config, _ = load_config()
     candidates = config["container-hooks-runtime"]["runtimes"]
     runtime = find_runtime(candidates, self_path)
     if runtime is None:
@@ -206,11 +263,16 @@ def main(argv: "List[str]", self_path: str) -> int:
             f"no low-level runtime found: tried {', '.join(candidates)} in $PATH and {FALLBACK_PATH} "
             f"(set [container-hooks-runtime] runtimes in {config_path()})",
             call,
+            config,
         )
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed stream has nothing to flush
+            pass
     try:
         posix.execv(runtime, [runtime, *args])
-    except OSError as exc:
-        return fail(f"cannot execute {runtime}: {exc.strerror}", call)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return fail(f"cannot execute {runtime}: {reason}", call, config)
     return 1  # not reached

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import pytest
 from hypothesis import given
@@ -150,3 +150,125 @@ def test_find_runtime_falls_back_to_standard_dirs(tmp_path: Path, monkeypatch: p
     monkeypatch.setitem(posix.environ, b"PATH", str(tmp_path).encode())
     found: Optional[str] = find_runtime(["sh"], str(tmp_path / "shim"))
     assert found is not None and found.endswith("/sh")
+
+
+# ----------------------------------------------------------------------------- main() and fail()
+
+
+class Execd(BaseException):
+    """posix.execv replaced: main() reached the runtime (a BaseException, as nothing may catch it)."""
+
+
+@pytest.fixture
+def shim_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A toolkit config, hooks.json and bundle under tmp_path; execv records instead of exec'ing."""
+    import posix
+
+    runtime = make_executable(tmp_path / "runc")
+    (tmp_path / "hooks.json").write_text('{"poststop": [{"path": "/bin/true"}]}')
+    (tmp_path / "config.toml").write_text(
+        f'[container-hooks]\npath = "{tmp_path}/hooks.json"\nhooks-dirs = []\n'
+        f'[container-hooks-runtime]\ndebug = "{tmp_path}/shim.log"\nruntimes = ["{runtime}"]\n'
+    )
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "config.json").write_text('{"ociVersion": "1.0.2"}')
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", str(tmp_path / "config.toml").encode())
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", str(tmp_path / "cache").encode())
+
+    def execv(path: str, argv: List[str]) -> None:
+        raise Execd(path, argv)
+
+    monkeypatch.setattr(posix, "execv", execv)
+    return tmp_path
+
+
+def run_main(root: Path, args: List[str]) -> Union[int, Execd]:
+    from chts import shim
+
+    try:
+        return shim.main(["container-hooks-runtime", *args], str(root / "shim"))
+    except Execd as execd:
+        return execd
+
+
+def test_main_injects_on_create_then_execs_the_runtime_with_the_same_argv(shim_root: Path) -> None:
+    args = ["--root", "/r", "create", "--bundle", str(shim_root / "bundle"), "c1"]
+    execd = run_main(shim_root, args)
+    assert isinstance(execd, Execd)
+    assert execd.args == (str(shim_root / "runc"), [str(shim_root / "runc"), *args])
+    spec = (shim_root / "bundle" / "config.json").read_text()
+    assert '"poststop":[{"path":"/bin/true"}]' in spec
+
+
+def test_main_passthrough_does_not_touch_the_bundle(shim_root: Path) -> None:
+    execd = run_main(shim_root, ["delete", "c1"])
+    assert isinstance(execd, Execd)
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_main_fails_a_create_in_one_line_everywhere(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    (shim_root / "hooks.json").write_text('{"poststop": [{"path": "/bin/true",}]}')
+    log = shim_root / "runc.log"
+    status = run_main(shim_root, ["--log", str(log), "create", "-b", str(shim_root / "bundle"), "c1"])
+    assert status == 1
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"container-hooks-runtime: {shim_root}/hooks.json:1:")
+    assert "level=error" in log.read_text() and "hooks.json:1:" in log.read_text()
+    assert "level=error" in (shim_root / "shim.log").read_text()
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_an_unexpected_exception_fails_a_create_in_one_line(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from chts import inject
+
+    def broken(*args: object) -> None:
+        raise KeyError("line one\nline two")
+
+    monkeypatch.setattr(inject, "inject", broken)
+    status = run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"])
+    assert status == 1
+    err = capfd.readouterr().err
+    assert err == "container-hooks-runtime: create failed inside the shim: KeyError: 'line one\\nline two'\n"
+
+
+def test_an_unexpected_exception_never_stops_passthrough(shim_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import cache
+
+    def broken(path: str) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(cache, "load_config", broken)
+    execd = run_main(shim_root, ["state", "c1"])
+    assert isinstance(execd, Execd)
+    assert execd.args[1][1:] == ["state", "c1"]  # the default runtimes: runc from PATH
+
+
+def test_fail_writes_one_line_to_stderr_and_to_runc_log_in_its_format(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from chts.shim import fail
+
+    for log_format in ("json", "text"):
+        log = tmp_path / f"log.{log_format}"
+        call = parse_runc_argv(["--log", str(log), "--log-format", log_format, "create", "c1"])
+        assert fail("two\nlines", call) == 1
+        assert capfd.readouterr().err == "container-hooks-runtime: two\\nlines\n"
+        (line,) = log.read_text().splitlines()
+        if log_format == "json":
+            assert json.loads(line)["msg"] == "container-hooks-runtime: two\\nlines"
+            assert json.loads(line)["level"] == "error"
+        else:
+            assert line.startswith('time="') and 'level=error msg="container-hooks-runtime: two\\\\nlines"' in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "debug"),
+    [("--debug", True), ("--debug=true", True), ("--debug=1", True), ("--debug=false", False), ("-debug=0", False)],
+)
+def test_debug_flag_value(flag: str, debug: bool) -> None:
+    assert parse_runc_argv([flag, "state", "x"]).debug is debug
