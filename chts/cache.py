@@ -1,9 +1,9 @@
 """A marshal cache of parsed toolkit files, so runc calls skip TOML and JSON parsing.
 
-Each entry records the stat signature of every file it was computed from and is
-used only while all of them are unchanged. Entries for files changed in the last
-two seconds are not stored (a same-size rewrite within one timestamp tick would
-otherwise go unseen). The directory must belong to us and be writable by no one
+Each entry records the stat signature of every file it was computed from, taken
+before the file was read, and is used only while all of them are unchanged. Entries
+for files changed (mtime or ctime) in the last two seconds are not stored: a same-size
+rewrite within one timestamp tick would otherwise go unseen. The directory must belong to us and be writable by no one
 else: it decides which hooks run as root. Imports builtins only (hot path).
 """
 
@@ -94,18 +94,24 @@ def read(key: str) -> "Any":
     return value
 
 
-def write(key: str, sources: "List[str]", value: "Any") -> None:
-    """Store ``value`` as computed from ``sources`` (paths); never fails the caller."""
+def write(key: str, signed: "List[Tuple[str, Signature]]", value: "Any") -> None:
+    """Store ``value`` as computed from the sources of ``signed``; never fails the caller.
+
+    ``signed`` holds each source's signature taken before it was read. The entry is
+    stored only if every source still has that signature (nothing replaced it while
+    it was read) and none changed within RACY_SECONDS: neither its mtime (a same-size
+    rewrite within one timestamp tick) nor its ctime, which `cp -p`, `install -p`,
+    `rsync -t`, tar and dpkg cannot set back as they do the mtime.
+    """
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), True):
         return
-    now_ns = time.time_ns()
-    signed: List[Tuple[str, Signature]] = []
-    for source in sources:
-        sig = signature(source)
-        if sig is not None and now_ns - sig[0] < RACY_SECONDS * 1e9:
+    racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
+    for source, sig in signed:
+        if sig is not None and max(sig[0], sig[1]) > racy_after:
             return
-        signed.append((source, sig))
+        if signature(source) != sig:
+            return
     tmp = f"{path}.{posix.getpid()}.tmp"
     try:
         fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | O_CLOEXEC, 0o600)
@@ -130,6 +136,7 @@ def load_config(path: str) -> "Tuple[Any, Optional[str]]":
     key = "config:" + path
     cached = read(key)
     if cached is None:
+        signed = [(path, signature(path))]
         from chts import toolkit_config
         from chts.errors import ToolkitError, unexpected
 
@@ -139,6 +146,6 @@ def load_config(path: str) -> "Tuple[Any, Optional[str]]":
             cached = (toolkit_config.default_config(), str(exc))
         except Exception as exc:  # a reader's bug must not stop passthrough: the create reports it
             return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"
-        write(key, [path], cached)
+        write(key, signed, cached)
     config, error = cached
     return config, error

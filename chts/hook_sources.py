@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
+    from chts.cache import Signature
     from chts.toolkit_config import Config
 
     # One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
@@ -27,13 +28,19 @@ if TYPE_CHECKING:
     Explained = Tuple[PlannedHook, bool, str]
 
 
-def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], List[str]]:
+def scan_hook_sources(
+    config: Config, signed: Optional[List[Tuple[str, Signature]]] = None
+) -> Tuple[List[PlannedHook], List[str], List[str]]:
     """(hooks of every usable source, every file and directory read, one "file: why" per unusable source).
 
     Never raises for a bad source: what to do about one is the failure policy's
     call (apply_failure_policy). The second list is what the shim's cache watches,
     directories included (their mtime changes when a file is added or removed).
+    ``signed``, when given, receives (path, stat signature) of each of them taken
+    *before* it is read: the cache stores what was read under the signature of what
+    was read, never the signature of a file that replaced it meanwhile.
     """
+    from chts.cache import signature
     from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
     from chts.file_trust import read_trusted_file
     from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
@@ -43,7 +50,14 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
     planned: List[PlannedHook] = []
     problems: List[str] = []
     hooks_json: str = section["path"]
-    sources = [hooks_json]
+    sources: List[str] = []
+
+    def reading(path: str) -> None:
+        sources.append(path)
+        if signed is not None:
+            signed.append((path, signature(path)))
+
+    reading(hooks_json)
     try:
         text = read_trusted_file(hooks_json, MAX_HOOKS_BYTES, "hooks file", any_owner)
         hooks = parse_hooks_json(text, hooks_json) if text is not None else {}
@@ -55,7 +69,7 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
     # oci-hooks(5): a file in a later directory masks the file of the same name in an earlier one.
     chosen: Dict[str, str] = {}
     for directory in section["hooks-dirs"]:
-        sources.append(directory)
+        reading(directory)
         try:
             for name in dropin_names(directory, any_owner):
                 chosen[name] = directory + name if directory.endswith("/") else directory + "/" + name
@@ -64,7 +78,7 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
     # Podman's order: file names compared case-insensitively (the exact name breaks ties).
     for name in sorted(chosen, key=lambda name: (name.lower(), name)):
         path = chosen[name]
-        sources.append(path)
+        reading(path)
         try:
             text = read_trusted_file(path, MAX_DROPIN_BYTES, "hook file", any_owner)
             if text is None:

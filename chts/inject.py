@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
+    from chts.cache import Signature
     from chts.hook_sources import PlannedHook
     from chts.toolkit_config import Config
 
@@ -36,9 +37,10 @@ def planned_hooks(config: Config, log: ShimLog) -> List[PlannedHook]:
     key = "hooks:" + repr(sorted(section.items()))
     cached = cache.read(key)
     if cached is None:
-        planned, sources, problems = scan_hook_sources(config)
+        signed: List[Tuple[str, Signature]] = []
+        planned, _, problems = scan_hook_sources(config, signed)
         cached = (planned, problems)
-        cache.write(key, sources, cached)
+        cache.write(key, signed, cached)
     planned, problems = cached
     apply_failure_policy(problems, section["on-error"], log.warning)
     planned_list: List[PlannedHook] = planned

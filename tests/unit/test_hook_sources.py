@@ -219,6 +219,8 @@ def test_hooks_json_alone_applies_to_every_container(root: Root) -> None:
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setattr(cache, "cache_dir", lambda: str(directory))
+    # A file's ctime cannot be set back, and age() only sets the mtime: no racy window here.
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
     return directory
 
 
@@ -266,3 +268,74 @@ def test_skip_policy_warns_on_every_create_even_from_the_cache(root: Root, cache
     lines = log_file.read_text().splitlines()
     assert len(lines) == 2
     assert all("level=warning" in line and f"{bad}:1:2: invalid JSON" in line for line in lines)
+
+
+def test_cache_is_right_while_files_are_replaced_with_old_mtimes(
+    root: Root, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hooks.json replaced again and again the way install -p, rsync -t, tar and dpkg do it (a new
+    file, its mtime set into the past, renamed over the old one) while creates plan their hooks:
+    every create sees a version that was there while it ran, and once the writer stops, the last
+    one, from the cache too. Many drop-ins widen the window between reading hooks.json and storing."""
+    import threading
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.3)
+    for index in range(150):
+        root.dropin(index % 3, f"{index:03d}.json", f"/d/{index}")
+    age(*root.dirs)
+    past = time.time() - 3600
+
+    def install(version: int) -> None:
+        tmp = root.base / "hooks.json.tmp"
+        tmp.write_text(json.dumps({"prestart": [{"path": "/bin/true", "args": [f"v{version:06d}"]}]}))
+        os.utime(tmp, (past, past))
+        os.rename(tmp, root.hooks_json)
+
+    install(0)
+    # [rename started, rename done (None: under way), version], appended before the rename
+    history: List[List[Any]] = [[0.0, time.monotonic(), 0]]
+    stop = threading.Event()
+
+    def writer() -> None:
+        version = 0
+        while not stop.is_set():
+            version += 1
+            history.append([time.monotonic(), None, version])
+            install(version)
+            history[-1][1] = time.monotonic()
+            time.sleep(0.002)
+
+    log = ShimLog("", "info")
+    config = root.config()
+
+    def planned_version() -> int:
+        planned = inject.planned_hooks(config, log)
+        return int(planned[0]["hook"]["args"][0][1:])
+
+    def visible_during(begin: float, end: float) -> List[int]:
+        return [
+            version
+            for index, (started, _, version) in enumerate(list(history))
+            if started <= end and (index + 1 == len(history) or (history[index + 1][1] or end) >= begin)
+        ]
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        seen = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            begin = time.monotonic()
+            version = planned_version()
+            end = time.monotonic()
+            seen.append(version)
+            assert version in visible_during(begin, end), (version, history[-3:])
+    finally:
+        stop.set()
+        thread.join()
+    assert len(set(seen)) > 3  # the creates really ran while the file changed
+    time.sleep(0.4)  # past the racy window: now the plan is stored and served
+    final = history[-1][2]
+    assert planned_version() == final
+    assert len(list(cache_dir.iterdir())) == 1
+    assert planned_version() == final
