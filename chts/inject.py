@@ -290,7 +290,7 @@ def absolute_path(path: str) -> str:
 def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
     """Add the configured hooks to the bundle's config.json; raise InjectError to stop the create."""
     log = open_log(config, call)
-    spec_path = call.bundle + ("config.json" if call.bundle.endswith("/") else "/config.json")
+    spec_path = call.spec_path()
     try:
         if config_error is not None:
             raise ToolkitError(config_error)

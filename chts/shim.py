@@ -19,15 +19,18 @@ if TYPE_CHECKING:
 SHIM = "container-hooks-runtime"
 INJECTING_COMMANDS = ("create", "run", "restore")
 
-# runc's global flags that take a value; its boolean ones (--debug, --systemd-cgroup,
-# --help, --version) take none. Any spelling: --x v, --x=v, -x v, -x=v.
+# runc's global flags (urfave/cli v1 on Go's flag package, runc 1.0-1.2). Any spelling:
+# --x v, --x=v, -x v, -x=v. A value flag takes the next word whatever it looks like.
 GLOBAL_VALUE_FLAGS = frozenset(("root", "log", "log-format", "criu", "rootless"))
-# Options of create / run / restore (runc 1.0-1.2) that take a value. The rest are
-# booleans; an option runc does not know makes runc fail, whatever we guess.
+GLOBAL_BOOL_FLAGS = frozenset(("debug", "systemd-cgroup"))
+HELP_FLAGS = frozenset(("help", "h"))
+# Options of create / run / restore that take a value (union over runc 1.0 to today:
+# "config" and "pidfd-socket" are newer than 1.1). The rest are booleans.
 COMMAND_VALUE_FLAGS = frozenset(
     (
         "bundle",
         "b",
+        "config",
         "console-socket",
         "pidfd-socket",
         "pid-file",
@@ -43,22 +46,48 @@ COMMAND_VALUE_FLAGS = frozenset(
         "status-fd",
     )
 )
+# The boolean options of create and run in every runc version: any other option makes
+# runc refuse the call ("flag provided but not defined"), so nothing is created. restore
+# has many more, varying with CRIU support; there an unknown option is not held against
+# the call (a hook left out is worse than a config.json edited for nothing).
+CREATE_RUN_BOOL_FLAGS = frozenset(("no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper"))
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class RuncCall:
     """What the shim needs to know about one runc argv (everything after argv[0])."""
 
-    __slots__ = ("bundle", "command", "command_index", "container_id", "debug", "log", "log_format")
+    __slots__ = (
+        "bundle",
+        "command",
+        "command_index",
+        "config",
+        "container_id",
+        "creates",
+        "debug",
+        "log",
+        "log_format",
+    )
 
     def __init__(self) -> None:
         self.command = ""  # "" when there is none (runc --version, runc --help, runc)
         self.command_index = -1
         self.bundle = "."  # runc's default: the current directory
+        self.config = ""  # --config (newer runc): the spec file, else the bundle's config.json
         self.container_id = ""
         self.log = ""
         self.log_format = "text"
         self.debug = False
+        # True only when runc will really create a container from this argv: an injecting
+        # command, no help or version flag, every option known and given its value, one id.
+        self.creates = False
+
+    def spec_path(self) -> str:
+        """The spec file runc reads: --config (relative to the bundle, where runc works), else config.json."""
+        name = self.config or "config.json"
+        if name.startswith("/"):
+            return name
+        return self.bundle + (name if self.bundle.endswith("/") else "/" + name)
 
 
 def _split_flag(arg: str) -> "Tuple[str, Optional[str]]":
@@ -74,6 +103,7 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
     """Parse runc's argv the way runc (urfave/cli v1 on Go's flag package) does."""
     call = RuncCall()
     count = len(args)
+    runs_command = True  # False: runc prints help or its version, or refuses the global flags
     i = 0
     while i < count:
         arg = args[i]
@@ -88,6 +118,8 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
             if i >= count:
                 return call  # runc will complain about the missing value
             value = args[i]
+        elif name not in GLOBAL_VALUE_FLAGS and name not in GLOBAL_BOOL_FLAGS:
+            runs_command = False  # --help, --version, or a flag runc refuses
         if name == "log":
             call.log = value or ""
         elif name == "log-format":
@@ -104,6 +136,7 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
     # urfave/cli v1 reorders a command's flags before its arguments, so options may
     # follow the container id; "--" ends the options.
     positional: List[str] = []
+    complete = runs_command
     i += 1
     while i < count:
         arg = args[i]
@@ -117,13 +150,21 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
         name, value = _split_flag(arg)
         if name in COMMAND_VALUE_FLAGS and value is None:
             if i >= count:
+                complete = False  # runc: "flag needs an argument"
                 break
             value = args[i]
             i += 1
+        elif name in HELP_FLAGS or (
+            name not in COMMAND_VALUE_FLAGS and call.command != "restore" and name not in CREATE_RUN_BOOL_FLAGS
+        ):
+            complete = False
         if name in ("bundle", "b"):
             call.bundle = value or "."
+        elif name == "config":
+            call.config = value or ""
     if positional:
         call.container_id = positional[0]
+    call.creates = complete and len(positional) == 1
     return call
 
 
@@ -217,7 +258,7 @@ def main(argv: "List[str]", self_path: str) -> int:
         silence_warnings()
         call = parse_runc_argv(args)
         config, config_error = load_config()
-        if call.command in INJECTING_COMMANDS:
+        if call.creates:
             from chts import inject
 
             try:
@@ -229,7 +270,7 @@ def main(argv: "List[str]", self_path: str) -> int:
 
             shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
     except Exception as exc:
-        if call.command in INJECTING_COMMANDS:
+        if call.creates:
             from chts.errors import unexpected
 
             return fail(f"{call.command} failed inside the shim: {unexpected(exc)}", call, config)

@@ -146,6 +146,7 @@ def test_existing_prestart_hook_stays_first_and_second_create_changes_nothing(
         ('{"prestart": [{"path": "relative/hook"}]}', "must be absolute"),
         ('{"prestrat": []}', "unknown stage 'prestrat'"),
         ('{"poststop": [{"path": "/bin/true", "timeout": 0}]}', "timeout"),
+        ('{"poststop": [{"path": "/bin/true", "timeout": 9223372036854775808}]}', "from 1 to 9223372036"),
     ],
 )
 def test_create_with_unusable_hooks_fails_in_one_line_and_leaves_the_bundle(

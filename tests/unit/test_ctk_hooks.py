@@ -77,7 +77,7 @@ def test_validate_reports_every_error_with_its_line(capsys: Any, root: Root) -> 
     lines = out.splitlines()
     assert lines[:5] == [
         f"{root.hooks}:4: prestart[1].path: must be absolute, not 'relative'",
-        f"{root.hooks}:5: prestart[2].timeout: must be an integer >= 1 (seconds), not 0",
+        f"{root.hooks}:5: prestart[2].timeout: must be an integer from 1 to 9223372036 (seconds), not 0",
         f"{root.hooks}:7: poststart: must be a list of hooks",
         f"{root.hooks}:8: unknown stage 'bogus' (stages: prestart, createRuntime, createContainer, "
         "startContainer, poststart, poststop)",

@@ -272,3 +272,84 @@ def test_fail_writes_one_line_to_stderr_and_to_runc_log_in_its_format(
 )
 def test_debug_flag_value(flag: str, debug: bool) -> None:
     assert parse_runc_argv([flag, "state", "x"]).debug is debug
+
+
+# ----------------------------------------------------------------------------- will runc really create?
+
+CREATES = [
+    [*DOCKER_ROOT, "create", "--bundle", B, "--pid-file", f"{B}/init.pid", "abc"],
+    ["create", "--bundle", B, "--pid-file", "/p", "--console-socket", "/s", "abc"],
+    ["create", "x"],
+    ["create", "x", "--bundle", B],  # options after the id: urfave/cli reorders them
+    ["run", "-d", "--keep", "--no-subreaper", "x"],
+    ["create", "--no-pivot=true", "--no-new-keyring", "--preserve-fds", "2", "x"],
+    ["--debug=false", "--systemd-cgroup", "run", "x"],
+    ["create", "--", "-x"],  # after "--", "-x" is the id
+    ["create", "--config", "/etc/spec.json", "x"],
+    ["restore", "--tcp-established", "--some-criu-option", "-b", B, "x"],  # restore is not second-guessed
+]
+DOES_NOT_CREATE = [
+    ["create", "--help"],
+    ["create", "-h", "x"],
+    ["run", "x", "--help"],
+    ["--help", "create", "x"],
+    ["-h", "create", "x"],
+    ["-v", "create", "x"],
+    ["--version", "run", "x"],
+    ["--no-such-global", "create", "x"],
+    ["create", "c1", "-b"],  # the value is missing: runc refuses (and "." would be edited)
+    ["create", "x", "--bundle"],
+    ["create", "--pid-file"],
+    ["create"],  # no id
+    ["create", "x", "y"],  # two ids
+    ["create", "--", "a", "b"],
+    ["create", "--no-such-flag", "x"],
+    ["run", "-x", "c"],
+    ["--root"],
+    ["state", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", CREATES)
+def test_calls_that_create(argv: List[str]) -> None:
+    assert parse_runc_argv(argv).creates
+
+
+@pytest.mark.parametrize("argv", DOES_NOT_CREATE)
+def test_calls_that_create_nothing_leave_config_json_alone(argv: List[str]) -> None:
+    assert not parse_runc_argv(argv).creates
+
+
+def test_spec_path_follows_bundle_and_config() -> None:
+    assert parse_runc_argv(["create", "-b", "/b/", "x"]).spec_path() == "/b/config.json"
+    assert parse_runc_argv(["create", "-b", "/b", "x"]).spec_path() == "/b/config.json"
+    assert parse_runc_argv(["create", "x"]).spec_path() == "./config.json"
+    assert parse_runc_argv(["create", "--config", "s.json", "-b", "/b", "x"]).spec_path() == "/b/s.json"
+    assert parse_runc_argv(["create", "--config=/s.json", "-b", "/b", "x"]).spec_path() == "/s.json"
+
+
+@pytest.mark.parametrize("argv", [["create", "--help"], ["create", "c1", "-b"], ["create", "-h", "c1"]])
+def test_main_leaves_config_json_alone_when_runc_creates_nothing(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch, argv: List[str]
+) -> None:
+    monkeypatch.chdir(shim_root / "bundle")
+    execd = run_main(shim_root, argv)
+    assert isinstance(execd, Execd) and execd.args[1][1:] == argv  # runc says what is wrong
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_a_non_executable_runtime_early_in_path_does_not_hide_a_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import posix
+
+    early, late = tmp_path / "early", tmp_path / "late"
+    early.mkdir()
+    late.mkdir()
+    (early / "runc").write_text("#!/bin/sh\n")  # mode 0644: not executable
+    (early / "runc").chmod(0o644)
+    real = make_executable(late / "runc")
+    monkeypatch.setitem(posix.environ, b"PATH", f"{early}:{late}".encode())
+    assert find_runtime(["runc"], str(tmp_path / "shim")) == str(real)
+    (early / "runc").chmod(0o755)
+    assert find_runtime(["runc"], str(tmp_path / "shim")) == str(early / "runc")
