@@ -74,7 +74,7 @@ def write_atomically(
         with open(target, "rb") as current:
             write_atomically(backup, current.read(), mode=stat.S_IMODE(old.st_mode))
 
-    tmp = f"{directory.rstrip('/')}/.{name}.{posix.getpid()}.tmp"
+    tmp = temp_name(directory, name, posix.getpid())
     flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | O_CLOEXEC
     try:
         fd = posix.open(tmp, flags, 0o600)
@@ -110,6 +110,43 @@ def write_atomically(
         raise
     _fsync_directory(directory)
     return backup
+
+
+def temp_name(directory: str, name: str, pid: int) -> str:
+    """The temporary file a writer with process id ``pid`` uses to replace ``directory/name``."""
+    return f"{directory.rstrip('/')}/.{name}.{pid}.tmp"
+
+
+def remove_stale_temps(path: str) -> None:
+    """Remove temporary files a killed writer left beside ``path`` (kill -9 mid-write): those of
+    processes that no longer exist. Never fails: a file left over is only clutter."""
+    directory, _, name = _real_path(path).rpartition("/")
+    directory = directory or "."
+    prefix = f".{name}."
+    try:
+        names = posix.listdir(directory)
+    except (OSError, ValueError):
+        return
+    for entry in names:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix) : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == posix.getpid() or _alive(int(pid)):
+            continue
+        try:
+            posix.unlink(temp_name(directory, name, int(pid)))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        posix.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True  # another user's process (EPERM), or not a pid at all: leave its file
+    return True
 
 
 def copy_atomically(source: str, destination: str, mode: int) -> None:

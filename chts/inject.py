@@ -301,6 +301,9 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
         if spec_text is None:
             log.warning("no config.json in the bundle; leaving the error to the runtime", bundle=call.bundle)
             return
+        from chts.atomic import remove_stale_temps, write_atomically
+
+        remove_stale_temps(spec_path)
         if has_marker(spec_text.spec):
             log.info(
                 f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle
@@ -308,8 +311,6 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
             return
         data, added = edit_spec(spec_text, planned)
         if data is not None:
-            from chts.atomic import write_atomically
-
             write_atomically(spec_path, data)
         spec = without_record(spec_text.spec)
     except ToolkitError as exc:

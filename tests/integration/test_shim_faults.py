@@ -74,7 +74,7 @@ class Root:
         """The shim as the kernel starts it under ``python``, in a fresh process with an empty cache."""
         self.runs += 1
         for stale in (self.record, self.runc_log, self.shim_log):
-            if stale.exists():
+            if stale.is_file():
                 stale.unlink()
         line = self.pyz.read_bytes().split(b"\n", 1)[0].decode()
         argument = line[2:].split(" ", 1)[1]
@@ -204,3 +204,36 @@ def test_generated_garbage_never_gives_a_traceback(root: Root, text: str) -> Non
             assert result.stderr == "" and root.reached_runtime(), (version, text)
         else:
             assert_one_line_failure(root, result, root.hooks, f"{text!r} on {version}")
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_next_create_removes_the_temporary_file_of_a_killed_shim(root: Root) -> None:
+    """kill -9 between writing the temporary file and renaming it leaves `.config.json.<pid>.tmp`."""
+    root.hooks.write_text('{"poststop": [{"path": "/bin/true"}]}')
+    stale = root.bundle / f".config.json.{dead_pid()}.tmp"
+    stale.write_text('{"ociVersion": "1.0.2", "hooks": {"poststop": [')
+    _, python = root.pythons[-1]
+    result = root.create(python)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert sorted(path.name for path in root.bundle.iterdir()) == ["config.json"]
+
+
+def test_a_fifo_as_log_never_hangs_a_create(root: Root) -> None:
+    """Neither the shim's log nor runc's --log may block: no reader means no line, not a hang."""
+    import os
+
+    os.mkfifo(root.shim_log)
+    os.mkfifo(root.runc_log)
+    root.hooks.write_text("{broken")
+    _, python = root.pythons[-1]
+    # a FIFO in place of the logs: the failure still reaches stderr, and the call returns
+    result = root.run(python, ["--log", str(root.runc_log), "create", "-b", "bundle", "c1"])
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{SHIM}: {root.hooks}")
+    root.hooks.write_text("{}")
+    assert root.run(python, ["--log", str(root.runc_log), "create", "-b", "bundle", "c1"]).returncode == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chts.atomic import write_atomically
+from chts.atomic import remove_stale_temps, write_atomically
 from chts.errors import ToolkitError
 
 
@@ -77,3 +77,95 @@ def test_relative_paths_as_a_bundle_in_the_working_directory_gives_them(
     assert (tmp_path / "config.json").read_text() == "new"
     assert (tmp_path / "link.json").is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "link.json", "sub"]
+
+
+def test_a_new_file_is_0644_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "new.json"
+    old_umask = os.umask(0o077)  # fchmod, not the umask, decides
+    try:
+        write_atomically(str(path), b"{}")
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_non_oserror_mid_write_is_raised_not_reported_as_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text("old")
+
+    def broken_write(fd: int, data: bytes) -> int:
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(posix, "write", broken_write)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_atomically(str(path), b"new")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_a_temporary_file_of_the_same_pid_is_replaced(tmp_path: Path) -> None:
+    """Left by a crashed writer whose pid number this process now has."""
+    path = tmp_path / "config.json"
+    path.write_text("old")
+    stale = tmp_path / f".config.json.{os.getpid()}.tmp"
+    stale.write_text("half")
+    write_atomically(str(path), b"new")
+    assert path.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    (tmp_path / f".config.json.{dead}.tmp").write_text("half written by a killed shim")
+    alive = tmp_path / f".config.json.{os.getppid()}.tmp"  # a live writer: not ours to remove
+    alive.write_text("being written")
+    other = tmp_path / ".other.json.1.tmp"
+    other.write_text("not config.json's")
+    remove_stale_temps(str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", alive.name, other.name])
+    remove_stale_temps(str(tmp_path / "missing-dir" / "config.json"))  # never raises
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [("open", "cannot write in"), ("rename", "cannot write: Permission denied"), ("fchmod", "cannot write")],
+)
+def test_error_branches_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str, message: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text("old")
+    real = getattr(posix, failure)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        if failure == "open" and not str(args[0]).endswith(".tmp"):
+            return real(*args, **kwargs)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(posix, failure, broken)
+    with pytest.raises(ToolkitError) as caught:
+        write_atomically(str(path), b"new")
+    assert str(caught.value).startswith(f"{path}: {message}")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_an_unreadable_target_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_stat(path: str) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(posix, "stat", broken_stat)
+    with pytest.raises(ToolkitError, match="cannot read: Permission denied"):
+        write_atomically(str(tmp_path / "x.json"), b"{}")
