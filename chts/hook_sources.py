@@ -16,7 +16,7 @@ from chts.errors import ToolkitError, unexpected
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
     from chts.cache import Signature
     from chts.toolkit_config import Config
@@ -36,13 +36,14 @@ def scan_hook_sources(
     Never raises for a bad source: what to do about one is the failure policy's
     call (apply_failure_policy). The second list is what the shim's cache watches,
     directories included (their mtime changes when a file is added or removed).
-    ``signed``, when given, receives (path, stat signature) of each of them taken
-    *before* it is read: the cache stores what was read under the signature of what
-    was read, never the signature of a file that replaced it meanwhile.
+    ``signed``, when given, receives (path, stat signature) of each of them, and of each
+    hook executable and directory above it that was checked, taken *before* it is read:
+    the cache stores what was read under the signature of what was read, never the
+    signature of a file that replaced it meanwhile.
     """
     from chts.cache import signature
     from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
-    from chts.file_trust import read_trusted_file
+    from chts.file_trust import check_trusted_executable, read_trusted_file
     from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
 
     section = config["container-hooks"]
@@ -52,18 +53,36 @@ def scan_hook_sources(
     hooks_json: str = section["path"]
     sources: List[str] = []
 
-    def reading(path: str) -> None:
-        sources.append(path)
+    def watching(path: str) -> None:
         if signed is not None:
             signed.append((path, signature(path)))
 
+    def reading(path: str) -> None:
+        sources.append(path)
+        watching(path)
+
+    def check_executables(source: str, entries: List[PlannedHook]) -> List[PlannedHook]:
+        """``entries``, once the host executables they name are trusted; ToolkitError naming the source."""
+        for entry in entries:
+            hook_path = entry["hook"]["path"]
+            if entry["stage"] in CONTAINER_STAGES or hook_path in checked:
+                continue
+            checked.add(hook_path)
+            try:
+                check_trusted_executable(hook_path, any_owner, watching)
+            except ToolkitError as exc:
+                raise ToolkitError(f"{source}: {entry['stage']} hook {hook_path}: {exc}") from None
+        return entries
+
+    checked: Set[str] = set()
     reading(hooks_json)
     try:
         text = read_trusted_file(hooks_json, MAX_HOOKS_BYTES, "hooks file", any_owner)
         hooks = parse_hooks_json(text, hooks_json) if text is not None else {}
-        planned.extend(
+        entries = [
             {"stage": stage, "hook": hook, "source": hooks_json} for stage in STAGES for hook in hooks.get(stage, [])
-        )
+        ]
+        planned.extend(check_executables(hooks_json, entries))
     except Exception as exc:
         problems.append(problem_of(exc, hooks_json, "hooks file"))
     # oci-hooks(5): a file in a later directory masks the file of the same name in an earlier one.
@@ -84,14 +103,19 @@ def scan_hook_sources(
             if text is None:
                 continue  # removed since the listing; the directory's changed mtime re-plans it
             dropin = parse_dropin(text, path)
+            entries = [
+                {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
+                for stage in dropin["stages"]
+            ]
+            planned.extend(check_executables(path, entries))
         except Exception as exc:
             problems.append(problem_of(exc, path, "hook file"))
-            continue
-        planned.extend(
-            {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
-            for stage in dropin["stages"]
-        )
     return planned, sources, problems
+
+
+# These stages run in the container's namespaces: their path is looked up in its root file
+# system, not the host's, so the host's file at that path says nothing about them.
+CONTAINER_STAGES = ("createContainer", "startContainer")
 
 
 def problem_of(exc: Exception, path: str, what: str) -> str:

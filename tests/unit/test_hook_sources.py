@@ -339,3 +339,103 @@ def test_cache_is_right_while_files_are_replaced_with_old_mtimes(
     assert planned_version() == final
     assert len(list(cache_dir.iterdir())) == 1
     assert planned_version() == final
+
+
+# ----------------------------------------------------------------------------- hook executables
+
+
+@pytest.fixture
+def exe_dir(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give files to another user")
+    directory = tmp_path / "libexec"
+    directory.mkdir(mode=0o755)
+    return directory
+
+
+def executable(directory: Path, name: str, uid: int = 0, mode: int = 0o755) -> Path:
+    path = directory / name
+    path.write_text("#!/bin/sh\n")
+    os.chown(path, uid, 0)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("uid", "mode", "refusal"),
+    [
+        (1000, 0o755, "refusing hook executable owned by uid 1000 (mode 0755)"),
+        (0, 0o775, "refusing hook executable writable by group (mode 0775)"),
+        (0, 0o757, "refusing hook executable writable by others (mode 0757)"),
+    ],
+)
+def test_a_hook_executable_others_could_change_is_refused(
+    root: Root, exe_dir: Path, uid: int, mode: int, refusal: str
+) -> None:
+    hook = executable(exe_dir, "audit", uid, mode)
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(hook)}]}))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert planned == []
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{root.hooks_json}: poststop hook {hook}: {hook}: {refusal}: hooks run as root")
+
+
+def test_a_directory_above_the_executable_counts_too(root: Root, exe_dir: Path) -> None:
+    hook = executable(exe_dir, "audit")
+    os.chown(exe_dir, 1000, 1000)
+    dropin = root.dropin(0, "10-audit.json", str(hook))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert planned == []
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f"{dropin}: prestart hook {hook}: {exe_dir}: refusing directory above a hook executable owned by uid 1000"
+    )
+
+
+def test_links_sticky_directories_container_stages_and_the_insecure_switch(root: Root, exe_dir: Path) -> None:
+    theirs = executable(exe_dir, "theirs", uid=1000)
+    link = exe_dir / "link"
+    link.symlink_to(theirs)
+    sticky = exe_dir / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    ours_in_sticky = executable(sticky, "ours")
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(link)}]}))
+    _, _, problems = scan_hook_sources(root.config())
+    assert len(problems) == 1 and f"{theirs}: refusing hook executable owned by uid 1000" in problems[0]
+    # in the container's namespaces the host's file at that path is not what runs
+    hooks = {"createContainer": [{"path": str(theirs)}], "poststop": [{"path": str(ours_in_sticky)}]}
+    root.hooks_json.write_text(json.dumps(hooks))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert problems == [] and len(planned) == 2
+    # the insecure switch accepts any owner, never a file others may write
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(theirs)}]}))
+    config = root.config()
+    config["container-hooks"]["insecure-allow-non-root-files"] = True
+    assert scan_hook_sources(config)[2] == []
+    theirs.chmod(0o777)
+    assert "writable by group and others" in scan_hook_sources(config)[2][0]
+
+
+def test_skip_policy_leaves_out_a_source_with_an_untrusted_executable(root: Root, exe_dir: Path) -> None:
+    theirs = executable(exe_dir, "theirs", uid=1000)
+    root.dropin(0, "10-bad.json", str(theirs))
+    root.dropin(0, "20-good.json", "/bin/true")
+    warnings: List[str] = []
+    planned, _ = load_hook_sources(root.config("skip"), warnings.append)
+    assert hook_paths(planned) == ["/bin/true"]
+    assert len(warnings) == 1 and "refusing hook executable owned by uid 1000" in warnings[0]
+
+
+def test_a_chmod_of_a_cached_hook_executable_is_seen(root: Root, exe_dir: Path, cache_dir: Path) -> None:
+    hook = executable(exe_dir, "audit")
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(hook)}]}))
+    age(root.hooks_json, *root.dirs)
+    cache_dir.mkdir(mode=0o700)  # beside the executable's directory: made now, not while planning
+    log = ShimLog("", "info")
+    config = root.config()
+    assert hook_paths(inject.planned_hooks(config, log)) == [str(hook)]
+    assert len(list(cache_dir.iterdir())) == 1
+    hook.chmod(0o777)
+    with pytest.raises(ToolkitError, match="refusing hook executable writable by group and others"):
+        inject.planned_hooks(config, log)
