@@ -18,13 +18,35 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+    from typing_extensions import NotRequired, TypedDict
+
     from chts.cache import Signature
+    from chts.hooks_file import Hook
     from chts.toolkit_config import Config
 
-    # One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
-    # "when": conditions (drop-in files only; absent = every container)}. Plain data:
-    # the shim's marshal cache stores lists of these.
-    PlannedHook = Dict[str, Any]
+    # A drop-in's conditions as chts.dropin_hooks.validate_when keeps them: only those that
+    # constrain; pattern maps as [name regex, value regex] pairs (marshal keeps the order).
+    When = TypedDict(
+        "When",
+        {
+            "always": bool,
+            "hasBindMounts": bool,
+            "annotations": List[List[str]],
+            "commands": List[str],  # regexes, any of which may match process.args[0]
+            "x-container-hooks-env": List[List[str]],
+        },
+        total=False,
+    )
+
+    class PlannedHook(TypedDict):
+        """One configured hook and where it came from. Plain dicts at run time: the shim's
+        marshal cache stores lists of these."""
+
+        stage: str
+        hook: Hook
+        source: str  # the file it came from
+        when: NotRequired[When]  # drop-in files only; absent: every container
+
     Explained = Tuple[PlannedHook, bool, str]
 
 
@@ -79,7 +101,7 @@ def scan_hook_sources(
     try:
         text = read_trusted_file(hooks_json, MAX_HOOKS_BYTES, "hooks file", any_owner)
         hooks = parse_hooks_json(text, hooks_json) if text is not None else {}
-        entries = [
+        entries: List[PlannedHook] = [
             {"stage": stage, "hook": hook, "source": hooks_json} for stage in STAGES for hook in hooks.get(stage, [])
         ]
         planned.extend(check_executables(hooks_json, entries))
@@ -181,7 +203,7 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
         if source not in verdicts:  # one file's stages share its conditions: evaluate once
             from chts.dropin_hooks import evaluate_when  # only drop-in files have conditions
 
-            matched, reason = evaluate_when(when, spec)
+            matched, reason = evaluate_when(when, spec)  # type: ignore[arg-type]  # a TypedDict is no Dict
             verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
         matched, reason = verdicts[source]
         result.append((entry, matched, reason))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chts.hooks_file import Hook
     from chts.jsonio import Member
     from chts.merge import Layout
+    from chts.shim import RuncCall
     from chts.toolkit_config import Config
 
 MAX_SPEC_BYTES = 64 << 20
@@ -274,7 +275,7 @@ def _annotations_text(
 
 
 def absolute_path(path: str) -> str:
-    """os.path.abspath without importing os (~1 ms the create path need not pay)."""
+    """os.path.abspath without importing os, which the create path does not load (README, hot-path tiers)."""
     if not path.startswith("/"):
         path = posix.getcwd() + "/" + path
     parts: List[str] = []
@@ -287,7 +288,7 @@ def absolute_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
+def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
     """Add the configured hooks to the bundle's config.json; raise InjectError to stop the create."""
     log = open_log(config, call)
     spec_path = call.spec_path()

@@ -7,7 +7,10 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict
+    from typing import Any
+
+    from chts.shim import RuncCall
+    from chts.toolkit_config import Config
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_NONBLOCK: int = posix.O_NONBLOCK
@@ -74,7 +77,7 @@ class ShimLog:
         self.log("error", message, **fields)
 
 
-def open_log(config: Dict[str, Dict[str, Any]], call: Any) -> ShimLog:
+def open_log(config: Config, call: RuncCall) -> ShimLog:
     section = config["container-hooks-runtime"]
     return ShimLog(section["debug"], "debug" if call.debug else section["log-level"])
 

@@ -57,7 +57,7 @@ def root(tmp_path: Path) -> Root:
     return Root(tmp_path)
 
 
-def hook_paths(planned: List[Dict[str, Any]]) -> List[str]:
+def hook_paths(planned: List[Any]) -> List[str]:
     return [entry["hook"]["path"] for entry in planned]
 
 

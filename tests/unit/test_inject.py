@@ -17,7 +17,7 @@ from chts.jsonio import loads_object
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "abc"]}
 
 
-def planned(stage: str, path: str, *args: str, timeout: Optional[int] = None) -> Dict[str, Any]:
+def planned(stage: str, path: str, *args: str, timeout: Optional[int] = None) -> Any:
     hook: Dict[str, Any] = {"path": path}
     if args:
         hook["args"] = list(args)
@@ -26,7 +26,7 @@ def planned(stage: str, path: str, *args: str, timeout: Optional[int] = None) ->
     return {"stage": stage, "hook": hook, "source": "/etc/container-hooks/hooks.json"}
 
 
-def edit(text: str, hooks: List[Dict[str, Any]]) -> Optional[str]:
+def edit(text: str, hooks: List[Any]) -> Optional[str]:
     data, _ = edit_spec(SpecText("/b/config.json", text.encode()), hooks)
     return None if data is None else data.decode()
 
