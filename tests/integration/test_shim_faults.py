@@ -237,3 +237,25 @@ def test_a_fifo_as_log_never_hangs_a_create(root: Root) -> None:
     assert result.stderr.startswith(f"{SHIM}: {root.hooks}")
     root.hooks.write_text("{}")
     assert root.run(python, ["--log", str(root.runc_log), "create", "-b", "bundle", "c1"]).returncode == 0
+
+
+@pytest.mark.parametrize("depth", [1000, 5000])
+def test_config_json_nested_deeper_than_python_reads_is_kept_and_created(root: Root, depth: int) -> None:
+    """runc reads 10,000 levels; Python's parsers stop near 1,000 (before 3.12): copied as text."""
+    root.hooks.write_text('{"poststop": [{"path": "/bin/true"}]}')
+    deep = "[" * depth + "]" * depth
+    for version, python in root.pythons:
+        (root.bundle / "config.json").write_text('{"ociVersion": "1.0.2", "x-deep": ' + deep + ', "x": 1e400}')
+        result = root.create(python)
+        assert (result.returncode, result.stderr) == (0, ""), version
+        text = (root.bundle / "config.json").read_text()
+        assert text.startswith('{"ociVersion": "1.0.2", "x-deep": ' + deep + ', "x": 1e400,"hooks":'), version
+
+
+@pytest.mark.parametrize("spec", ['{"ociVersion": "1.0.2",}', "{'a': 1}", '{"a" 1}', '{"a": 1, "a": 2}', "[]", ""])
+def test_malformed_config_json_is_one_line_on_every_python(root: Root, spec: str) -> None:
+    root.hooks.write_text('{"poststop": [{"path": "/bin/true"}]}')
+    root.spec = spec.encode()
+    (root.bundle / "config.json").write_bytes(root.spec)
+    for version, python in root.pythons:
+        assert_one_line_failure(root, root.create(python), Path("bundle/config.json"), f"{spec!r} on {version}")
