@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, Set
 
 import pytest
-from conftest import CLEAN_PATH
+from conftest import CLEAN_PATH, write_small_toolkit
 
 pytestmark = pytest.mark.integration
 
@@ -72,21 +72,11 @@ def loaded(pyz: Path, args: list[str], env: Dict[str, str], out: Path) -> Set[st
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Dict[str, str]:
-    (tmp_path / "hooks.json").write_text('{"poststop": [{"path": "/bin/true"}]}')
-    (tmp_path / "config.toml").write_text(
-        f'[container-hooks]\npath = "{tmp_path}/hooks.json"\nhooks-dirs = []\n'
-        f'[container-hooks-runtime]\ndebug = "{tmp_path}/shim.log"\nruntimes = ["/bin/true"]\n'
-    )
-    (tmp_path / "bundle").mkdir()
-    (tmp_path / "bundle" / "config.json").write_text('{"ociVersion": "1.0.2"}')
+    env = write_small_toolkit(tmp_path, "/bin/true")
     past = time.time() - 3600
     for name in ("hooks.json", "config.toml"):
         os.utime(tmp_path / name, (past, past))
-    return {
-        "PATH": CLEAN_PATH,
-        "CONTAINER_HOOKS_CONFIG": str(tmp_path / "config.toml"),
-        "CONTAINER_HOOKS_CACHE_DIR": str(tmp_path / "cache"),
-    }
+    return {"PATH": CLEAN_PATH, **env}
 
 
 def test_passthrough_and_create_import_only_their_tier(pyz: Path, tmp_path: Path, scene: Dict[str, str]) -> None:

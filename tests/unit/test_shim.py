@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional, Union
 
 import pytest
+from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -165,15 +166,8 @@ def shim_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import posix
 
     runtime = make_executable(tmp_path / "runc")
-    (tmp_path / "hooks.json").write_text('{"poststop": [{"path": "/bin/true"}]}')
-    (tmp_path / "config.toml").write_text(
-        f'[container-hooks]\npath = "{tmp_path}/hooks.json"\nhooks-dirs = []\n'
-        f'[container-hooks-runtime]\ndebug = "{tmp_path}/shim.log"\nruntimes = ["{runtime}"]\n'
-    )
-    (tmp_path / "bundle").mkdir()
-    (tmp_path / "bundle" / "config.json").write_text('{"ociVersion": "1.0.2"}')
-    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", str(tmp_path / "config.toml").encode())
-    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", str(tmp_path / "cache").encode())
+    for name, value in write_small_toolkit(tmp_path, str(runtime)).items():
+        monkeypatch.setitem(posix.environ, name.encode(), value.encode())
 
     def execv(path: str, argv: List[str]) -> None:
         raise Execd(path, argv)
