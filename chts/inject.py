@@ -317,11 +317,15 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
     except ToolkitError as exc:
         raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
     # Spec 3.8: the log says which hooks were injected and why (which file, which condition).
-    described = ", ".join(
-        f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)
-    )
-    log.info(
-        f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
-        id=call.container_id,
-        bundle=absolute_path(call.bundle),
-    )
+    # config.json is written by now: nothing in the log line may fail the create any more.
+    try:
+        described = ", ".join(
+            f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)
+        )
+        log.info(
+            f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
+            id=call.container_id,
+            bundle=absolute_path(call.bundle),
+        )
+    except Exception:
+        pass

@@ -59,6 +59,9 @@ ENGINE_CASES = [
     (["create", "x", "--bundle", B], "create", B, "x"),
     (["create", "--pid-file", "--bundle", "x"], "create", ".", "x"),  # "--bundle" is --pid-file's value
     (["create", "--", "--bundle"], "create", ".", "--bundle"),
+    # "--" among a command's options: what follows is an argument, never an option
+    (["create", "--bundle", B, "--", "x"], "create", B, "x"),
+    (["create", "x", "--", "--bundle", "/other"], "create", ".", "x"),
     (["create", "--detach", "--bundle", B, "x"], "create", B, "x"),
     (["create", "x"], "create", ".", "x"),
     (["create", "--bundle=", "x"], "create", ".", "x"),
@@ -297,6 +300,7 @@ DOES_NOT_CREATE = [
     ["create"],  # no id
     ["create", "x", "y"],  # two ids
     ["create", "--", "a", "b"],
+    ["create", "x", "--", "--bundle", "/other"],  # three ids after "--"
     ["create", "--no-such-flag", "x"],
     ["run", "-x", "c"],
     ["--root"],
