@@ -213,7 +213,10 @@ def _skip_nested(text: str, index: int) -> int:
     while index < len(text):
         char = text[index]
         if char == '"':
-            index = scanstring(text, index + 1, False)[1]
+            try:
+                index = scanstring(text, index + 1, False)[1]
+            except Exception:  # unterminated; on 3.10/3.11 even a SystemError (see loads_strict)
+                raise _Syntax from None
             continue
         index += 1
         if char in "[{":

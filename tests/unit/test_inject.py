@@ -196,3 +196,23 @@ def test_merging_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     layout, added = merge.plan_merge(spec_hooks, wanted, previous)
     assert len(added) == 4000 and len(layout["prestart"]) == 6000
     assert calls <= 3 * (len(existing) + len(wanted) + len(previous))
+
+
+def test_a_too_deep_member_that_is_also_broken_is_one_error() -> None:
+    deep = "[" * 5000 + '"unterminated'
+    with pytest.raises(ToolkitError, match=r"^/b/config.json: invalid JSON: "):
+        edit('{"x": ' + deep, [planned("prestart", "/bin/audit")])
+
+
+def test_the_edit_works_without_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import jsonio
+
+    monkeypatch.setattr(jsonio, "_json", None)
+    text = '{"ociVersion": "1.0.2", "x": 1e400, "hooks": {"prestart": [{"path": "/x", "timeout": 1e2}]}}'
+    result = edit(text, [planned("prestart", "/bin/audit")])
+    assert result is not None
+    assert result.startswith(
+        '{"ociVersion": "1.0.2", "x": 1e400, "hooks": {"prestart":[{"path": "/x", "timeout": 1e2},'
+    )
+    with pytest.raises(ToolkitError, match="invalid JSON"):
+        edit('{"a": 1,}', [])
