@@ -93,7 +93,19 @@ def dropin_names(directory: str, any_owner: bool) -> List[str]:
 
 
 def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str], None]) -> None:
-    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on."""
+    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on.
+
+    A file this toolkit cannot use although Podman reads it (chts.dropin_hooks) is
+    skipped with a warning either way: it must not cost every container.
+    """
+    # --- begin hooksd-parity: files skipped whatever on-error says
+    from chts.errors import SKIPPED_FILE
+
+    for problem in problems:
+        if problem.endswith(SKIPPED_FILE):
+            warn(f"skipping hook file: {problem}")
+    problems = [problem for problem in problems if not problem.endswith(SKIPPED_FILE)]
+    # --- end hooksd-parity
     if not problems:
         return
     if policy == "skip":

@@ -90,7 +90,8 @@ def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str
     """Merge the hooks that apply to this container into ``spec``; return those added."""
     if has_marker(spec):
         return []
-    selected = select_hooks(planned, spec)
+    # precreate hooks are run by the shim (chts.precreate), never written into config.json.
+    selected = [entry for entry in select_hooks(planned, spec) if entry["stage"] != "precreate"]
     try:
         added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected])
     except SpecError as exc:
@@ -139,7 +140,12 @@ def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
             )
             return
         added = apply_hooks(spec, planned, spec_path)
-        if added:
+        # --- begin hooksd-parity: Podman's precreate stage, on the config the hooks were added to
+        from chts.precreate import run_precreate_stage
+
+        spec, rewritten = run_precreate_stage(planned, spec, call.bundle, log)
+        # --- end hooksd-parity
+        if added or rewritten:
             from chts.atomic import write_atomically
 
             write_atomically(spec_path, serialize_spec(spec, raw))

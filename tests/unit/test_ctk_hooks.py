@@ -150,7 +150,7 @@ def test_list_by_source_and_stage(capsys: Any, root: Root) -> None:
         '  prestart         /bin/true args=["true", "a b"] timeout=5s',
         f"{root.dropins} (directory)",
         f"{root.dropins}/audit.json (2 hook(s))",
-        '  prestart         /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
+        '  createRuntime    /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
         '  poststop         /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
     ]
 
@@ -178,15 +178,18 @@ def test_explain_shows_result_origin_and_reasons(capsys: Any, root: Root, tmp_pa
     assert status == 0, out
     assert (bundle / "config.json").read_bytes() == before
     text = out.splitlines()
-    assert text[:4] == [
+    audit = (
+        f'  + /usr/bin/env args=["env", "audit"]  ({root.dropins}/audit.json: matched: commands: '
+        "'/usr/sbin/nginx' matches 'nginx$')"
+    )
+    assert text[:3] == [
         "prestart:",
         '    /proc/1/exe args=["libnetwork-setkey", "abc"]  (already in config.json)',
         f"  + /bin/true  ({root.hooks}: applies to every container)",
-        f'  + /usr/bin/env args=["env", "audit"]  ({root.dropins}/audit.json: matched: commands: '
-        "'/usr/sbin/nginx' matches 'nginx$')",
     ]
-    assert text[4:7] == ["poststop:", f"  + /bin/false  ({root.hooks}: applies to every container)", text[6]]
-    assert text[6].startswith("  + /usr/bin/env")
+    assert text[3:6] == ["poststop:", f"  + /bin/false  ({root.hooks}: applies to every container)", audit]
+    # The drop-in's prestart is injected as createRuntime, as Podman 5 does.
+    assert text[6:8] == ["createRuntime:", audit]
     assert "not injected:" in text
     assert '  - prestart /proc/1/exe args=["libnetwork-setkey", "abc"]  (identical hook already in config.json)' in text
     assert any(line.startswith("  - poststart /usr/bin/env") and "not matched" in line for line in text)
