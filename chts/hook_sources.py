@@ -16,7 +16,7 @@ from chts.errors import ToolkitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Tuple
 
     from chts.toolkit_config import Config
 
@@ -115,19 +115,6 @@ def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str],
     more = len(problems) - 1
     suffix = f" (and {more} more unusable hook source(s): `container-hooks-ctk hooks validate` lists them)"
     raise ToolkitError(problems[0] + (suffix if more else ""))
-
-
-def load_hook_sources(
-    config: Config, warn: Optional[Callable[[str], None]] = None
-) -> Tuple[List[PlannedHook], List[str]]:
-    """(planned hooks in injection order, every file or directory read to find them), after the failure policy.
-
-    Raises ToolkitError naming the file when a source is unusable and on-error is
-    "fail"; with "skip", ``warn`` hears about each source left out.
-    """
-    planned, sources, problems = scan_hook_sources(config)
-    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
-    return planned, sources
 
 
 def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Explained]:

@@ -6,13 +6,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from chts import cache, inject
 from chts.errors import ToolkitError
-from chts.hook_sources import explain_hooks, load_hook_sources, scan_hook_sources, select_hooks
+from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim_log import ShimLog
 from chts.toolkit_config import default_config
 
@@ -55,6 +55,13 @@ class Root:
 @pytest.fixture
 def root(tmp_path: Path) -> Root:
     return Root(tmp_path)
+
+
+def load_hook_sources(config: Any, warn: Any = None) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """What the shim plans for ``config``: the scan, then the failure policy (as inject.planned_hooks does)."""
+    planned, sources, problems = scan_hook_sources(config)
+    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
+    return planned, sources
 
 
 def hook_paths(planned: List[Dict[str, Any]]) -> List[str]:
