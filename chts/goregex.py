@@ -717,7 +717,20 @@ def compile_tree(pattern: str, tree: Node) -> Program:
     compiler = Compiler()
     holes = compiler.compile(tree)
     compiler.patch(holes, compiler.emit(MATCH))
-    return ("nfa", tuple(tuple(instruction) for instruction in compiler.program))
+    anchored, prefix = literal_prefix(tree)
+    return ("nfa", tuple(tuple(instruction) for instruction in compiler.program), anchored, prefix)
+
+
+def literal_prefix(tree: Node) -> Tuple[bool, str]:
+    """(anchored at the start of the text, the literal every match begins with): cheap tests before the NFA."""
+    parts = list(tree[1]) if tree[0] == "cat" else [tree]
+    anchored = bool(parts) and parts[0] == ("assert", BEGIN_TEXT)
+    prefix = ""
+    for part in parts[int(anchored) :]:
+        if part[0] != "lit":
+            break
+        prefix += chr(part[1])
+    return anchored, prefix
 
 
 def as_literal(tree: Node) -> Optional[Tuple[str, bool, bool]]:
@@ -767,14 +780,22 @@ def holds(kind: int, text: str, index: int) -> bool:
     return boundary if kind == WORD_BOUNDARY else not boundary
 
 
-def run(program: Sequence[Tuple[Any, ...]], text: str) -> Tuple[bool, int]:
-    """(does the NFA match somewhere in ``text``, steps taken): Thompson's simulation, one pass."""
+def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -> Tuple[bool, int]:
+    """(does the NFA match somewhere in ``text``, steps taken): Thompson's simulation, one pass.
+
+    ``anchored``: every match starts at the beginning of the text, so no thread starts
+    later and the search ends when no thread is left.
+    """
     steps = 0
     current: List[int] = []
     for index in range(len(text) + 1):
-        # Unanchored search: a new thread starts at every position.
+        if anchored and index:
+            if not current:
+                return False, steps
+            pending = []
+        else:
+            pending = [0]  # unanchored search: a new thread starts at every position
         seen = set(current)
-        pending = [0]
         while pending:
             pc = pending.pop()
             steps += 1
@@ -847,7 +868,10 @@ def match_program(program: Program, text: str) -> bool:
         if end:
             return text.endswith(literal)
         return literal in text
-    return run(program[1], text)[0]
+    _, instructions, anchored, prefix = program
+    if prefix and not (text.startswith(prefix) if anchored else prefix in text):
+        return False  # every match begins with the prefix
+    return run(instructions, text, anchored)[0]
 
 
 _COMPILED: Dict[str, Program] = {}

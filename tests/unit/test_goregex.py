@@ -124,7 +124,7 @@ def test_catastrophic_pattern_takes_linear_steps() -> None:
     assert program[0] == "nfa"
     size = len(program[1])
     for letters in (40, 400, 4000):
-        matched, steps = run(program[1], "a" * letters + "!")
+        matched, steps = run(program[1], "a" * letters + "!", program[2])
         assert not matched
         # Each position visits each instruction at most twice (start thread + transitions).
         assert steps <= 2 * size * (letters + 2)
