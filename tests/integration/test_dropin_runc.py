@@ -253,3 +253,19 @@ def test_a_failing_precreate_hook_fails_the_create_naming_the_hook(scene: Scene,
     assert done.stderr.strip() == expected
     spec = json.loads((scene.bundle / "config.json").read_text())
     assert "annotations" not in spec and "hooks" not in spec  # config.json untouched
+
+
+def test_a_file_podman_reads_but_we_cannot_use_costs_that_file_not_every_container(scene: Scene) -> None:
+    # Under on-error = "fail": a Unicode script (valid Go, unsupported here) and a 0.1.0 file with no
+    # condition (Podman never injects it) are skipped with a warning; the good file still fires.
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    greek = scene.dropin("20-greek.json", "greek", {"commands": ["^\\p{Greek}+$"]}, ["prestart"])
+    never = scene.hooks_d / "30-never.json"
+    never.write_text(json.dumps({"hook": "/bin/true", "stages": ["prestart"]}))
+    done = scene.run(["/bin/true"])
+    assert done.stderr == ""
+    assert scene.labels() == ["ok"]
+    warnings = [line for line in scene.toolkit.log.read_text().splitlines() if "level=warning" in line]
+    assert len(warnings) == 2
+    assert f"skipping hook file: {greek}:" in warnings[0] and "\\\\p{Greek} is valid in Go" in warnings[0]
+    assert f"skipping hook file: {never}: no cmds, annotations or hasbindmounts" in warnings[1]
