@@ -19,7 +19,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Sequence, Tuple
+    from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
     Node = Tuple[Any, ...]
     Program = Tuple[Any, ...]
@@ -780,6 +780,39 @@ def holds(kind: int, text: str, index: int) -> bool:
     return boundary if kind == WORD_BOUNDARY else not boundary
 
 
+def follow(
+    program: Sequence[Tuple[Any, ...]], start: int, text: str, index: int, seen: Set[int], threads: List[int]
+) -> Tuple[bool, int]:
+    """Add to ``threads`` what ``start`` reaches at ``index`` without reading a character: (MATCH reached, steps).
+
+    ``seen`` holds the instructions already visited at this position: each is visited
+    once per position, which is what makes the simulation linear.
+    """
+    steps = 0
+    pending = [start]
+    while pending:
+        pc = pending.pop()
+        steps += 1
+        if pc in seen:
+            continue
+        seen.add(pc)
+        instruction = program[pc]
+        op = instruction[0]
+        if op == MATCH:
+            return True, steps
+        if op == JMP:
+            pending.append(instruction[1])
+        elif op == SPLIT:
+            pending.append(instruction[2])
+            pending.append(instruction[1])
+        elif op == ASSERT:
+            if holds(instruction[2], text, index):
+                pending.append(instruction[1])
+        else:
+            threads.append(pc)
+    return False, steps
+
+
 def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -> Tuple[bool, int]:
     """(does the NFA match somewhere in ``text``, steps taken): Thompson's simulation, one pass.
 
@@ -789,39 +822,19 @@ def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -
     steps = 0
     current: List[int] = []
     for index in range(len(text) + 1):
-        if anchored and index:
-            if not current:
-                return False, steps
-            pending = []
-        else:
-            pending = [0]  # unanchored search: a new thread starts at every position
-        seen = set(current)
-        while pending:
-            pc = pending.pop()
-            steps += 1
-            if pc in seen:
-                continue
-            seen.add(pc)
-            instruction = program[pc]
-            op = instruction[0]
-            if op == MATCH:
+        if anchored and index and not current:
+            return False, steps
+        if not anchored or not index:  # unanchored search: a new thread starts at every position
+            matched, taken = follow(program, 0, text, index, set(current), current)
+            steps += taken
+            if matched:
                 return True, steps
-            if op == JMP:
-                pending.append(instruction[1])
-            elif op == SPLIT:
-                pending.append(instruction[2])
-                pending.append(instruction[1])
-            elif op == ASSERT:
-                if holds(instruction[2], text, index):
-                    pending.append(instruction[1])
-            else:
-                current.append(pc)
         if index == len(text):
             break
         char = text[index]
         code = 0xFFFD if "\ud800" <= char <= "\udfff" else ord(char)  # Go sees U+FFFD for invalid UTF-8
         following: List[int] = []
-        seen = set()
+        seen: Set[int] = set()
         for pc in current:
             instruction = program[pc]
             op = instruction[0]
@@ -829,29 +842,11 @@ def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -
                 hit = in_class(code, instruction[2], instruction[3]) != instruction[4]
             else:
                 hit = op == ANY or char != "\n"
-            if not hit:
-                continue
-            pending = [instruction[1]]
-            while pending:
-                target = pending.pop()
-                steps += 1
-                if target in seen:
-                    continue
-                seen.add(target)
-                instruction = program[target]
-                op = instruction[0]
-                if op == MATCH:
+            if hit:
+                matched, taken = follow(program, instruction[1], text, index + 1, seen, following)
+                steps += taken
+                if matched:
                     return True, steps
-                if op == JMP:
-                    pending.append(instruction[1])
-                elif op == SPLIT:
-                    pending.append(instruction[2])
-                    pending.append(instruction[1])
-                elif op == ASSERT:
-                    if holds(instruction[2], text, index + 1):
-                        pending.append(instruction[1])
-                else:
-                    following.append(target)
         current = following
     return False, steps
 
