@@ -256,7 +256,7 @@ class Parser:
                 if text.startswith("(?", i):
                     i = self.parse_perl_flags(i)
                 else:
-                    self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line))
+                    self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line, True))
                     i += 1
             elif char == "|":
                 self.concat()
@@ -314,7 +314,7 @@ class Parser:
         start = len(self.stack)
         while start > 0 and not self.is_marker(self.stack[start - 1]):
             start -= 1
-        parts = self.stack[start:]
+        parts = flatten("cat", self.stack[start:])
         del self.stack[start:]
         self.stack.append(parts[0] if len(parts) == 1 else ("cat", tuple(parts)))
 
@@ -323,7 +323,7 @@ class Parser:
         start = len(self.stack)
         while start > 0 and (self.stack[start - 1] == VERTICAL_BAR or self.stack[start - 1][0] != LEFT_PAREN):
             start -= 1
-        parts = [item for item in self.stack[start:] if item != VERTICAL_BAR]
+        parts = flatten("alt", [item for item in self.stack[start:] if item != VERTICAL_BAR])
         del self.stack[start:]
         self.stack.append(parts[0] if len(parts) == 1 else ("alt", tuple(parts)))
 
@@ -333,8 +333,8 @@ class Parser:
         if len(self.stack) < 2 or self.stack[-2] == VERTICAL_BAR or self.stack[-2][0] != LEFT_PAREN:
             raise self.error(ERR_UNEXPECTED_PAREN, self.whole)
         node = self.stack.pop()
-        _, self.fold, self.dot_nl, self.multi_line = self.stack.pop()
-        self.push(("group", node))
+        _, self.fold, self.dot_nl, self.multi_line, capture = self.stack.pop()
+        self.push(("group", node) if capture else node)  # (?:...) is no node of its own, as in Go
 
     def repeat(self, low: int, high: int, start: int, after: int, last_repeat: Optional[int], counted: bool) -> int:
         text = self.whole
@@ -364,7 +364,7 @@ class Parser:
             name = text[name_start:end]
             if not name or not all(c == "_" or (c.isascii() and c.isalnum()) for c in name):
                 raise self.error(ERR_INVALID_NAMED_CAPTURE, text[i : end + 1])
-            self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line))
+            self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line, True))
             return end + 1
         j = i + 2
         flags = {"i": self.fold, "s": self.dot_nl, "m": self.multi_line}
@@ -380,7 +380,7 @@ class Parser:
                 sign, saw_flag = False, False
             elif char in ":)" and (sign or saw_flag):
                 if char == ":":
-                    self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line))
+                    self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line, False))
                 self.fold, self.dot_nl, self.multi_line = flags["i"], flags["s"], flags["m"]
                 return j
             else:
@@ -541,6 +541,15 @@ class Parser:
         if text[j] == "\\":
             return self.parse_escape(j)
         return ord(text[j]), j + 1
+
+
+def flatten(kind: str, parts: Sequence[Node]) -> List[Node]:
+    """``parts`` with nested nodes of the same ``kind`` spliced in: Go's parser collapses them too,
+    which is what its nesting limit counts."""
+    result: List[Node] = []
+    for part in parts:
+        result.extend(part[1] if part[0] == kind else (part,))
+    return result
 
 
 def parse_repeat(text: str, i: int) -> Optional[Tuple[int, int, int]]:

@@ -183,3 +183,19 @@ def test_arbitrary_syntax_is_accepted_and_refused_as_go(go_oracle: GoOracle, pat
     assert error == expected_error, pattern  # Go's message, fragment included
     if error is None:
         assert matched == expected, f"{pattern!r} on {inputs!r}"
+
+
+NESTINGS = [
+    ("capturing groups", "(", ")", [999, 1000]),
+    ("non-capturing alternations", "(?:a|", ")", [999, 1000, 2000]),
+    ("non-capturing groups", "(?:", ")", [999, 1000]),
+    ("stars", "(?:a*", ")", [499, 500]),
+    ("capturing stars", "(a*", ")", [333, 334]),
+]
+
+
+@pytest.mark.parametrize(("opening", "closing", "depths"), [n[1:] for n in NESTINGS], ids=[n[0] for n in NESTINGS])
+def test_nesting_limits_as_go(go_oracle: GoOracle, opening: str, closing: str, depths: List[int]) -> None:  # noqa: F811
+    # Go refuses expressions nesting over 1000 levels, counting as its parser builds them.
+    for depth in depths:
+        assert_same(go_oracle, opening * depth + "b" + closing * depth, ["b", "a"])
