@@ -722,7 +722,8 @@ def compile_tree(pattern: str, tree: Node) -> Program:
     if literal is not None:
         return ("lit", *literal)
     if size(tree) > MAX_PROGRAM:
-        raise UnsupportedRegex(f"pattern {pattern!r} compiles to more than {MAX_PROGRAM} instructions")
+        shown = pattern if len(pattern) <= 60 else pattern[:60] + "..."
+        raise UnsupportedRegex(f"pattern {shown!r} would compile to more than {MAX_PROGRAM} instructions")
     compiler = Compiler()
     holes = compiler.compile(tree)
     compiler.patch(holes, compiler.emit(MATCH))

@@ -199,3 +199,9 @@ def test_nesting_limits_as_go(go_oracle: GoOracle, opening: str, closing: str, d
     # Go refuses expressions nesting over 1000 levels, counting as its parser builds them.
     for depth in depths:
         assert_same(go_oracle, opening * depth + "b" + closing * depth, ["b", "a"])
+
+
+def test_a_huge_program_is_unsupported_not_invalid() -> None:
+    # Go compiles it (up to its own limit); matching it here would cost memory for nothing a hook needs.
+    with pytest.raises(UnsupportedRegex, match=r"would compile to more than 200000 instructions"):
+        compile_pattern("(?:a{1000})" * 150)
