@@ -142,7 +142,11 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
 
 
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
-    """The planned hooks that apply to the container described by ``spec``."""
+    """The planned hooks that apply to the container described by ``spec``, for its config.json.
+
+    precreate hooks are never written into config.json: chts.precreate runs them.
+    """
+    planned = [entry for entry in planned if entry["stage"] != "precreate"]  # hooksd-parity
     if all(entry.get("when") is None for entry in planned):
         return list(planned)  # hooks.json only: nothing to evaluate
     return [entry for entry, matched, _ in explain_hooks(planned, spec) if matched]

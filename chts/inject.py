@@ -90,8 +90,7 @@ def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str
     """Merge the hooks that apply to this container into ``spec``; return those added."""
     if has_marker(spec):
         return []
-    # precreate hooks are run by the shim (chts.precreate), never written into config.json.
-    selected = [entry for entry in select_hooks(planned, spec) if entry["stage"] != "precreate"]
+    selected = select_hooks(planned, spec)
     try:
         added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected])
     except SpecError as exc:

@@ -33,9 +33,10 @@ def run_precreate_stage(
     """(the config after every matching precreate hook, whether any hook ran); ToolkitError on a failure."""
     if not has_precreate(planned):
         return spec, False
-    from chts.hook_sources import select_hooks
+    from chts.hook_sources import explain_hooks
 
-    selected = [entry for entry in select_hooks(planned, spec) if entry["stage"] == PRECREATE]
+    precreate = [entry for entry in planned if entry["stage"] == PRECREATE]
+    selected = [entry for entry, matched, _ in explain_hooks(precreate, spec) if matched]
     for entry in selected:
         spec = run_precreate_hook(entry, spec, bundle)
         log.info(f"precreate hook {entry['hook']['path']} ({entry['source']}) ran", bundle=bundle)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from chts.hook_sources import scan_hook_sources, select_hooks
+from chts.hook_sources import explain_hooks, scan_hook_sources
 from chts.toolkit_config import default_config
 
 HOST = Path(__file__).resolve().parent.parent / "data" / "podman-host"
@@ -87,4 +87,6 @@ CONTAINERS = [
 def test_each_container_gets_what_podman_gives_it(
     planned: List[Dict[str, Any]], spec: Dict[str, Any], files: List[str]
 ) -> None:
-    assert [Path(entry["source"]).name for entry in select_hooks(planned, spec)] == files
+    # Every stage, precreate included (the shim runs those; the rest go into config.json).
+    matched = [Path(entry["source"]).name for entry, applies, _ in explain_hooks(planned, spec) if applies]
+    assert matched == files
