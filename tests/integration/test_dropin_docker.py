@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 import pytest
 from conftest import ToolkitRoot, record_hook
 from daemons import dockerd
+from hook_scripts import write_precreate_script
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,28 @@ def test_conditional_hooks_fire_only_for_matching_docker_containers(
         assert (
             f"container-hooks-runtime: {writable}: refusing hook file writable by others (mode 0646)" in done.stderr
         ), done.stderr
+
+
+def test_a_precreate_hook_rewrites_a_docker_containers_config(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    # Podman's precreate stage, which Docker has no notion of: the shim runs it before runc.
+    hooks_d = toolkit.base / "hooks.d"
+    hooks_d.mkdir(mode=0o755)
+    toolkit.write_config(extra=f'hooks-dirs = ["{hooks_d}"]')
+    script = write_precreate_script(tmp_path / "precreate.py")
+    dropin = {
+        "version": "1.0.0",
+        "hook": {"path": str(script), "args": [script.name, "from-precreate"], "timeout": 10},
+        "when": {"x-container-hooks-env": {"^WANT_CHAIN$": "^1$"}},
+        "stages": ["precreate"],
+    }
+    (hooks_d / "10-chain.json").write_text(json.dumps(dropin))
+    daemon_json = {"runtimes": {RUNTIME: {"path": str(toolkit.shim)}}}
+    with dockerd(tmp_path, daemon_json, env=toolkit.env()) as engine:
+        image = engine.import_rootfs(busybox_rootfs)
+        run = ("run", "--rm", "--network", "none", "--runtime", RUNTIME)
+        shown = engine.docker(*run, "-e", "WANT_CHAIN=1", image, "sh", "-c", 'echo "chain=$CHAIN"')
+        assert shown.stdout.strip() == "chain=from-precreate"
+        plain = engine.docker(*run, image, "sh", "-c", 'echo "chain=$CHAIN"')
+        assert plain.stdout.strip() == "chain="

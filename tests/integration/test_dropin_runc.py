@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 import pytest
 from conftest import ToolkitRoot, record_hook, require_binary, require_root
+from hook_scripts import write_precreate_script
 
 pytestmark = pytest.mark.integration
 
@@ -198,22 +199,6 @@ def test_a_podman_0_1_0_file_is_read_and_converted(scene: Scene) -> None:
     assert scene.labels() == []
 
 
-PRECREATE_SCRIPT = """#!/usr/bin/python3
-# A precreate hook: the proposed config on stdin, the new one on stdout (as libpod runs them).
-import json, os, sys
-spec = json.load(sys.stdin)
-env = spec["process"]["env"]
-chain = [item for item in env if item.startswith("CHAIN=")]
-if chain:
-    env[env.index(chain[0])] = chain[0] + sys.argv[1]
-else:
-    env.append("CHAIN=" + sys.argv[1])
-spec.setdefault("annotations", {})["org.example.precreate-cwd"] = os.getcwd()
-spec["annotations"]["org.example.precreate-env-" + sys.argv[1]] = ",".join(sorted(os.environ))
-json.dump(spec, sys.stdout)
-"""
-
-
 def precreate_dropin(scene: Scene, name: str, script: Path, label: str, **hook: Any) -> Path:
     path = scene.hooks_d / name
     data = {
@@ -227,9 +212,7 @@ def precreate_dropin(scene: Scene, name: str, script: Path, label: str, **hook: 
 
 
 def test_precreate_hooks_rewrite_the_config_runc_gets_in_file_order(scene: Scene, tmp_path: Path) -> None:
-    script = tmp_path / "precreate.py"
-    script.write_text(PRECREATE_SCRIPT)
-    script.chmod(0o755)
+    script = write_precreate_script(tmp_path / "precreate.py")
     precreate_dropin(scene, "10-first.json", script, "a", env=["ONLY=this"])
     precreate_dropin(scene, "20-second.json", script, "b")
     done = scene.run(["/bin/sh", "-c", 'echo "chain=$CHAIN"'])
