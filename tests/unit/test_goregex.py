@@ -141,8 +141,10 @@ def test_steps_grow_linearly_with_the_input() -> None:
 
 ATOMS = ["a", "b", "-", ".", "\\n", "\\.", "[ab]", "[^a]", "[a-c]", "\\d", "\\w", "\\s", "\\b", "\\B",
          "^", "$", "\\A", "\\z", "[[:alpha:]]", "[[:^space:]]", "\\pL", "\\p{Lu}", "\\PN", "é", "K",
-         "\\x41", "[\\d-]", "(?i:b)", "\\Q.*\\E"]  # fmt: skip
-QUANTIFIERS = ["", "", "", "*", "+", "?", "{2}", "{1,3}", "{0,}", "*?", "{0}"]
+         "\\x41", "[\\d-]", "(?i:b)", "\\Q.*\\E", "\\S", "\\W", "[^\\d\\s]", "[\\pL\\d]", "[[:word:]]",
+         "\\x{212A}", "(?-i:k)", "(?s:.)", "[a-]", "[]a]", "\\p{Ll}", "[^\\n]", "\u017f", "\u03a3",
+         "[k-s]"]  # fmt: skip
+QUANTIFIERS = ["", "", "", "*", "+", "?", "{2}", "{1,3}", "{0,}", "*?", "{0}", "{2,}", "??", "+?"]
 
 
 @st.composite
@@ -160,7 +162,9 @@ def patterns(draw: st.DrawFn, depth: int = 0) -> str:
     return prefix + "".join(pieces)
 
 
-INPUTS = st.lists(st.text(alphabet="ab-.\nAKé1 _\u212a", max_size=8), min_size=1, max_size=6)
+# Case-folding orbits: Kelvin sign with k, long s with s, the three sigmas.
+INPUT_ALPHABET = "ab-.\nAKé1 _\u212a\u017fsS\u03a3\u03c3\u03c2k]"
+INPUTS = st.lists(st.text(alphabet=INPUT_ALPHABET, max_size=8), min_size=1, max_size=6)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
