@@ -12,7 +12,8 @@ Unicode general categories and case folding come from this Python's `unicodedata
 and `str` (Go 1.19 uses Unicode 13, Python 3.8-3.13 use 12.1-15.1), so characters
 assigned in between may be classified differently; Unicode scripts (`\\p{Greek}`)
 are refused as unsupported (UnsupportedRegex), never matched approximately.
-Imports only builtins; `unicodedata` only for patterns with Unicode classes.
+Imports nothing when loaded (the shim's create path loads it for drop-ins with
+patterns); `sys` to compile, `unicodedata` to match Unicode classes.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ CHAR, ANY, ANY_NOT_NL, SPLIT, JMP, ASSERT, MATCH = range(7)
 BEGIN_TEXT, END_TEXT, BEGIN_LINE, END_LINE, WORD_BOUNDARY, NO_WORD_BOUNDARY = range(6)
 
 # Go's error codes (regexp/syntax ErrorCode strings).
-ERR_INVALID_CHAR_CLASS = "invalid character class"
 ERR_INVALID_CHAR_RANGE = "invalid character class range"
 ERR_INVALID_ESCAPE = "invalid escape sequence"
 ERR_INVALID_NAMED_CAPTURE = "invalid named capture"
@@ -197,7 +197,8 @@ class ClassBuilder:
     def __init__(self, fold: bool) -> None:
         self.fold = fold
         self.ranges: List[Tuple[int, int]] = []
-        self.items: List[Tuple[Any, ...]] = []  # ("r", ranges) negated groups, ("u", categories, negated, fold)
+        # ("u", general categories, negated, fold): matched with unicodedata, never expanded to ranges
+        self.items: List[Tuple[Any, ...]] = []
 
     def add_range(self, lo: int, hi: int) -> None:
         self.ranges.extend(folded([(lo, hi)]) if self.fold else [(lo, hi)])
@@ -230,9 +231,6 @@ class Parser:
         self.dot_nl = False
         self.multi_line = False
         self.stack: List[Any] = []
-
-    def error(self, code: str, fragment: str) -> GoRegexError:
-        return GoRegexError(code, fragment)
 
     def push(self, node: Node) -> None:
         self.stack.append(node)
@@ -288,7 +286,7 @@ class Parser:
                 else:
                     low, high, after = parsed
                     if low < 0 or low > MAX_REPEAT or high > MAX_REPEAT or (high >= 0 and low > high):
-                        raise self.error(ERR_INVALID_REPEAT_SIZE, text[i:after])
+                        raise GoRegexError(ERR_INVALID_REPEAT_SIZE, text[i:after])
                     repeat = i
                     i = self.repeat(low, high, i, after, last_repeat, counted=True)
             elif char == "\\":
@@ -300,10 +298,10 @@ class Parser:
         self.concat()
         self.alternate()
         if len(self.stack) != 1 or not isinstance(self.stack[0], tuple) or self.stack[0][0] == LEFT_PAREN:
-            raise self.error(ERR_MISSING_PAREN, text)
+            raise GoRegexError(ERR_MISSING_PAREN, text)
         node: Node = self.stack[0]
         if height(node) > MAX_HEIGHT:
-            raise self.error(ERR_NESTING_DEPTH, text)
+            raise GoRegexError(ERR_NESTING_DEPTH, text)
         return node
 
     def is_marker(self, item: Any) -> bool:
@@ -331,7 +329,7 @@ class Parser:
         self.concat()
         self.alternate()
         if len(self.stack) < 2 or self.stack[-2] == VERTICAL_BAR or self.stack[-2][0] != LEFT_PAREN:
-            raise self.error(ERR_UNEXPECTED_PAREN, self.whole)
+            raise GoRegexError(ERR_UNEXPECTED_PAREN, self.whole)
         node = self.stack.pop()
         _, self.fold, self.dot_nl, self.multi_line, capture = self.stack.pop()
         self.push(("group", node) if capture else node)  # (?:...) is no node of its own, as in Go
@@ -341,13 +339,13 @@ class Parser:
         if after < len(text) and text[after] == "?":
             after += 1  # non-greedy: the same language, so the same boolean match
         if last_repeat is not None:
-            raise self.error(ERR_INVALID_REPEAT_OP, text[last_repeat:after])
+            raise GoRegexError(ERR_INVALID_REPEAT_OP, text[last_repeat:after])
         if not self.stack or self.is_marker(self.stack[-1]):
-            raise self.error(ERR_MISSING_REPEAT_ARGUMENT, text[start:after])
+            raise GoRegexError(ERR_MISSING_REPEAT_ARGUMENT, text[start:after])
         node = ("rep", self.stack.pop(), low, high, counted)
         self.push(node)
         if counted and (low >= 2 or high >= 2) and not repeat_is_valid(node, MAX_REPEAT):
-            raise self.error(ERR_INVALID_REPEAT_SIZE, text[start:after])
+            raise GoRegexError(ERR_INVALID_REPEAT_SIZE, text[start:after])
         return after
 
     def parse_perl_flags(self, i: int) -> int:
@@ -360,10 +358,10 @@ class Parser:
             name_start = i + (4 if rest.startswith("(?P<") else 3)
             end = text.find(">", i)
             if end < 0:
-                raise self.error(ERR_INVALID_NAMED_CAPTURE, rest)
+                raise GoRegexError(ERR_INVALID_NAMED_CAPTURE, rest)
             name = text[name_start:end]
             if not name or not all(c == "_" or (c.isascii() and c.isalnum()) for c in name):
-                raise self.error(ERR_INVALID_NAMED_CAPTURE, text[i : end + 1])
+                raise GoRegexError(ERR_INVALID_NAMED_CAPTURE, text[i : end + 1])
             self.stack.append((LEFT_PAREN, self.fold, self.dot_nl, self.multi_line, True))
             return end + 1
         j = i + 2
@@ -385,7 +383,7 @@ class Parser:
                 return j
             else:
                 break
-        raise self.error(ERR_INVALID_PERL_OP, text[i:j])
+        raise GoRegexError(ERR_INVALID_PERL_OP, text[i:j])
 
     def parse_backslash(self, i: int) -> int:
         text = self.whole
@@ -397,7 +395,7 @@ class Parser:
             self.push(("assert", WORD_BOUNDARY if following == "b" else NO_WORD_BOUNDARY))
             return i + 2
         if following == "C":
-            raise self.error(ERR_INVALID_ESCAPE, text[i : i + 2])
+            raise GoRegexError(ERR_INVALID_ESCAPE, text[i : i + 2])
         if following == "Q":
             end = text.find("\\E", i + 2)
             literal = text[i + 2 :] if end < 0 else text[i + 2 : end]
@@ -424,7 +422,7 @@ class Parser:
         if i + 2 < len(text) and text[i + 2] == "{":
             end = text.find("}", i)
             if end < 0:
-                raise self.error(ERR_INVALID_CHAR_RANGE, text[i:])
+                raise GoRegexError(ERR_INVALID_CHAR_RANGE, text[i:])
             name, after = text[i + 3 : end], end + 1
         else:
             name, after = text[i + 2 : i + 3], i + 3
@@ -440,7 +438,7 @@ class Parser:
                 "(it supports general categories such as \\pL and \\p{Lu})"
             )
         else:
-            raise self.error(ERR_INVALID_CHAR_RANGE, text[i:after])
+            raise GoRegexError(ERR_INVALID_CHAR_RANGE, text[i:after])
         return after
 
     def parse_perl_class(self, i: int, builder: ClassBuilder) -> Optional[int]:
@@ -456,11 +454,11 @@ class Parser:
         text = self.whole
         j = i + 1
         if j >= len(text):
-            raise self.error(ERR_TRAILING_BACKSLASH, "")
+            raise GoRegexError(ERR_TRAILING_BACKSLASH, "")
         char = text[j]
         j += 1
         if "1" <= char <= "7" and not (j < len(text) and "0" <= text[j] <= "7"):
-            raise self.error(ERR_INVALID_ESCAPE, text[i:j])  # a backreference: Go has none
+            raise GoRegexError(ERR_INVALID_ESCAPE, text[i:j])  # a backreference: Go has none
         if "0" <= char <= "7":
             value = ord(char) - 48
             for _ in range(2):
@@ -475,7 +473,7 @@ class Parser:
             return simple[char], j
         if ord(char) < 0x80 and not char.isalnum():
             return ord(char), j
-        raise self.error(ERR_INVALID_ESCAPE, text[i:j])
+        raise GoRegexError(ERR_INVALID_ESCAPE, text[i:j])
 
     def parse_hex(self, i: int, j: int) -> Tuple[int, int]:
         text = self.whole
@@ -486,14 +484,14 @@ class Parser:
             while end < len(text) and text[end] in hex_digits:
                 value = value * 16 + int(text[end], 16)
                 if value > MAX_RUNE:
-                    raise self.error(ERR_INVALID_ESCAPE, text[i : end + 1])
+                    raise GoRegexError(ERR_INVALID_ESCAPE, text[i : end + 1])
                 end += 1
             if end >= len(text) or text[end] != "}" or end == j + 1:
-                raise self.error(ERR_INVALID_ESCAPE, text[i : min(end + 1, len(text))])
+                raise GoRegexError(ERR_INVALID_ESCAPE, text[i : min(end + 1, len(text))])
             return value, end + 1
         digits = text[j : j + 2]
         if len(digits) < 2 or not all(d in hex_digits for d in digits):
-            raise self.error(ERR_INVALID_ESCAPE, text[i : j + 2])
+            raise GoRegexError(ERR_INVALID_ESCAPE, text[i : j + 2])
         return int(digits, 16), j + 2
 
     def parse_class(self, i: int) -> int:
@@ -512,7 +510,7 @@ class Parser:
                     name = text[j + 2 : end]
                     group = POSIX_GROUPS.get(name[1:] if name.startswith("^") else name)
                     if group is None:
-                        raise self.error(ERR_INVALID_CHAR_RANGE, text[j : end + 2])
+                        raise GoRegexError(ERR_INVALID_CHAR_RANGE, text[j : end + 2])
                     builder.add_group(group, name.startswith("^"))
                     j = end + 2
                     continue
@@ -529,7 +527,7 @@ class Parser:
             if j + 1 < len(text) and text[j] == "-" and text[j + 1] != "]":
                 high, j = self.parse_class_char(j + 1, i)
                 if high < low:
-                    raise self.error(ERR_INVALID_CHAR_RANGE, text[start:j])
+                    raise GoRegexError(ERR_INVALID_CHAR_RANGE, text[start:j])
             builder.add_range(low, high)
         self.push(builder.node(negated))
         return j + 1
@@ -537,7 +535,7 @@ class Parser:
     def parse_class_char(self, j: int, class_start: int) -> Tuple[int, int]:
         text = self.whole
         if j >= len(text):
-            raise self.error(ERR_MISSING_BRACKET, text[class_start:])
+            raise GoRegexError(ERR_MISSING_BRACKET, text[class_start:])
         if text[j] == "\\":
             return self.parse_escape(j)
         return ord(text[j]), j + 1
