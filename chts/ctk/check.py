@@ -114,7 +114,7 @@ def check_hooks(report: Report, config: Config) -> None:
     errors, skipped = split_skipped(problems)
     errors = source_errors(config, errors)
     for problem in skipped:
-        report.line("WARN", "hooks", problem)
+        report.line("WARN", "hooks", f"{problem}; every create warns about it")
     skip = config["container-hooks"]["on-error"] == "skip"
     for error in errors:
         effect = "the shim skips it (on-error = skip)" if skip else "every create fails (on-error = fail)"
@@ -122,7 +122,7 @@ def check_hooks(report: Report, config: Config) -> None:
     missing = unusable_hook_paths(planned)
     for problem in missing:
         report.line("FAIL", "hooks", f"{problem}: runc fails every container it applies to")
-    if not errors and not missing:
+    if not errors and not missing and not skipped:
         report.line("PASS", "hooks", f"{len(planned)} hook(s) from {len(sources)} source(s), all valid")
 
 
