@@ -209,3 +209,12 @@ def test_a_huge_program_is_unsupported_not_invalid() -> None:
     # Go compiles it (up to its own limit); matching it here would cost memory for nothing a hook needs.
     with pytest.raises(UnsupportedRegex, match=r"would compile to more than 200000 instructions"):
         compile_pattern("(?:a{1000})" * 150)
+
+
+def test_named_groups_of_go_1_22_are_accepted_and_lookbehind_still_refused() -> None:
+    # Podman 5 is built with Go >= 1.22, which reads (?<name>...) as (?P<name>...); the oracle's Go 1.19 does not.
+    assert match_program(compile_pattern("^(?<major>\\d+)\\.(?P<minor>\\d+)$"), "1.22")
+    for pattern, fragment in (("(?<=a)b", "(?<"), ("(?<!a)b", "(?<"), ("(?<>a)", "(?<>")):
+        with pytest.raises(GoRegexError) as caught:
+            compile_pattern(pattern)
+        assert str(caught.value).endswith(f": `{fragment}`"), str(caught.value)
