@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks_file import STAGES, parse_json_document, validate_hook
+from chts.precreate import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,9 +34,7 @@ LEGACY_KEYS = (
     "annotation",
     "hasbindmounts",
 )
-# Podman's extension stage (libpod passes it to containers/common): run by the shim before
-# runc reads config.json, with the proposed config on stdin and the new one read from stdout.
-PRECREATE = "precreate"
+# Podman's extension stage (libpod passes it to containers/common), run by chts.precreate.
 DROPIN_STAGES = (*STAGES, PRECREATE)
 # containers/common since 2024 (Podman 5) injects a drop-in's "prestart" into createRuntime:
 # runc runs both at the same moment, and one stage keeps the order of the files.
