@@ -34,6 +34,7 @@ if TYPE_CHECKING:
             "annotations": List[List[str]],
             "commands": List[str],  # regexes, any of which may match process.args[0]
             "x-container-hooks-env": List[List[str]],
+            "anyOf": bool,  # 0.1.0 files: the conditions are ORed, as containers/common converts them
         },
         total=False,
     )
@@ -161,7 +162,19 @@ def dropin_names(directory: str, any_owner: bool) -> List[str]:
 
 
 def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str], None]) -> None:
-    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on."""
+    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on.
+
+    A file this toolkit cannot use although Podman reads it (chts.dropin_hooks) is
+    skipped with a warning either way: it must not cost every container.
+    """
+    # --- begin hooksd-parity: files skipped whatever on-error says
+    from chts.errors import SKIPPED_FILE
+
+    for problem in problems:
+        if problem.endswith(SKIPPED_FILE):
+            warn(f"skipping hook file: {problem}")
+    problems = [problem for problem in problems if not problem.endswith(SKIPPED_FILE)]
+    # --- end hooksd-parity
     if not problems:
         return
     if policy == "skip":
@@ -171,19 +184,6 @@ def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str],
     more = len(problems) - 1
     suffix = f" (and {more} more unusable hook source(s): `container-hooks-ctk hooks validate` lists them)"
     raise ToolkitError(problems[0] + (suffix if more else ""))
-
-
-def load_hook_sources(
-    config: Config, warn: Optional[Callable[[str], None]] = None
-) -> Tuple[List[PlannedHook], List[str]]:
-    """(planned hooks in injection order, every file or directory read to find them), after the failure policy.
-
-    Raises ToolkitError naming the file when a source is unusable and on-error is
-    "fail"; with "skip", ``warn`` hears about each source left out.
-    """
-    planned, sources, problems = scan_hook_sources(config)
-    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
-    return planned, sources
 
 
 def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Explained]:
@@ -211,7 +211,11 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
 
 
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
-    """The planned hooks that apply to the container described by ``spec``."""
+    """The planned hooks that apply to the container described by ``spec``, for its config.json.
+
+    precreate hooks are never written into config.json: chts.precreate runs them.
+    """
+    planned = [entry for entry in planned if entry["stage"] != "precreate"]  # hooksd-parity
     if all(entry.get("when") is None for entry in planned):
         return list(planned)  # hooks.json only: nothing to evaluate
     return [entry for entry, matched, _ in explain_hooks(planned, spec) if matched]

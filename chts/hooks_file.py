@@ -95,14 +95,3 @@ def parse_hooks_json(text: str, path: str) -> HooksByStage:
         return validate_hooks_object(data)
     except ValueError as exc:
         raise ToolkitError(f"{path}: {exc}") from None
-
-
-def load_hooks_json(path: str) -> HooksByStage:
-    """The hooks of ``path``; a missing file has none."""
-    import os  # not at the top: the shim's create path reads hooks through its cache
-
-    from chts.toolkit_config import read_text_file
-
-    if not os.path.lexists(path):
-        return {}
-    return parse_hooks_json(read_text_file(path, MAX_HOOKS_BYTES, "hooks JSON"), path)

@@ -311,9 +311,15 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
             )
             return
         data, added = edit_spec(spec_text, planned)
+        spec = without_record(spec_text.spec)
+        if any(entry["stage"] == "precreate" for entry in planned):
+            # Podman's precreate stage: hooks that may rewrite the config runc will read (chts/precreate.py).
+            from chts.precreate import run_precreate_stage
+
+            rewritten = run_precreate_stage(planned, spec, spec_text.raw if data is None else data, call.bundle, log)
+            data = rewritten if rewritten is not None else data
         if data is not None:
             write_atomically(spec_path, data)
-        spec = without_record(spec_text.spec)
     except ToolkitError as exc:
         raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
     # Spec 3.8: the log says which hooks were injected and why (which file, which condition).

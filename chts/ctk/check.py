@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import READERS, engine_usage
-from chts.ctk.hooks import source_errors, unusable_hook_paths
+from chts.ctk.hooks import source_errors, split_skipped, unusable_hook_paths
 from chts.ctk.install import install_config_text, running_archive
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.dispatch import TOOL_NAMES
@@ -111,7 +111,10 @@ def check_config(report: Report, path: str) -> Optional[Config]:
 
 def check_hooks(report: Report, config: Config) -> None:
     planned, sources, problems = scan_hook_sources(config)
-    errors = source_errors(config, problems)
+    errors, skipped = split_skipped(problems)
+    errors = source_errors(config, errors)
+    for problem in skipped:
+        report.line("WARN", "hooks", f"{problem}; every create warns about it")
     skip = config["container-hooks"]["on-error"] == "skip"
     for error in errors:
         effect = "the shim skips it (on-error = skip)" if skip else "every create fails (on-error = fail)"
@@ -119,7 +122,7 @@ def check_hooks(report: Report, config: Config) -> None:
     missing = unusable_hook_paths(planned)
     for problem in missing:
         report.line("FAIL", "hooks", f"{problem}: runc fails every container it applies to")
-    if not errors and not missing:
+    if not errors and not missing and not skipped:
         report.line("PASS", "hooks", f"{len(planned)} hook(s) from {len(sources)} source(s), all valid")
 
 

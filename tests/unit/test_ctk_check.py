@@ -123,6 +123,21 @@ def test_hook_problems(capsys: Any, host: Host) -> None:
     ]
 
 
+def test_a_file_skipped_whatever_on_error_says_is_a_warning(capsys: Any, host: Host, tmp_path: Path) -> None:
+    hooks_d = tmp_path / "hooks.d"
+    hooks_d.mkdir()
+    legacy = hooks_d / "oci-register.json"
+    legacy.write_text(json.dumps({"hook": "/bin/true", "stages": ["prestart"]}))  # 0.1.0, no condition
+    host.config.write_text(host.config.read_text().replace("hooks-dirs = []", f'hooks-dirs = ["{hooks_d}"]'))
+    host.install_names()
+    status, lines = host.check(capsys)
+    assert status == 0, lines
+    assert lines_about(lines, "hooks") == [
+        f"WARN  hooks: {legacy}: no cmds, annotations or hasbindmounts: Podman never injects such a 0.1.0 hook, "
+        "nor does this toolkit (this file is skipped whatever on-error says); every create warns about it"
+    ]
+
+
 def test_no_runtime_fails(capsys: Any, host: Host) -> None:
     host.write_config(runtime='runtimes = ["/no/such/runc", "no-such-runc"]')
     status, lines = host.check(capsys)

@@ -6,13 +6,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from chts import cache, inject
 from chts.errors import ToolkitError
-from chts.hook_sources import explain_hooks, load_hook_sources, scan_hook_sources, select_hooks
+from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim_log import ShimLog
 from chts.toolkit_config import default_config
 
@@ -55,6 +55,13 @@ class Root:
 @pytest.fixture
 def root(tmp_path: Path) -> Root:
     return Root(tmp_path)
+
+
+def load_hook_sources(config: Any, warn: Any = None) -> Tuple[List[Any], List[str]]:
+    """What the shim plans for ``config``: the scan, then the failure policy (as inject.planned_hooks does)."""
+    planned, sources, problems = scan_hook_sources(config)
+    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
+    return planned, sources
 
 
 def hook_paths(planned: List[Any]) -> List[str]:
@@ -119,7 +126,8 @@ def test_only_json_files_count_and_missing_directories_are_empty(root: Root) -> 
 def test_one_file_with_several_stages(root: Root) -> None:
     root.dropin(0, "10-x.json", "/a/x", stages=["poststop", "prestart", "createRuntime"])
     planned = load_hook_sources(root.config())[0]
-    assert [entry["stage"] for entry in planned] == ["poststop", "prestart", "createRuntime"]
+    # prestart is read as createRuntime (as Podman 5 does), so the hook is planned there once.
+    assert [entry["stage"] for entry in planned] == ["poststop", "createRuntime"]
 
 
 def test_planned_hooks_are_plain_data_for_the_marshal_cache(root: Root) -> None:
@@ -387,8 +395,9 @@ def test_a_directory_above_the_executable_counts_too(root: Root, exe_dir: Path) 
     planned, _, problems = scan_hook_sources(root.config())
     assert planned == []
     assert len(problems) == 1
+    # A drop-in's prestart runs as createRuntime (Podman 5's mapping), and the message names the stage it runs in.
     assert problems[0].startswith(
-        f"{dropin}: prestart hook {hook}: {exe_dir}: refusing directory above a hook executable owned by uid 1000"
+        f"{dropin}: createRuntime hook {hook}: {exe_dir}: refusing directory above a hook executable owned by uid 1000"
     )
 
 
