@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chts.engines import EffectiveRuntimes, FileEdit, Plan, RuntimeRequest
 from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
-from chts.engines.json_edit import add_member, member_at, remove_member, replace_value, value_text
+from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command
 from chts.errors import ToolkitError
 
@@ -115,15 +115,10 @@ def removed(text: str, state: Optional[Dict[str, Any]], name: str, path: str, no
         else:
             text = remove_member(text, ["runtimes", name], path, record.get("runtimes-inside"))
             expected["runtimes"] = runtimes
-    if isinstance(record.get("runtime"), dict):  # recorded by an older release that took an entry over
-        text = added_entry(text, name, record["runtime"], path)
-        expected["runtimes"] = {**runtimes, name: record["runtime"]}
+    if isinstance(record.get("runtime"), dict):  # the first release took a user's entry of our name over
+        earlier = json.dumps(record["runtime"])
+        notes.append(f"{path}: configure had replaced runtimes.{name} = {earlier}; add it back by hand if needed")
     return verified(text, expected, path)
-
-
-def added_entry(text: str, name: str, entry: Dict[str, Any], path: str) -> str:
-    keys = ["runtimes", name] if member_at(text, ["runtimes"], path)[1] else ["runtimes"]
-    return add_member(text, keys, entry if len(keys) == 2 else {name: entry}, path)[0]
 
 
 def upgraded(state: Optional[Dict[str, Any]]) -> Dict[str, Any]:

@@ -69,19 +69,15 @@ def test_without_a_record_unconfigure_does_not_guess_a_default(tmp_path: Path, c
 
 
 def test_a_record_of_the_first_release_is_still_undone(tmp_path: Path, capsys: Any) -> None:
-    """State files written before records held text: values, `had-runtimes`, a taken-over entry."""
+    """Records written before they held text: values, `had-runtimes`, a taken-over entry (named, not put back)."""
     config = tmp_path / "daemon.json"
     config.write_text(json.dumps({"runtimes": {NAME: {"path": SHIM, "runtimeArgs": ["-x"]}}, "default-runtime": NAME}))
-    Path(f"{config}{STATE}").write_text(
-        json.dumps(
-            {"runtime": {"path": "/old", "runtimeArgs": ["-x"]}, "had-runtimes": True, "default-runtime": "crun"}
-        )
-    )
-    unconfigured(capsys, "docker", config)
-    assert json.loads(config.read_text()) == {
-        "runtimes": {NAME: {"path": "/old", "runtimeArgs": ["-x"]}},
-        "default-runtime": "crun",
-    }
+    record = {"runtime": {"path": "/old", "runtimeArgs": ["-x"]}, "had-runtimes": False, "default-runtime": "runc"}
+    Path(f"{config}{STATE}").write_text(json.dumps(record))
+    status, _, err = runtime_cmd(capsys, "unconfigure", "docker", config)
+    assert status == 0, err
+    assert json.loads(config.read_text()) == {"default-runtime": "runc"}
+    assert '"/old"' in err and "add it back by hand" in err
 
 
 def test_reload_refuses_a_pid_that_is_not_dockerd(tmp_path: Path, capsys: Any) -> None:
