@@ -92,8 +92,15 @@ def added(text: str, request: RuntimeRequest) -> Tuple[str, Dict[str, Any]]:
 
 
 def removed(text: str, state: Optional[Dict[str, Any]], name: str, path: str, notes: List[str]) -> str:
-    """``text`` without configure's changes, by the inverse edits the record names."""
+    """``text`` without configure's changes, by the inverse edits the record names.
+
+    Without a record nothing shows that configure added the entry of our name: it is left as it is.
+    """
     document = checked_document(text, path)
+    if state is None:
+        if name in document.get("runtimes", {}):
+            notes.append(f"{path}: no record that configure added runtimes.{name} ({state_path(path)}): left as it is")
+        return text
     record = upgraded(state)
     expected = dict(document)
     inside = record.get("document-inside")
@@ -102,8 +109,6 @@ def removed(text: str, state: Optional[Dict[str, Any]], name: str, path: str, no
             text, _ = replace_value(text, ["default-runtime"], record["default-runtime"], path)
             expected["default-runtime"] = json.loads(record["default-runtime"])
         else:
-            if state is None:
-                notes.append(f"no record of the previous default runtime: removed default-runtime ({name})")
             text = remove_member(text, ["default-runtime"], path, inside)
             expected.pop("default-runtime")
     runtimes = dict(document.get("runtimes", {}))
@@ -121,10 +126,8 @@ def removed(text: str, state: Optional[Dict[str, Any]], name: str, path: str, no
     return verified(text, expected, path)
 
 
-def upgraded(state: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def upgraded(state: Dict[str, Any]) -> Dict[str, Any]:
     """A record of any release in today's form (the first one kept values, not their text)."""
-    if state is None:
-        return {}
     if state.get("version") == STATE_VERSION:
         return state
     record: Dict[str, Any] = {"added-runtimes": not state.get("had-runtimes", True), "runtime": state.get("runtime")}

@@ -59,13 +59,15 @@ def test_a_runtime_of_our_name_the_user_wrote_is_refused(tmp_path: Path, capsys:
     assert config.read_text() == text and not Path(f"{config}{STATE}").exists()
 
 
-def test_without_a_record_unconfigure_does_not_guess_a_default(tmp_path: Path, capsys: Any) -> None:
+def test_without_a_record_unconfigure_leaves_the_entry(tmp_path: Path, capsys: Any) -> None:
+    """Nothing shows configure added it: the same-name rule says it is the user's."""
     config = tmp_path / "daemon.json"
-    config.write_text(json.dumps({"runtimes": {NAME: {"path": SHIM}}, "default-runtime": NAME}))
+    text = json.dumps({"runtimes": {NAME: {"path": SHIM}}, "default-runtime": NAME})
+    config.write_text(text)
     status, _, err = runtime_cmd(capsys, "unconfigure", "docker", config)
     assert status == 0, err
-    assert "no record of the previous default" in err
-    assert json.loads(config.read_text()) == {"runtimes": {}}  # docker's own default, not a guessed name
+    assert "no record that configure added" in err and "left as it is" in err
+    assert config.read_text() == text
 
 
 def test_a_record_of_the_first_release_is_still_undone(tmp_path: Path, capsys: Any) -> None:
