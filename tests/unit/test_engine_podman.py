@@ -43,7 +43,7 @@ def test_a_missing_file_gets_a_minimal_one(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_drop_ins_count_and_podman_conf_alone_when_set(tmp_path: Path, monkeypatch: Any) -> None:
-    """containers/common: the file, then <file>.d/*.conf sorted (no subdirectories); CONTAINERS_CONF: that file alone."""
+    """containers/common: the file, then <file>.d/*.conf sorted, no subdirectories; CONTAINERS_CONF: that file alone."""
     monkeypatch.delenv("CONTAINERS_CONF", raising=False)
     monkeypatch.delenv("CONTAINERS_CONF_OVERRIDE", raising=False)
     config = tmp_path / "containers.conf"
