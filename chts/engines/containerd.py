@@ -157,7 +157,7 @@ class Containerd:
             if hidden_by is not None:
                 raise ToolkitError(
                     f"{path}: imports {hidden_by}, whose CRI plugin table replaces this file's on containerd 1.x "
-                    "and would hide the edit; use --drop-in (or edit that file)"
+                    "and would hide the edit; merge that file's runtimes into this one, then configure again"
                 )
             expected = copy.deepcopy(document)
             blocks = []
