@@ -17,7 +17,7 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.containerd_config import (
     BUILTIN_RUNTIMES,
     CRI_PLUGIN,
@@ -42,6 +42,7 @@ from chts.engines.containerd_dropin import (
     remove_drop_ins,
 )
 from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
+from chts.engines.runtime_binaries import resolve_binary
 from chts.engines.toml_edit import (
     append_block,
     marked_edit,
@@ -200,5 +201,12 @@ class Containerd:
         view, origin = effective_view(config, source)
         return EffectiveRuntimes(view.default, view.runtimes, origin, view.other)
 
+    def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
+        """A runc.v2 runtime's ``options.BinaryName``, else runc from $PATH; other shims (kata, gVisor) run none."""
+        entry = effective.runtimes.get(name)
+        if entry is None or entry.get("runtime_type", RUNC_V2) != RUNC_V2:
+            return None
+        return resolve_binary(str(entry.get("options", {}).get("BinaryName") or "runc"))
 
-ENGINE = Containerd()
+
+ENGINE: Engine = Containerd()
