@@ -30,6 +30,7 @@ from chts.engines.containerd_config import (
     reader_major,
 )
 from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
+from chts.engines.runtime_binaries import runc_shim_binary
 from chts.engines.toml_edit import (
     append_block,
     marked_edit,
@@ -160,6 +161,11 @@ class Containerd:
     def effective(self, config: str, source: str) -> EffectiveRuntimes:
         view, origin = effective_view(config, source)
         return EffectiveRuntimes(view.default, view.runtimes, origin, view.other)
+
+    def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
+        """The runc shim's ``options.BinaryName``, else ``runc`` in $PATH; None for other shims (kata...)."""
+        entry = effective.runtimes.get(name)
+        return None if entry is None else runc_shim_binary(entry.get("runtime_type"), entry.get("options"))
 
 
 ENGINE = Containerd()

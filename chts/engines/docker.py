@@ -17,14 +17,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from chts.engines import EffectiveRuntimes, FileEdit, Plan, RuntimeRequest
 from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
 from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
-from chts.engines.runtime_binaries import resolve_binary, run_engine_command
+from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
 from chts.errors import ToolkitError
 
 WHAT = "Docker daemon.json"
 STATE_SUFFIX = ".container-hooks-state.json"
 STATE_VERSION = 2
 BUILTIN_DEFAULT = "runc"
-RUNC_SHIMS = ("io.containerd.runc.v2", "io.containerd.runc.v1")
 # A new file: indented, so the user can read and extend it.
 EMPTY_DOCUMENT = "{\n}\n"
 
@@ -220,9 +219,7 @@ class Docker:
             return None
         if isinstance(entry.get("path"), str):
             return resolve_binary(entry["path"])
-        if entry.get("runtimeType") in RUNC_SHIMS:
-            return resolve_binary(str(entry.get("options", {}).get("BinaryName") or "runc"))
-        return None
+        return runc_shim_binary(entry.get("runtimeType"), entry.get("options"))
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         return (
