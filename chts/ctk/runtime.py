@@ -54,6 +54,13 @@ def register(subparsers: Any) -> None:
         parser.add_argument("--set-as-default", action="store_true", help="make it the engine's default runtime")
         parser.add_argument("--drop-in-dir", help="crio: the drop-in directory (default: crio.conf.d beside --config)")
         parser.add_argument(
+            "--drop-in",
+            action="store_true",
+            help="containerd: put the runtime in a file of its own (conf.d/99-container-hooks.toml beside --config, "
+            "or the drop-in directory the config already imports) instead of editing --config, for hosts whose "
+            "main file is regenerated; unconfigure removes either layout",
+        )
+        parser.add_argument(
             "--config-source",
             choices=SOURCES,
             default="auto",
@@ -83,6 +90,7 @@ def request_of(args: argparse.Namespace, engine: Engine) -> RuntimeRequest:
         drop_in_dir=args.drop_in_dir,
         config_source=args.config_source,
         toolkit_config=args.toolkit_config,
+        drop_in=args.drop_in,
     )
 
 

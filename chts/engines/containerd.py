@@ -14,6 +14,7 @@ finds its default runtime and does not load (on a Kubernetes node: the node is d
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from chts.engines import EffectiveRuntimes, Plan, RuntimeRequest
@@ -28,6 +29,17 @@ from chts.engines.containerd_config import (
     imported_paths,
     load_file,
     reader_major,
+)
+from chts.engines.containerd_dropin import (
+    DROP_IN_NAME,
+    advice,
+    configure_drop_in,
+    imported_directories,
+    our_drop_ins,
+    refuse_legacy_default,
+    refuse_newer_format,
+    regenerated_by,
+    remove_drop_ins,
 )
 from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
 from chts.engines.runtime_binaries import runc_shim_binary
@@ -93,12 +105,24 @@ def foreign_runtime_error(request: RuntimeRequest) -> ToolkitError:
     return foreign_runtime(request.config, f"runtime {request.name!r}")
 
 
+def drop_in_advice(config: str, document: Dict[str, Any], owner: str) -> str:
+    directories = imported_directories(config, document, reader_major(document, config))
+    if directories:
+        return (
+            f"use --drop-in (it writes {os.path.join(directories[0], DROP_IN_NAME)}, which the generated file imports)"
+        )
+    return advice(owner)
+
+
 def hiding_import(request: RuntimeRequest, document: Dict[str, Any]) -> Optional[str]:
     """An imported file whose CRI plugin table would replace the main file's on containerd 1.x, if any."""
     if reader_major(document, request.config) >= 2:
         return None
     key = CRI_PLUGIN[config_version(document, request.config)]
+    ours = set(our_drop_ins(request.config, document, 1))
     for path in imported_paths(request.config, document.get("imports", []), 1):
+        if path in ours:
+            continue
         imported = load_file(path, required=False) or {}
         plugins = imported.get("plugins")
         if isinstance(plugins, dict) and key in plugins:
@@ -123,11 +147,13 @@ class Containerd:
         def edit(text: str, document: Dict[str, Any]) -> str:
             path = request.config
             keys, containerd = checked_tables(document, path)
-            if config_version(document, path) >= 3 and reader_major(document, path) < 2:
-                raise ToolkitError(
-                    f"{path}: version 3 is containerd 2.x's format, and the containerd here (1.x) reads "
-                    "no runtime from it; write a version 2 file for containerd 1.x"
-                )
+            major = reader_major(document, path)
+            refuse_newer_format(path, config_version(document, path), major)
+            owner = regenerated_by(path, text)
+            if owner is not None:
+                lost = f"{owner} rewrites it at every start, so this edit would be lost"
+                raise ToolkitError(f"{path}: {lost}; {drop_in_advice(path, document, owner)}")
+            refuse_legacy_default(path, containerd, request, major)
             hidden_by = hiding_import(request, document)
             if hidden_by is not None:
                 raise ToolkitError(
@@ -144,13 +170,26 @@ class Containerd:
                 new = set_key_expecting(new, expected, keys, "default_runtime_name", request.name)
             return verified(new, expected, path)
 
-        plan = marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
+        if request.drop_in:
+            plan = configure_drop_in(request, shim_entry)
+        else:
+            plan = marked_edit(request.config, WHAT, MINIMAL_CONFIG, edit)
+            plan = Plan(plan.edits + remove_drop_ins(request.config), plan.notes)  # switching from --drop-in
         text = read_config_text(request.config, WHAT)
-        notes = disabled_warning(parse_toml(text, request.config), request.config) if text else []
+        document = parse_toml(text, request.config) if text else {}
+        notes = disabled_warning(document, request.config)
+        directories = imported_directories(request.config, document, reader_major(document, request.config))
+        if directories and not request.drop_in:
+            notes.append(
+                f"note: {request.config} imports {directories[0]}/: if the file is generated (EKS nodeadm, "
+                "k3s, rke2 ...) this edit will be lost; --drop-in puts the runtime there instead"
+            )
         return Plan(plan.edits, plan.notes + notes)
 
     def unconfigure(self, request: RuntimeRequest) -> Plan:
-        return unmarked_edit(request.config, WHAT, lambda document: checked_tables(document, request.config))
+        """Both layouts at once: marks in the main file and our drop-in, whichever configure left."""
+        plan = unmarked_edit(request.config, WHAT, lambda document: checked_tables(document, request.config))
+        return Plan(plan.edits + remove_drop_ins(request.config), plan.notes)
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         return "restart containerd to apply it (e.g. `systemctl restart containerd`); running containers keep running"

@@ -27,12 +27,13 @@ Facts the reading follows:
 from __future__ import annotations
 
 import copy
+import fnmatch
 import functools
 import glob
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chts.engines.engine_files import deep_merge, parse_toml, read_config_text
 from chts.errors import ToolkitError
@@ -96,7 +97,8 @@ def reader_major(document: Dict[str, Any], path: str) -> int:
     return 2 if config_version(document, path) >= 3 else 1
 
 
-def imported_paths(parent: str, imports: Any, major: int) -> List[str]:
+def imported_paths(parent: str, imports: Any, major: int, planned: Sequence[str] = ()) -> List[str]:
+    """The files ``imports`` names, globs expanded as containerd does; ``planned`` files count as existing."""
     if not isinstance(imports, list) or not all(isinstance(item, str) for item in imports):
         raise ToolkitError(f"{parent}: imports must be a list of strings")
     paths = []
@@ -106,7 +108,8 @@ def imported_paths(parent: str, imports: Any, major: int) -> List[str]:
             if major >= 2 and not os.path.isabs(path):
                 path = os.path.join(os.path.dirname(parent), path)
             pattern = item if major < 2 else path
-            paths += sorted(glob.glob(pattern))  # Go's filepath.Glob sorts too
+            matches = set(glob.glob(pattern)) | {p for p in planned if fnmatch.fnmatch(p, pattern)}
+            paths += sorted(matches)  # Go's filepath.Glob sorts too
             continue
         paths.append(path if os.path.isabs(path) else os.path.join(os.path.dirname(parent), path))
     return paths
@@ -155,27 +158,40 @@ def load_file(path: str, required: bool) -> Optional[Dict[str, Any]]:
     return parse_toml(text, path)
 
 
-def read_files(config: str) -> Tuple[Dict[str, Any], int]:
-    """The main file and every import merged as containerd does, and the containerd major version applied."""
-    main = load_file(config, required=False) or {}
+def read_files(
+    config: str, replaced: Optional[Dict[str, Optional[Dict[str, Any]]]] = None
+) -> Tuple[Dict[str, Any], int, List[str]]:
+    """The main file and every import merged as containerd does, the major version applied, and the load order.
+
+    ``replaced`` maps a path to the document to use instead of the file (None: as if it did not
+    exist), so a planned drop-in can be judged before it is written.
+    """
+    replaced = replaced or {}
+
+    def load(path: str, required: bool) -> Optional[Dict[str, Any]]:
+        return replaced[path] if path in replaced else load_file(path, required)
+
+    main = load(config, required=False) or {}
     major = reader_major(main, config)
     merged: Dict[str, Any] = {}
-    loaded: Set[str] = set()
+    order: List[str] = []
     pending = [config]
     while pending:
         path, pending = pending[0], pending[1:]
-        if path in loaded:
+        if path in order:
             continue
-        document = main if path == config else load_file(path, required=True)
-        assert document is not None
+        document = main if path == config else load(path, required=True)
+        if document is None:
+            continue
         if major >= 2:
             document = migrated(document, path)
-        merged = merge_import(merged, document, major) if loaded else copy.deepcopy(document)
-        pending += imported_paths(path, document.get("imports", []), major)
-        loaded.add(path)
+        merged = merge_import(merged, document, major) if order else copy.deepcopy(document)
+        planned = [p for p, planned_document in replaced.items() if planned_document is not None]
+        pending += imported_paths(path, document.get("imports", []), major, planned)
+        order.append(path)
     if major >= 2:
         merged["version"] = 3
-    return merged, major
+    return merged, major, order
 
 
 def dump(config: str) -> Dict[str, Any]:
@@ -211,6 +227,7 @@ def without_zero_values(value: Any) -> Any:
 
 def runtime_settings(runtime: Any, version: int) -> Dict[str, Any]:
     settings: Dict[str, Any] = without_zero_values(runtime) if isinstance(runtime, dict) else {}
+    settings.setdefault("runtime_type", RUNC_V2)  # an empty runtime_type runs containerd's default, runc.v2
     if version >= 3 and settings.get("sandboxer") == DEFAULT_SANDBOXER:
         del settings["sandboxer"]
     return settings
@@ -263,5 +280,5 @@ def effective_view(config: str, source: str) -> Tuple[CriView, str]:
         binary = containerd_binary()
         major = (binary_major(binary) if binary else None) or (2 if document.get("version") == 3 else 1)
         return cri_view(document, "containerd config dump", major), "containerd config dump"
-    document, major = read_files(config)
+    document, major, _ = read_files(config)
     return cri_view(document, config, major), "file"
