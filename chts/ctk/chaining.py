@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from chts.ctk.config import apply_assignments, default_config_text, read_config_text
 from chts.ctk.engine_usage import runs_shim
@@ -129,3 +129,17 @@ def chained_binary(engine: str, engine_config: str, toolkit_config: str) -> Opti
         return None
     runtime = record.get("runtime") if isinstance(record, dict) else None
     return runtime if isinstance(runtime, str) else None
+
+
+def chain_report(engine: str, engine_config: str, toolkit_config: str, runtime: Optional[str]) -> Tuple[bool, str]:
+    """(all right, what to say) about the binary the shim execs for ``engine``; ``runtime`` is the shim's pick."""
+    recorded = chained_binary(engine, engine_config, toolkit_config)
+    execs = runtime or "no runtime (none of the runtimes list exists)"
+    if recorded is None:
+        return runtime is not None, f"the shim execs {execs}"
+    if runtime is not None and os.path.exists(recorded) and os.path.samefile(recorded, runtime):
+        return True, f"the shim execs {runtime}, as {engine}'s default runtime did before configure"
+    return (
+        False,
+        f"the shim execs {execs}, not {recorded} that {engine}'s default ran (missing, or not first in runtimes)",
+    )
