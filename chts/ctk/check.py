@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from chts.ctk.chaining import chain_report
 from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import engine_usage
 from chts.ctk.hooks import source_errors, unusable_hook_paths
@@ -146,7 +147,14 @@ def check_runtime(report: Report, config: Config, shim: str) -> Optional[str]:
     return runtime
 
 
-def check_engines(report: Report, configs: Dict[str, str], shims: List[str], source: str) -> None:
+def check_engines(
+    report: Report,
+    configs: Dict[str, str],
+    shims: List[str],
+    source: str = "auto",
+    toolkit_config: str = "",
+    runtime: Optional[str] = None,
+) -> None:
     configured = 0
     for engine, path in configs.items():
         try:
@@ -166,9 +174,10 @@ def check_engines(report: Report, configs: Dict[str, str], shims: List[str], sou
             role = "the default" if usage.default == name else f"not the default ({usage.default or 'engine default'})"
             status = "PASS" if os.access(binary, os.X_OK) else "FAIL"
             missing = "" if status == "PASS" else ", which is not an executable file"
-            report.line(
-                status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({path}, seen by {usage.source})"
-            )
+            chained, execs = chain_report(engine, path, toolkit_config, runtime)
+            status = "WARN" if status == "PASS" and not chained else status
+            where = f"{path}, seen by {usage.source}"
+            report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({where}); {execs}")
     if not configured:
         report.line("WARN", "engines", "no engine on this host is configured to use the shim yet")
 
@@ -345,10 +354,10 @@ def run_check(args: argparse.Namespace) -> int:
         check_hooks(report, config)
     usable = config or default_config()
     shim = installed or running_archive() or os.path.join(dest, SHIM)
-    check_runtime(report, usable, shim)
+    runtime = check_runtime(report, usable, shim)
     engine_configs = {engine: getattr(args, f"{engine}_config") for engine in ENGINE_MODULES}
     shims = [os.path.join(dest, SHIM), *(p for p in [installed] if p)]
-    check_engines(report, engine_configs, shims, args.config_source)
+    check_engines(report, engine_configs, shims, args.config_source, chosen_config_path(args), runtime)
     check_container(report, args, installed, usable)
     if not args.quiet:
         print("check: FAILED" if report.failed else "check: passed")

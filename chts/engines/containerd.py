@@ -42,7 +42,7 @@ from chts.engines.containerd_dropin import (
     remove_drop_ins,
 )
 from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
-from chts.engines.runtime_binaries import resolve_binary
+from chts.engines.runtime_binaries import runc_shim_binary
 from chts.engines.toml_edit import (
     append_block,
     marked_edit,
@@ -202,11 +202,9 @@ class Containerd:
         return EffectiveRuntimes(view.default, view.runtimes, origin, view.other)
 
     def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
-        """A runc.v2 runtime's ``options.BinaryName``, else runc from $PATH; other shims (kata, gVisor) run none."""
+        """The runc shim's ``options.BinaryName``, else ``runc`` in $PATH; None for other shims (kata...)."""
         entry = effective.runtimes.get(name)
-        if entry is None or entry.get("runtime_type", RUNC_V2) != RUNC_V2:
-            return None
-        return resolve_binary(str(entry.get("options", {}).get("BinaryName") or "runc"))
+        return None if entry is None else runc_shim_binary(entry.get("runtime_type"), entry.get("options"))
 
 
 ENGINE: Engine = Containerd()

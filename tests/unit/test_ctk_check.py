@@ -13,6 +13,7 @@ from conftest import require_binary
 from ctk_cli import run_ctk
 
 from chts.ctk.check import is_static_elf
+from chts.shim import find_runtime
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 
@@ -171,13 +172,36 @@ def test_engines_configured_for_the_shim(capsys: Any, host: Host) -> None:
     assert status == 0, lines
     docker = lines_about(lines, "docker")
     seen = "seen by file"  # unit tests read the files: no engine binary is asked
-    assert docker == [f"PASS  docker: runtime 'hooks' runs {shim}; the default ({host.engines}/docker/config, {seen})"]
+    assert len(docker) == 1
+    assert docker[0].startswith(
+        f"PASS  docker: runtime 'hooks' runs {shim}; the default ({host.engines}/docker/config, {seen})"
+    )
+    assert docker[0].endswith(f"; the shim execs {find_runtime(['runc', 'docker-runc'], str(shim))}")
     assert lines_about(lines, "containerd")[0].startswith(
         f"PASS  containerd: runtime 'hooks' runs {shim}; not the default"
     )
     assert lines_about(lines, "podman")[0].startswith(f"PASS  podman: runtime 'hooks' runs {shim}; not the default")
     assert lines_about(lines, "crio")[0].startswith(f"PASS  crio: runtime 'hooks' runs {shim}; the default")
     assert not lines_about(lines, "engines")
+
+
+def test_the_binary_configure_chained_to_is_shown_and_a_missing_one_warned(capsys: Any, host: Host) -> None:
+    shim = host.bin / "container-hooks-runtime"
+    host.install_names()
+    config = host.engines / "docker" / "config"
+    write(config, json.dumps({"runtimes": {"hooks": {"path": str(shim)}}, "default-runtime": "hooks"}))
+    runc = find_runtime(["runc"], str(shim))
+    records = Path(f"{host.config}.chains.json")
+    records.write_text(json.dumps({f"docker:{config}": {"runtime": runc}}))
+    host.write_config(runtime=f'runtimes = ["{runc}"]\n')
+    status, lines = host.check(capsys)
+    assert lines_about(lines, "docker")[0].endswith(
+        f"the shim execs {runc}, as docker's default runtime did before configure"
+    )
+    records.write_text(json.dumps({f"docker:{config}": {"runtime": "/usr/libexec/crio/gone"}}))
+    status, lines = host.check(capsys)
+    line = lines_about(lines, "docker")[0]
+    assert line.startswith("WARN  docker:") and "not /usr/libexec/crio/gone that docker's default ran" in line
 
 
 def test_engines_not_configured_broken_or_pointing_nowhere(capsys: Any, host: Host) -> None:
