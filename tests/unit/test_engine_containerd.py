@@ -12,7 +12,7 @@ from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfig
 from chts.engines import containerd, containerd_config
 from chts.engines.containerd import ENGINE
 from chts.engines.runtime_binaries import search_path
-from chts.engines.toml_edit import WAS_PREFIX
+from chts.engines.toml_edit import BLOCK_END, WAS_PREFIX
 from chts.errors import ToolkitError
 from chts.toolkit_config import toml_loads
 
@@ -205,3 +205,53 @@ def test_crlf_config_comes_back_byte_for_byte(tmp_path: Path, capsys: Any) -> No
     assert b"\n" not in config.read_bytes().replace(b"\r\n", b"")
     unconfigured(capsys, "containerd", config)
     assert config.read_bytes() == original
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('version = 2\nimports = "conf.d/*.toml"\n', "imports must be a list of strings"),
+        ("version = 2\nimports = [1]\n", "imports must be a list of strings"),
+    ],
+)
+def test_bad_imports_are_one_clear_line(tmp_path: Path, capsys: Any, content: str, says: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    for action in ("configure", "unconfigure"):
+        status, _, err = runtime_cmd(capsys, action, "containerd", config, "--drop-in")
+        assert status == 1 and err == f"container-hooks-ctk: {config}: {says}\n"
+    assert config.read_text() == content
+
+
+def test_a_broken_imported_file_is_named(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "10-x.toml").write_text("[plugins\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'version = 2\nimports = ["{tmp_path}/conf.d/*.toml"]\n')
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config)
+    assert status == 1 and err.startswith(f"container-hooks-ctk: {tmp_path}/conf.d/10-x.toml: invalid TOML")
+    assert err.count("\n") == 1 and config.read_text().startswith("version = 2\nimports")
+
+
+def test_a_drop_in_of_our_name_written_by_someone_else_is_refused(tmp_path: Path, capsys: Any) -> None:
+    theirs = tmp_path / "conf.d" / "99-container-hooks.toml"
+    theirs.parent.mkdir()
+    theirs.write_text("# not ours\nversion = 2\n")
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    before = snapshot(tmp_path)
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config, "--drop-in")
+    assert status == 1 and f"{theirs}: exists and was not written by this tool" in err
+    unconfigured(capsys, "containerd", config)
+    assert snapshot(tmp_path) == before  # unconfigure leaves it too
+
+
+def test_unconfigure_refuses_a_block_whose_end_line_was_deleted(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    configured(capsys, "containerd", config)
+    text = config.read_text().replace(BLOCK_END + "\n", "") + "# the operator's own line\n"
+    config.write_text(text)
+    status, _, err = runtime_cmd(capsys, "unconfigure", "containerd", config)
+    assert status == 1 and err.count("\n") == 1 and "has lost its end line" in err
+    assert config.read_text() == text
