@@ -20,9 +20,11 @@ PLUGIN = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.run
 
 
 @pytest.fixture(autouse=True)
-def no_containerd_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_containerd_binary(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Unit tests read the files as containerd would, whatever containerd this host has (integration tests ask it)."""
     monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
+    # configure may record the chained runtime in the toolkit config: never the host's
+    monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit") / "config.toml"))
 
 
 def containerd_table(config: Path, version: int) -> Dict[str, Any]:
