@@ -179,7 +179,11 @@ def test_the_verification_restores_the_file_when_runc_would_be_lost(
     assert status == 1 and err.count("\n") == 1
     says = "containerd would not run as asked: the default runtime 'runc' is not defined any more (seen by file)"
     assert says in err and err.endswith("; the files are restored\n")
-    assert config.read_text() == original
+    assert snapshot(tmp_path) == {"config.toml": original.encode()}  # and no backup left behind
+    backup = tmp_path / "config.toml.container-hooks.bak"
+    backup.write_text("an older backup\n")
+    assert runtime_cmd(capsys, "configure", "containerd", config)[0] == 1
+    assert backup.read_text() == "an older backup\n"
 
 
 def test_a_file_containerd_rejects_is_named(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
