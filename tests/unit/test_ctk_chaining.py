@@ -30,7 +30,8 @@ def test_crio_packaged_runtimes_in_libexec_are_chained_and_given_back(tmp_path: 
     assert "wrote" in out
     assert shim_runtimes(toolkit) == ["/usr/libexec/crio/crun", "runc", "docker-runc"]
     record = json.loads(Path(f"{toolkit}.chains.json").read_text())
-    assert record == {f"crio:{config}": {"runtime": "/usr/libexec/crio/crun", "created-config": True}}
+    assert record[f"crio:{config}"]["runtime"] == "/usr/libexec/crio/crun"
+    assert record[f"crio:{config}"]["before"] is None  # there was no toolkit config
     once = snapshot(tmp_path)
     assert "nothing changed" in configured(capsys, "crio", config, "--set-as-default", f"--toolkit-config={toolkit}")
     assert snapshot(tmp_path) == once
@@ -48,6 +49,16 @@ def test_a_users_toolkit_config_keeps_everything_else(tmp_path: Path, capsys: An
     assert "# mine" in toolkit.read_text() and 'log-level = "debug"  # keep' in toolkit.read_text()
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     assert toolkit.read_text() == original
+
+
+def test_a_toolkit_config_changed_since_loses_only_the_chained_binary(tmp_path: Path, capsys: Any) -> None:
+    config = crio_etc(tmp_path, "packaged-1.30")
+    toolkit = tmp_path / "config.toml"
+    toolkit.write_text('[container-hooks-runtime]\nruntimes = ["runc"]\n')
+    configured(capsys, "crio", config, f"--toolkit-config={toolkit}")
+    toolkit.write_text(toolkit.read_text() + 'log-level = "debug"\n')  # the admin's change after configure
+    unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
+    assert toolkit.read_text() == '[container-hooks-runtime]\nruntimes = ["runc"]\nlog-level = "debug"\n'
 
 
 def test_docker_with_runc_needs_no_record(tmp_path: Path, capsys: Any) -> None:
