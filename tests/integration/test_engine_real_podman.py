@@ -60,7 +60,8 @@ def test_podman_info_shows_it_and_is_the_command_source(
 
         def ctk(*args: str) -> None:
             done = subprocess.run(
-                [str(toolkit.ctk), "runtime", *args, "--runtime=podman", f"--config={config}", "--config-source=command"],
+                [str(toolkit.ctk), "runtime", *args, "--runtime=podman", f"--config={config}",
+                 "--config-source=command"],
                 env=env, capture_output=True, text=True, check=False, timeout=120,
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
