@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ToolkitRoot, record_hook
-from daemons import dockerd
+from daemons import Dockerd, dockerd
 
 pytestmark = pytest.mark.integration
 
@@ -20,20 +20,28 @@ USER_SETTINGS = {
 }
 
 
+def reloaded_by_ctk(toolkit: ToolkitRoot, engine: Dockerd, action: str, config: Path, *extra: str) -> str:
+    """``runtime ACTION --runtime=docker --reload`` on ``config``; waits for dockerd's reload, returns stdout."""
+    before = engine.reload_count()
+    done = toolkit.run_ctk(
+        ["runtime", action, "--runtime=docker", f"--config={config}", "--reload", f"--pid-file={engine.pid_file}",
+         *extra]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    engine.wait_for_reload(before)
+    return str(done.stdout)
+
+
 def test_configure_reload_run_unconfigure(tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path) -> None:
     config = tmp_path / "daemon.json"
     original = json.dumps(USER_SETTINGS, indent=4) + "\n"
     config.write_text(original)
     with dockerd(tmp_path, config_file=config, env=toolkit.env()) as engine:
         image = engine.import_rootfs(busybox_rootfs)
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "configure", "--runtime=docker", f"--config={config}", f"--runtime-path={toolkit.shim}",
-             "--set-as-default", "--reload", f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert "SIGHUP" in done.stdout
-        engine.wait_for_reload(before)
+        out = reloaded_by_ctk(
+            toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default"
+        )
+        assert "SIGHUP" in out
         written = json.loads(config.read_text())
         assert written["runtimes"]["container-hooks-runtime"] == {"path": str(toolkit.shim)}
         assert {k: v for k, v in written.items() if k not in ("runtimes", "default-runtime")} == {
@@ -52,13 +60,7 @@ def test_configure_reload_run_unconfigure(tmp_path: Path, toolkit: ToolkitRoot, 
         engine.docker("run", "--rm", "--network", "none", image, "true")
         assert log.read_text() == "fired\nfired\n"
 
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "unconfigure", "--runtime=docker", f"--config={config}", "--reload",
-             f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        engine.wait_for_reload(before)
+        reloaded_by_ctk(toolkit, engine, "unconfigure", config)
         assert config.read_text() == original
         assert not Path(str(config) + ".container-hooks-state.json").exists()
         runtimes = engine.runtimes()
@@ -90,13 +92,7 @@ def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
     toolkit_config = toolkit.config.read_text()
     with dockerd(tmp_path, config_file=config, env=toolkit.env()) as engine:
         image = engine.import_rootfs(busybox_rootfs)
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "configure", "--runtime=docker", f"--config={config}", f"--runtime-path={toolkit.shim}",
-             "--set-as-default", "--reload", f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        engine.wait_for_reload(before)
+        reloaded_by_ctk(toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default")
         wrapped = f'"wrapped":{{"path":"{wrapper}"}}'
         expected = original.replace(wrapped, f'{wrapped},"container-hooks-runtime":{{"path":"{toolkit.shim}"}}')
         expected = expected.replace('"default-runtime":"wrapped"', '"default-runtime":"container-hooks-runtime"')
@@ -112,13 +108,7 @@ def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
         assert log.read_text() == "fired\n"
         assert " create " in f" {calls.read_text()} "  # the shim exec'd the old default's binary
 
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "unconfigure", "--runtime=docker", f"--config={config}", "--reload",
-             f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        engine.wait_for_reload(before)
+        reloaded_by_ctk(toolkit, engine, "unconfigure", config)
         assert config.read_bytes() == original.encode()
         assert engine.runtimes()["default"] == "wrapped"
         assert toolkit.config.read_text() == toolkit_config  # the chain taken back, byte for byte

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from engine_cases import NAME, SHIM, configured, runtime_cmd, unconfigured
+import pytest
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,39 +121,21 @@ def test_low_level_runtime_of_each_entry_form(tmp_path: Path) -> None:
 
 
 def test_command_source_says_why_dockerd_cannot_be_asked(tmp_path: Path, monkeypatch: Any) -> None:
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "dockerd").write_text("#!/bin/sh\necho 'Usage: dockerd [OPTIONS]'\n")
-    (fake / "dockerd").chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake))
+    fake_binary(tmp_path / "bin", monkeypatch, "dockerd", "echo 'Usage: dockerd [OPTIONS]'\n")  # 20.10's --help
     config = tmp_path / "daemon.json"
     config.write_text("{}")
-    try:
+    with pytest.raises(ToolkitError, match="no --validate"):
         ENGINE.effective(str(config), "command")
-    except ToolkitError as exc:
-        assert "no --validate" in str(exc)
-    else:
-        raise AssertionError("a dockerd without --validate cannot be the source")
     assert ENGINE.effective(str(config), "auto").source == "file"
 
 
 def test_a_dockerd_with_validate_checks_the_file(tmp_path: Path, monkeypatch: Any) -> None:
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    script = (
-        '#!/bin/sh\ncase "$1" in --help) echo "  --validate";; *) echo "unable to configure: bad" >&2; exit 1;; esac\n'
-    )
-    (fake / "dockerd").write_text(script)
-    (fake / "dockerd").chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake))
+    script = 'case "$1" in --help) echo "  --validate";; *) echo "unable to configure: bad" >&2; exit 1;; esac\n'
+    fake_binary(tmp_path / "bin", monkeypatch, "dockerd", script)
     config = tmp_path / "daemon.json"
     config.write_text("{}")
-    try:
+    with pytest.raises(ToolkitError, match="dockerd --validate refused it: unable to configure: bad"):
         ENGINE.effective(str(config), "auto")
-    except ToolkitError as exc:
-        assert "dockerd --validate refused it: unable to configure: bad" in str(exc)
-    else:
-        raise AssertionError("dockerd's refusal must be reported")
 
 
 # --------------------------------------------------------------------------- any layout, byte for byte
@@ -242,3 +225,14 @@ def test_any_layout_keeps_every_byte_it_does_not_own(
     notes: List[str] = []
     assert removed(new, record, NAME, "daemon.json", notes) == text  # the original bytes
     assert notes == []
+
+
+def test_a_byte_order_mark_stays(tmp_path: Path, capsys: Any) -> None:
+    """dockerd strips a UTF-8 BOM before parsing; the file keeps it."""
+    config = tmp_path / "daemon.json"
+    original = b'\xef\xbb\xbf{\r\n  "debug": true\r\n}\r\n'
+    config.write_bytes(original)
+    configured(capsys, "docker", config, "--set-as-default")
+    assert config.read_bytes().startswith(b'\xef\xbb\xbf{\r\n  "debug": true,\r\n  "runtimes": {\r\n')
+    unconfigured(capsys, "docker", config)
+    assert config.read_bytes() == original
