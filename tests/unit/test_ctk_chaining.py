@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine_cases import SHIM, configured, runtime_cmd, snapshot, unconfigured
+from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
+from chts.engines import get_engine
 from chts.toolkit_config import parse_config, runtimes_of
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
@@ -103,3 +104,21 @@ def test_a_binary_the_user_listed_first_is_left_to_them(tmp_path: Path, capsys: 
     assert not Path(f"{toolkit}.chains.json").exists()
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     assert shim_runtimes(toolkit) == [str(crio_crun)]
+
+
+def test_containerd_binary_name_is_chained(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\ndefault_runtime_name = "custom"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.custom]\nruntime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.custom.options]\nBinaryName = "/opt/runc-custom"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]\nruntime_type = "io.containerd.kata.v2"\n'
+    )
+    toolkit = tmp_path / "toolkit.toml"
+    configured(capsys, "containerd", config, "--config-source=file", f"--toolkit-config={toolkit}")
+    assert shim_runtimes(toolkit) == ["/opt/runc-custom", "runc", "docker-runc"]
+    engine = get_engine("containerd")
+    effective = engine.effective(str(config), "file")
+    assert engine.low_level_runtime(effective, "kata") is None  # its own shim: nothing runc-like
+    assert engine.low_level_runtime(effective, NAME) == SHIM

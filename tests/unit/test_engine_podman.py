@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ctk_cli import run_ctk
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
 from chts.engines.podman import ENGINE
@@ -97,3 +98,13 @@ def test_the_command_source_takes_podman_infos_runtime(tmp_path: Path, monkeypat
     assert (effective.source, effective.default) == ("podman info", "runc")
     assert (bin_dir / "conf").read_text().strip() == str(config)  # podman pointed at this file
     assert ENGINE.effective(str(config), "auto").source == "file"  # podman info sets up storage: asked for only
+
+
+def test_without_config_the_file_podman_reads_is_edited(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """CONTAINERS_CONF set: podman reads that file alone, so that is the one configure edits."""
+    config = tmp_path / "mine.conf"
+    config.write_text(ORIGINAL)
+    monkeypatch.setenv("CONTAINERS_CONF", str(config))
+    status, _, err = run_ctk(capsys, "runtime", "configure", "--runtime=podman", f"--runtime-path={SHIM}")
+    assert status == 0, err
+    assert toml_loads(config.read_text())["engine"]["runtimes"][NAME] == [SHIM]
