@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chts.engines import RuntimeRequest
 from chts.engines.docker import ENGINE, added, removed
+from chts.engines.json_edit import add_member
 from chts.errors import ToolkitError
 
 STATE = ".container-hooks-state.json"
@@ -236,3 +237,26 @@ def test_a_byte_order_mark_stays(tmp_path: Path, capsys: Any) -> None:
     assert config.read_bytes().startswith(b'\xef\xbb\xbf{\r\n  "debug": true,\r\n  "runtimes": {\r\n')
     unconfigured(capsys, "docker", config)
     assert config.read_bytes() == original
+
+
+def test_duplicate_keys_are_refused_not_guessed(tmp_path: Path, capsys: Any) -> None:
+    """json.loads keeps the last of two `runtimes`; which one dockerd's user meant is theirs to say."""
+    config = tmp_path / "daemon.json"
+    config.write_text('{"runtimes": {}, "runtimes": {"crun": {"path": "/usr/bin/crun"}}}')
+    status, _, err = runtime_cmd(capsys, "configure", "docker", config)
+    assert status != 0 and "runtimes appears 2 times; fix it by hand" in err
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=DOCUMENTS, layout=LAYOUTS, set_as_default=st.booleans(), extra=st.dictionaries(KEYS, SCALARS))
+def test_unconfigure_after_the_user_edited_the_file(
+    document: Dict[str, Any], layout: Dict[str, Any], set_as_default: bool, extra: Dict[str, Any]
+) -> None:
+    """Members the user added after configure stay; only ours (and the default we set) go."""
+    text = write_layout(document, layout)
+    new, record = added(text, RuntimeRequest("daemon.json", NAME, SHIM, set_as_default))
+    extra = {f"user-{key}": value for key, value in extra.items()}
+    for key, value in extra.items():
+        new, _ = add_member(new, [key], value, "daemon.json")
+    result = json.loads(removed(new, record, NAME, "daemon.json", []))
+    assert result == {**document, **extra}
