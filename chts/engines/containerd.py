@@ -17,7 +17,7 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.containerd_config import (
     BUILTIN_RUNTIMES,
     CRI_PLUGIN,
@@ -158,7 +158,7 @@ class Containerd:
             if hidden_by is not None:
                 raise ToolkitError(
                     f"{path}: imports {hidden_by}, whose CRI plugin table replaces this file's on containerd 1.x "
-                    "and would hide the edit; use --drop-in (or edit that file)"
+                    "and would hide the edit; merge that file's runtimes into this one, then configure again"
                 )
             expected = copy.deepcopy(document)
             blocks = []
@@ -207,4 +207,4 @@ class Containerd:
         return None if entry is None else runc_shim_binary(entry.get("runtime_type"), entry.get("options"))
 
 
-ENGINE = Containerd()
+ENGINE: Engine = Containerd()

@@ -15,7 +15,7 @@ import re
 import signal
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, FileEdit, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
 from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
 from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
@@ -263,4 +263,4 @@ class Docker:
         return f"sent SIGHUP to dockerd (pid {pid}): it reloads its runtimes"
 
 
-ENGINE = Docker()
+ENGINE: Engine = Docker()
