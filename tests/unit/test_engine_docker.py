@@ -260,3 +260,13 @@ def test_unconfigure_after_the_user_edited_the_file(
         new, _ = add_member(new, [key], value, "daemon.json")
     result = json.loads(removed(new, record, NAME, "daemon.json", []))
     assert result == {**document, **extra}
+
+
+def test_a_broken_state_record_is_named_and_nothing_changes(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "daemon.json"
+    config.write_text("{}\n")
+    Path(f"{config}{STATE}").write_text("{not json")
+    for action in ("configure", "unconfigure"):
+        status, _, err = runtime_cmd(capsys, action, "docker", config)
+        assert status != 0 and err.startswith(f"container-hooks-ctk: {config}{STATE}: invalid JSON"), err
+    assert config.read_text() == "{}\n"
