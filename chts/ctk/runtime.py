@@ -65,8 +65,9 @@ def register(subparsers: Any) -> None:
             choices=SOURCES,
             default="auto",
             help="how to learn what the engine will run with, before and after the edit: `command` asks the "
-            "engine (containerd config dump), `file` reads its files as it does, `auto` (default) uses the "
-            "command when the engine's binary is on PATH",
+            "engine (containerd config dump, crio config, dockerd --validate, podman info), `file` reads its "
+            "files as it does, `auto` (default) uses the command when the engine's binary is on PATH (not "
+            "podman info, which sets up storage)",
         )
         parser.add_argument(
             "--toolkit-config",
