@@ -261,3 +261,21 @@ def test_unconfigure_refuses_a_block_whose_end_line_was_deleted(tmp_path: Path, 
     status, _, err = runtime_cmd(capsys, "unconfigure", "containerd", config)
     assert status == 1 and err.count("\n") == 1 and "has lost its end line" in err
     assert config.read_text() == text
+
+
+def test_option_names_in_any_case_are_one_option(tmp_path: Path, capsys: Any) -> None:
+    """kubespray wrote `binaryName`/`systemdCgroup`: containerd matches names without case, so must we."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+        'runtime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+        'systemdCgroup = true\nbinaryName = "/opt/bin/runc"\n'
+    )
+    configured(capsys, "containerd", config)
+    ours = containerd_table(config, 2)["runtimes"][NAME]["options"]
+    assert ours == {"systemdCgroup": True, "BinaryName": SHIM}  # never two spellings of the binary
+    view = effective(config)
+    assert view.runtimes["runc"]["options"] == {"SystemdCgroup": True, "BinaryName": "/opt/bin/runc"}
+    assert ENGINE.low_level_runtime(view, "runc") == "/opt/bin/runc"
+    assert ENGINE.low_level_runtime(view, NAME) == SHIM
