@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 from typing import List, Optional
@@ -33,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(f"chts.ctk.{name}").register(subparsers)
     return parser
-
-
-def require_root(what: str) -> None:
-    """Stop with a clear message when a command that writes system files runs unprivileged."""
-    if os.geteuid() != 0:
-        raise ToolkitError(f"{what} needs root (run it with sudo)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
