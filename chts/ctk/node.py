@@ -1,0 +1,350 @@
+"""`container-hooks-ctk node`: the installer a Kubernetes DaemonSet runs, with the node's root at --host-root.
+
+preflight -> install (files, hooks, engine drop-in, restart only when the effective engine config
+changed) -> verify (a container through the handler with a probe hook, ready file, node label);
+`run` does all three and stays up; `uninstall` gives the node back. Every step is idempotent and
+runs under a lock on the host, so two installers on one node never interleave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, List, Optional
+
+from chts import __version__
+from chts.ctk.toolkit_files import add_command
+from chts.errors import ToolkitError
+from chts.kube_api import READY_LABEL, in_cluster, set_node_label
+from chts.node_engine import (
+    configure_engine,
+    digest,
+    effective_config,
+    handler_binary,
+    require_handler,
+    restart_engine,
+    restart_mode,
+    verify_container,
+    wait_until_serving,
+)
+from chts.node_files import (
+    DEFAULT_TOOLKIT_DIR,
+    NodeLock,
+    NodeState,
+    archive_files,
+    install_archive,
+    read_source_dir,
+    shim_path,
+    sync_config,
+)
+from chts.node_host import EngineLayout, HostRoot, check_python, choose_layout, has_systemd, unit_of
+
+DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
+DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
+RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
+
+EPILOG = f"""\
+examples (in the DaemonSet's pod, the node's / mounted at /host):
+  container-hooks-ctk node preflight
+  container-hooks-ctk node run                      # install, verify, label, then watch the ConfigMap
+  container-hooks-ctk node ready                    # the readiness probe: exit 0 once verified
+  container-hooks-ctk node uninstall                # the cleanup Job
+  container-hooks-ctk node install --host-root /tmp/fake-node --restart-mode none
+
+install puts the .pyz at {DEFAULT_TOOLKIT_DIR}/versions/ behind {DEFAULT_TOOLKIT_DIR}/bin/container-hooks-runtime
+(switched by one atomic rename), syncs --source-dir (a ConfigMap: config.toml, hooks.json, other
+*.json go to hooks.d) into /etc/container-hooks, and configures the engine through its drop-in,
+running the installed container-hooks-ctk as the host (chroot). The engine is restarted only
+when its effective configuration changed: `systemctl restart` run in the host's root, which talks
+to the host's PID 1 over /run/systemd.
+"""
+
+
+class Node:
+    """One invocation's view of the node: options, host root, engine layout and what was said."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.host = HostRoot(args.host_root)
+        if not os.path.isdir(self.host.root):
+            raise ToolkitError(f"{self.host.root}: --host-root is not a directory (mount the node's / there)")
+        self.toolkit_dir = args.toolkit_dir
+        self.shim = shim_path(self.toolkit_dir)
+        self._layout: Optional[EngineLayout] = None
+
+    @property
+    def layout(self) -> EngineLayout:
+        if self._layout is None:
+            self._layout = choose_layout(self.host, self.args.engine)
+        return self._layout
+
+    def say(self, message: str) -> None:
+        if message and not self.args.quiet:
+            print(message)
+            sys.stdout.flush()
+
+    # ------------------------------------------------------------------------- steps
+
+    def preflight(self) -> str:
+        """Facts about the node, or the one reason it cannot run the shim; returns the restart mode."""
+        self.say(check_python(self.host))
+        layout = self.layout
+        self.say(f"engine: {layout.engine}, layout: {layout.layout}, config: {layout.config}")
+        manager = "systemd" if has_systemd(self.host) else "none found"
+        self.say(f"service manager: {manager} (unit {unit_of(self.host, layout)})")
+        mode = restart_mode(self.host, layout, self.args.restart_mode)
+        self.say(f"restart mode: {mode}")
+        return mode
+
+    def install(self, mode: str) -> None:
+        for line in install_archive(self.host, self.toolkit_dir, running_archive()):
+            self.say(line)
+        state = NodeState(self.host, self.toolkit_dir)
+        self.sync(state)
+        before = effective_config(self.host, self.layout)
+        if state.applied is None:
+            state.applied = digest(before)  # what the running engine has: nothing of ours yet
+        self.say(
+            configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, self.args.set_as_default, True)
+        )
+        after = effective_config(self.host, self.layout)
+        self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
+        self.apply(state, after, mode)
+
+    def sync(self, state: NodeState) -> List[str]:
+        source = self.args.source_dir
+        if not os.path.isdir(source):
+            self.say(f"{source}: no hooks ConfigMap mounted; /etc/container-hooks left as it is")
+            return []
+        changes = sync_config(self.host, state, source)
+        for line in changes or ["/etc/container-hooks: in sync with the ConfigMap"]:
+            self.say(line)
+        return changes
+
+    def apply(self, state: NodeState, effective: str, mode: str) -> None:
+        """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
+        if state.applied == digest(effective):
+            self.say(f"{self.layout.engine}'s effective configuration unchanged: no restart")
+            state.save()
+            return
+        self.say(restart_engine(self.host, self.layout, mode))
+        if mode != "none":
+            self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+            state.applied = digest(effective)
+        state.save()
+
+    def verify(self) -> None:
+        require_handler(effective_config(self.host, self.layout), self.layout, RUNTIME_NAME, self.shim)
+        self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
+        write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")
+        self.say(f"wrote {self.args.ready_file}")
+        self.label("true")
+
+    def run_on_host(self, argv: List[str]) -> str:
+        return self.host.run(argv, "probe container", timeout=self.args.engine_timeout)
+
+    def label(self, value: Optional[str]) -> None:
+        api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)
+        if api is None:
+            self.say(f"not in a cluster (no KUBERNETES_SERVICE_HOST): node label {READY_LABEL} not changed")
+            return
+        node = self.args.node_name or os.environ.get("NODE_NAME")
+        if not node:
+            raise ToolkitError("no node name: set NODE_NAME (the downward API's spec.nodeName) or --node-name")
+        set_node_label(api, node, READY_LABEL, value)
+        self.say(f"node {node}: label {READY_LABEL}={value}" if value else f"node {node}: label {READY_LABEL} removed")
+
+    def uninstall(self, mode: str) -> None:
+        remove_ready_file(self.args.ready_file)
+        self.label(None)
+        state = NodeState(self.host, self.toolkit_dir)
+        if os.path.exists(self.host.path(self.shim)):
+            before = effective_config(self.host, self.layout)
+            if handler_binary(before, self.layout, RUNTIME_NAME) is not None:
+                if state.applied is None:
+                    state.applied = digest(before)
+                self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, False, False))
+                self.apply(state, effective_config(self.host, self.layout), mode)
+        for host_path in list(state.managed):
+            self.say(state.give_back(self.host, host_path))
+        state.remove()
+        for path, is_dir in archive_files(self.host, self.toolkit_dir):
+            if is_dir:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    continue
+            elif os.path.lexists(path):
+                os.unlink(path)
+            else:
+                continue
+            self.say(f"removed {path}")
+
+
+def running_archive() -> str:
+    """The .pyz this command runs from: the first file among this module's parents."""
+    path = os.path.abspath(__file__)
+    while path != os.path.dirname(path):
+        path = os.path.dirname(path)
+        if os.path.isfile(path):
+            return path
+    raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+
+
+def write_ready_file(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def remove_ready_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def locked(args: argparse.Namespace, body: Callable[[Node], None]) -> int:
+    node = Node(args)
+    with NodeLock(node.host):
+        body(node)
+    return 0
+
+
+def run_preflight(args: argparse.Namespace) -> int:
+    Node(args).preflight()
+    return 0
+
+
+def run_install(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.install(node.preflight()))
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.verify())
+
+
+def run_uninstall(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.uninstall(node.preflight()))
+
+
+def run_ready(args: argparse.Namespace) -> int:
+    """Readiness: the ready file of this version exists and the host's shim path resolves."""
+    node = Node(args)
+    try:
+        with open(args.ready_file, encoding="utf-8") as handle:
+            version = handle.read().split()[0]
+    except (OSError, IndexError):
+        print(f"{args.ready_file}: not verified yet", file=sys.stderr)
+        return 1
+    if version != __version__ or not os.path.exists(node.host.path(node.shim)):
+        print(f"{args.ready_file}: stale (version {version}, {node.shim} present: no)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """install + verify, then keep the node as configured until SIGTERM (which leaves it working)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    node = Node(args)
+    with NodeLock(node.host):
+        mode = node.preflight()
+        node.install(mode)
+        node.verify()
+    seen = source_signature(args.source_dir)
+    while not stop.wait(args.interval):
+        with NodeLock(node.host):
+            seen = watch_once(node, mode, seen)
+    if args.cleanup_on_exit:
+        with NodeLock(node.host):
+            node.uninstall(mode)
+    else:
+        node.say("stopping; the node keeps its configuration and the engine keeps running")
+    return 0
+
+
+def watch_once(node: Node, mode: str, seen: str) -> str:
+    """One pass of `run`: sync a changed ConfigMap (no restart), re-assert the engine drop-in if it went."""
+    current = source_signature(node.args.source_dir)
+    if current != seen:
+        try:
+            node.sync(NodeState(node.host, node.toolkit_dir))
+        except ToolkitError as exc:  # a bad edit of the ConfigMap: keep the last good hooks, say why
+            print(f"container-hooks-ctk: {exc}; the node keeps its previous hooks", file=sys.stderr)
+    effective = effective_config(node.host, node.layout)
+    if handler_binary(effective, node.layout, RUNTIME_NAME) != node.shim:
+        node.say(f"{node.layout.config}: runtime {RUNTIME_NAME!r} is gone (config regenerated?): configuring again")
+        node.install(mode)
+        node.verify()
+    return current
+
+
+def source_signature(source_dir: str) -> str:
+    """What the ConfigMap holds now (kubelet swaps its ..data link atomically on an update)."""
+    try:
+        return repr([(item.host_path, item.data) for item in read_source_dir(source_dir)])
+    except ToolkitError as exc:
+        return f"error: {exc}"
+
+
+def register(subparsers: Any) -> None:
+    node = add_command(subparsers, "node", "install, verify and keep the toolkit on a Kubernetes node", EPILOG)
+    actions = node.add_subparsers(dest="action", metavar="ACTION")
+    for action, summary, func in (
+        (
+            "preflight",
+            "check that the node can run the shim: python3, engine and layout, service manager",
+            run_preflight,
+        ),
+        ("install", "install the .pyz, sync hooks, configure the engine's drop-in, restart it if needed", run_install),
+        ("verify", "run a container through the handler with a probe hook; write the ready file; label", run_verify),
+        ("run", "preflight, install and verify, then re-sync hooks and re-assert the drop-in until SIGTERM", run_run),
+        ("uninstall", "remove the label, the drop-in and every file of the installer; restart once", run_uninstall),
+        ("ready", "exit 0 when this node was verified by this version (a readiness probe)", run_ready),
+    ):
+        parser = add_command(actions, action, summary, EPILOG)
+        parser.set_defaults(func=func)
+        parser.add_argument("--host-root", default="/host", metavar="DIR", help="the node's / (default: %(default)s)")
+        parser.add_argument(
+            "--toolkit-dir", default=DEFAULT_TOOLKIT_DIR, metavar="DIR", help="host path (default: %(default)s)"
+        )
+        parser.add_argument("--ready-file", default=DEFAULT_READY_FILE, metavar="PATH", help="default: %(default)s")
+        if action == "ready":
+            continue
+        parser.add_argument("--engine", default="auto", choices=("auto", "containerd", "crio"), help="default: auto")
+        parser.add_argument(
+            "--restart-mode",
+            default="auto",
+            choices=("auto", "systemd", "signal", "none"),
+            help="auto: systemd when the host runs it (default: %(default)s)",
+        )
+        parser.add_argument("--engine-timeout", type=float, default=120.0, metavar="S", help="default: %(default)s")
+        parser.add_argument(
+            "--source-dir",
+            default=DEFAULT_SOURCE_DIR,
+            metavar="DIR",
+            help="the mounted ConfigMap (default: %(default)s)",
+        )
+        parser.add_argument("--set-as-default", action="store_true", help="make the shim the engine's default runtime")
+        parser.add_argument("--node-name", help="this node (default: $NODE_NAME)")
+        parser.add_argument("--api-server", metavar="URL", help="default: the in-cluster API server")
+        parser.add_argument("--token-file", metavar="PATH", help="default: the pod's service account token")
+        parser.add_argument("--ca-file", metavar="PATH", help="default: the pod's service account CA")
+        if action == "run":
+            parser.add_argument(
+                "--interval", type=float, default=10.0, metavar="S", help="watch period (default: %(default)s)"
+            )
+            parser.add_argument("--cleanup-on-exit", action="store_true", help="uninstall on SIGTERM")

@@ -1,0 +1,250 @@
+"""The node installer and the engine: configure through the host's own ctk, read the effective config, restart, verify.
+
+The engine is configured by the installed .pyz running as the host (chroot into the host root), so
+every path it writes (the drop-in, the `imports` entry, BinaryName) is the host's own path, the
+host's python3 is exercised before any container depends on it, and `containerd config dump` is the
+host's containerd reading the host's files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+from chts.errors import ToolkitError
+from chts.node_files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
+from chts.node_host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
+from chts.toolkit_config import toml_loads
+
+RUNC_V2 = "io.containerd.runc.v2"
+PROBE_DIR = "/run/container-hooks-node"
+PROBE_ANNOTATION = "io.container-hooks.probe"
+PROBE_NAMESPACE = "container-hooks-probe"  # a containerd namespace of its own: kubelet never sees the probe
+POLL_SECONDS = 0.5
+CRI_KEYS = {
+    1: ("plugins", "cri", "containerd", "runtimes"),
+    2: ("plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes"),
+    3: ("plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes"),
+}
+# The containerd binary k3s and rke2 unpack (they do not put one on $PATH).
+CONTAINERD_BINARY = {
+    "k3s": "/var/lib/rancher/k3s/data/current/bin/containerd",
+    "rke2": "/var/lib/rancher/rke2/bin/containerd",
+}
+
+
+def runtime_argv(
+    host: HostRoot, layout: EngineLayout, toolkit_dir: str, name: str, set_as_default: bool, configure: bool
+) -> List[str]:
+    """`container-hooks-ctk runtime configure|unconfigure` as the host runs it, in the engine's drop-in mode."""
+    argv = [ctk_path(toolkit_dir), "--quiet", "runtime", "configure" if configure else "unconfigure"]
+    argv += [f"--runtime={layout.engine}", f"--config={layout.config}", f"--runtime-name={name}"]
+    argv += [f"--runtime-path={toolkit_dir}/bin/container-hooks-runtime"]
+    if layout.engine == "crio":
+        directory = drop_in_dir_of(host, layout) or os.path.join(os.path.dirname(layout.config), "crio.conf.d")
+        argv.append(f"--drop-in-dir={directory}")
+    elif supports_drop_in(host, toolkit_dir):
+        argv.append("--drop-in")
+    if set_as_default and configure:
+        argv.append("--set-as-default")
+    return argv
+
+
+def supports_drop_in(host: HostRoot, toolkit_dir: str) -> bool:
+    """Whether this build's containerd configure has its drop-in mode (conf.d/99-container-hooks.toml)."""
+    usage = host.run([ctk_path(toolkit_dir), "runtime", "configure", "--help"], "containerd drop-in mode")
+    return "--drop-in " in usage or "--drop-in\n" in usage
+
+
+def configure_engine(
+    host: HostRoot, layout: EngineLayout, toolkit_dir: str, name: str, set_as_default: bool, configure: bool
+) -> str:
+    argv = runtime_argv(host, layout, toolkit_dir, name, set_as_default, configure)
+    verb = "configure" if configure else "unconfigure"
+    return host.run(argv, f"{layout.engine} {verb}").strip()
+
+
+# ----------------------------------------------------------------------------- the effective configuration
+
+
+def effective_config(host: HostRoot, layout: EngineLayout) -> str:
+    """What the engine will run with, printed by the host's engine binary from the host's files."""
+    if layout.engine == "containerd":
+        binary = CONTAINERD_BINARY.get(layout.layout, "containerd")
+        return host.run([binary, "--config", layout.config, "config", "dump"], "containerd config dump")
+    return host.run(["crio", "--config", layout.config, "config"], "crio config")
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[str]:
+    """The binary the engine's runtime handler ``name`` runs, in the effective config (None: no such handler)."""
+    try:
+        document = toml_loads(effective)
+    except ValueError:
+        raise ToolkitError(f"{layout.engine}'s effective configuration is not TOML") from None
+    if layout.engine == "crio":
+        entry = document.get("crio", {}).get("runtime", {}).get("runtimes", {}).get(name)
+        return None if not isinstance(entry, dict) else entry.get("runtime_path")
+    table: Any = document
+    for key in CRI_KEYS.get(document.get("version", 1), CRI_KEYS[2]):
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    entry = table.get(name) if isinstance(table, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    options = entry.get("options", {})
+    return options.get("BinaryName") if isinstance(options, dict) else None
+
+
+def require_handler(effective: str, layout: EngineLayout, name: str, shim: str) -> str:
+    binary = handler_binary(effective, layout, name)
+    if binary is None:
+        raise ToolkitError(f"{layout.config}: {layout.engine}'s effective configuration has no runtime {name!r}")
+    if binary != shim:
+        raise ToolkitError(f"{layout.config}: runtime {name!r} runs {binary}, not {shim}")
+    return f"{layout.engine}'s effective configuration has runtime handler {name!r} running {shim}"
+
+
+# ----------------------------------------------------------------------------- restart
+
+
+def restart_mode(host: HostRoot, layout: EngineLayout, mode: str) -> str:
+    """The restart mode ``auto`` stands for on this host; ToolkitError for a mode the engine cannot take."""
+    if mode == "auto":
+        if has_systemd(host):
+            return "systemd"
+        raise ToolkitError(
+            f"{host.path('/run/systemd/system')}: the host does not run systemd: restart {layout.engine} "
+            "yourself and pass --restart-mode none"
+        )
+    if mode == "signal":
+        raise ToolkitError(
+            f"--restart-mode signal: {layout.engine} has no config reload (containerd exits on SIGHUP); "
+            "use systemd or none"
+        )
+    return mode
+
+
+def restart_engine(host: HostRoot, layout: EngineLayout, mode: str) -> str:
+    if mode == "none":
+        return f"restart-mode none: restart {layout.engine} yourself to apply the new configuration"
+    unit = unit_of(host, layout)
+    host.run(["systemctl", "restart", unit], f"restarting {unit}")
+    return f"restarted {unit} through the host's systemd"
+
+
+def wait_until_serving(host: HostRoot, layout: EngineLayout, timeout: float) -> str:
+    """Wait until the engine answers on its socket (containerd: with its CRI plugin loaded)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while True:
+        try:
+            last = engine_answers(host, layout)
+            if not last:
+                return f"{layout.engine} answers on {layout.socket}"
+        except ToolkitError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ToolkitError(f"{layout.engine} did not come back within {timeout:.0f} s: {last}")
+        time.sleep(POLL_SECONDS)
+
+
+def engine_answers(host: HostRoot, layout: EngineLayout) -> str:
+    """ "" when the engine serves, else what is still missing."""
+    if not socket_accepts(host.path(layout.socket)):
+        return f"{layout.socket} does not accept connections"
+    if layout.engine != "containerd":
+        return ""
+    plugins = host.run([*layout.ctr, "-a", layout.socket, "plugins", "ls"], "ctr plugins ls", timeout=30)
+    for line in plugins.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "io.containerd.grpc.v1" and fields[1] == "cri":
+            return "" if fields[-1] == "ok" else f"containerd's CRI plugin is {fields[-1]}"
+    return "containerd lists no CRI plugin"
+
+
+def socket_accepts(path: str) -> bool:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(5)
+    directory, name = os.path.split(path)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)  # a path past 107 bytes: connect relative to it
+    except OSError:
+        client.close()
+        return False
+    try:
+        client.connect(f"/proc/self/fd/{fd}/{name}")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        client.close()
+
+
+# ----------------------------------------------------------------------------- a container through the handler
+
+
+def probe_hook(token: str) -> Dict[str, Any]:
+    """An oci-hooks(5) file firing only for the probe container (annotation), recording its state on the host."""
+    return {
+        "version": "1.0.0",
+        "hook": {"path": "/bin/sh", "args": ["sh", "-c", f'cat > "{PROBE_DIR}/probe-{token}.json"']},
+        "when": {"annotations": {f"^{PROBE_ANNOTATION.replace('.', '[.]')}$": f"^{token}$"}},
+        "stages": ["prestart"],
+    }
+
+
+def probe_rootfs(host: HostRoot, rootfs: str) -> List[str]:
+    """A rootfs of the host's own /usr (bind-mounted read-only) and its top-level links; ctr --mount arguments."""
+    make_directory(host.path(rootfs))
+    mounts = ["--mount", "type=bind,src=/usr,dst=/usr,options=rbind:ro"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        seen = host.path(f"/{name}")
+        if os.path.islink(seen):
+            os.symlink(os.readlink(seen), host.path(f"{rootfs}/{name}"))
+        elif os.path.isdir(seen):
+            mounts += ["--mount", f"type=bind,src=/{name},dst=/{name},options=rbind:ro"]
+    return mounts
+
+
+def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Callable[[List[str]], str]) -> str:
+    """Run /bin/true through the handler's binary with a probe hook; say what happened or raise."""
+    if layout.engine != "containerd":
+        run_check = host.run([shim.replace("container-hooks-runtime", "container-hooks-ctk"), "check"], "ctk check")
+        return run_check.strip().splitlines()[-1]
+    token = uuid.uuid4().hex[:16]
+    container = f"container-hooks-probe-{token}"
+    hook_file = f"{HOST_HOOKS_DIR}/zz-container-hooks-node-probe-{token}.json"
+    rootfs = f"{PROBE_DIR}/rootfs-{token}"
+    output = host.path(f"{PROBE_DIR}/probe-{token}.json")
+    make_directory(host.path(PROBE_DIR))
+    try:
+        mounts = probe_rootfs(host, rootfs)
+        write_root_file(host.path(hook_file), (json.dumps(probe_hook(token), indent=2) + "\n").encode())
+        run(
+            [*layout.ctr, "-a", layout.socket, "-n", PROBE_NAMESPACE, "run", "--rm", "--runtime", RUNC_V2,
+             "--runc-binary", shim, "--annotation", f"{PROBE_ANNOTATION}={token}", *mounts,
+             "--rootfs", rootfs, container, "/bin/true"]
+        )  # fmt: skip
+        try:
+            with open(output, encoding="utf-8") as handle:
+                fired = json.load(handle).get("id") == container
+        except (OSError, ValueError):
+            fired = False
+        if not fired:
+            raise ToolkitError(f"a container ran through {shim} but its probe hook did not fire")
+        return f"a container ran through {layout.engine} and {shim}; its probe hook fired"
+    finally:
+        for leftover in (host.path(hook_file), output):
+            if os.path.lexists(leftover):
+                os.unlink(leftover)
+        shutil.rmtree(host.path(rootfs), ignore_errors=True)

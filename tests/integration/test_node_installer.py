@@ -1,0 +1,193 @@
+"""`ctk node` on a fake node: a real containerd in a host root of its own; the test plays systemd and the API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from daemons import wait_until
+from fake_node import FakeNode, fake_node
+
+from chts.toolkit_config import toml_loads
+
+pytestmark = pytest.mark.integration
+
+CRI = "io.containerd.grpc.v1.cri"
+SHIM = "/opt/container-hooks/bin/container-hooks-runtime"
+
+# A kubeadm-style node config (containerd's `config default` shape, trimmed to what matters here).
+NODE_CONTAINERD_TOML = """\
+version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "registry.k8s.io/pause:3.9"
+    # this VM cannot raise oom_score_adj
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = false
+"""
+
+CONFIG_TOML = '[container-hooks-runtime]\nruntimes = ["runc"]\n'
+
+
+def hooks_json(label: str) -> str:
+    return json.dumps({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo {label} >> /var/log/hooks.log"]}]})
+
+
+class ConfigMapDir:
+    """A ConfigMap as kubelet mounts it: KEY -> ..data/KEY, ..data -> ..<timestamp>, the link swapped atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir()
+        self.generation = 0
+
+    def publish(self, files: Dict[str, str]) -> None:
+        self.generation += 1
+        version = self.path / f"..2026_12_01_00_00_0{self.generation}"
+        version.mkdir()
+        for name, text in files.items():
+            (version / name).write_text(text)
+        tmp = self.path / "..data_tmp"
+        tmp.symlink_to(version.name)
+        os.rename(tmp, self.path / "..data")
+        for name in files:
+            link = self.path / name
+            if not link.is_symlink():
+                link.symlink_to(f"..data/{name}")
+
+
+class FakeApiServer:
+    """127.0.0.1 HTTP server recording each request (method, path, headers, JSON body); answers 200 {}."""
+
+    def __init__(self) -> None:
+        self.requests: List[Dict[str, Any]] = []
+        recorded = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PATCH(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                recorded.append({"method": "PATCH", "path": self.path, "headers": dict(self.headers),
+                                 "body": json.loads(body)})  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api_server() -> Iterator[FakeApiServer]:
+    server = FakeApiServer()
+    yield server
+    server.close()
+
+
+def cluster_options(tmp_path: Path, api: FakeApiServer, source: ConfigMapDir) -> List[str]:
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    return [
+        f"--source-dir={source.path}", f"--api-server={api.url}", f"--token-file={token}", "--node-name=node-1",
+        f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd",
+    ]  # fmt: skip
+
+
+def dump(node: FakeNode) -> Dict[str, Any]:
+    return toml_loads(node.run(["containerd", "--config", "/etc/containerd/config.toml", "config", "dump"]).stdout)
+
+
+def run_hooked_container(node: FakeNode, busybox: str, name: str) -> str:
+    done = node.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", SHIM, "--rootfs", busybox,
+                    name, "/bin/echo", "hello")  # fmt: skip
+    return str(done.stdout)
+
+
+def test_node_installer_on_a_fake_node_with_a_real_containerd(
+    pyz: Path, tmp_path: Path, busybox_rootfs: Path, api_server: FakeApiServer
+) -> None:
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("first")})
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        original = node.path("/etc/containerd/config.toml").read_bytes()
+        shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
+        options = cluster_options(tmp_path, api_server, source)
+
+        done = node.installer(pyz, "install", *options)
+        assert node.restarts == 1, done.stdout
+        runtime = dump(node)["plugins"][CRI]["containerd"]["runtimes"]["container-hooks-runtime"]
+        assert runtime["options"]["BinaryName"] == SHIM
+        assert dump(node)["plugins"][CRI]["containerd"]["default_runtime_name"] == "runc"
+        link = node.path(SHIM)
+        assert os.readlink(link) == "../current.pyz"
+        assert node.path("/opt/container-hooks/current.pyz").resolve().read_bytes() == pyz.read_bytes()
+        synced = node.path("/etc/container-hooks/hooks.json")
+        assert synced.read_text() == hooks_json("first")
+        assert (synced.stat().st_mode & 0o7777, synced.stat().st_uid) == (0o644, 0)
+
+        # a real container through the handler's binary runs the synced hook
+        assert run_hooked_container(node, "/var/tmp/busybox", "app-1") == "hello\n"
+        assert node.path("/var/log/hooks.log").read_text() == "first\n"
+
+        # a second install changes nothing and restarts nothing
+        node.installer(pyz, "install", *options)
+        assert node.restarts == 1
+
+        # verify: a probe container through containerd, the ready file, the label by PATCH
+        node.installer(pyz, "verify", *options)
+        assert (tmp_path / "ready").exists()
+        assert node.installer(pyz, "ready", f"--ready-file={tmp_path / 'ready'}", check=False).returncode == 0
+        (patch,) = api_server.requests
+        assert patch["path"] == "/api/v1/nodes/node-1"
+        assert patch["headers"]["Authorization"] == "Bearer secret-token"
+        assert patch["headers"]["Content-Type"] == "application/merge-patch+json"
+        assert patch["body"] == {"metadata": {"labels": {"container-hooks.io/ready": "true"}}}
+        # the probe is a container like any other: the node's hooks ran for it too
+        assert node.path("/var/log/hooks.log").read_text() == "first\n" * 2
+
+        # run: stays up, picks up a ConfigMap update without restarting containerd, SIGTERM leaves all in place
+        log = tmp_path / "run.log"
+        runner = node.popen_installer(pyz, "run", *options, "--interval=0.2", log=log)
+        try:
+            wait_until(lambda: len(api_server.requests) == 2 or runner.poll() is not None, 120, "run to verify", log)
+            source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("second")})
+            wait_until(lambda: synced.read_text() == hooks_json("second") or runner.poll() is not None, 60,
+                       "the ConfigMap update on the node", log)  # fmt: skip
+        finally:
+            runner.send_signal(signal.SIGTERM)
+            assert runner.wait(60) == 0, log.read_text()
+        assert node.restarts == 1, log.read_text()
+        assert run_hooked_container(node, "/var/tmp/busybox", "app-2") == "hello\n"
+        assert node.path("/var/log/hooks.log").read_text() == "first\n" * 3 + "second\n"  # run's probe: first
+
+        # uninstall: label removed, the engine config back byte for byte, one restart, no files left
+        node.installer(pyz, "uninstall", *options)
+        assert api_server.requests[-1]["body"] == {"metadata": {"labels": {"container-hooks.io/ready": None}}}
+        assert node.path("/etc/containerd/config.toml").read_bytes() == original
+        assert node.restarts == 2
+        assert "container-hooks-runtime" not in dump(node)["plugins"][CRI]["containerd"]["runtimes"]
+        assert not node.path("/opt/container-hooks").exists()
+        assert not node.path("/etc/container-hooks/hooks.json").exists()
+        assert node.ctr("version").returncode == 0
