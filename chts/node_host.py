@@ -1,7 +1,7 @@
 """What a node installer learns about the host whose root is mounted at --host-root: OS, Python, engine, services.
 
 Everything here reads files under the host root (a pod sees the node's / at /host); commands that
-must run as the host (the engine's own tools, systemctl, the installed shim) go through
+must run as the host (the engine's own tools, systemctl, the installed ctk) go through
 `HostRoot.run`, which chroots into the host root, so their paths are the host's own paths.
 """
 
@@ -63,31 +63,36 @@ class HostRoot:
             return current if os.path.exists(seen) else None
         return None
 
-    def command(self, argv: Sequence[str]) -> List[str]:
-        """``argv`` as a command run in the host's file system (chroot; the host's PATH)."""
-        if self.root == "/":
-            return list(argv)
-        return ["chroot", self.root, *argv]
+    def enter(self) -> None:
+        """Become a process of the host's file system (run in the child, before exec).
+
+        os.chroot rather than chroot(1): the installer's image holds Python and the .pyz, nothing else.
+        """
+        if self.root != "/":
+            os.chroot(self.root)
+            os.chdir("/")
 
     def run(self, argv: Sequence[str], what: str, timeout: float = COMMAND_TIMEOUT) -> str:
-        """Run a host program; its stdout, or ToolkitError with the last line it printed on stderr."""
+        """Run a host program (host paths, the host's PATH); its stdout, or ToolkitError with its last words."""
+        shown = " ".join(argv)
         try:
             done = subprocess.run(
-                self.command(argv),
+                list(argv),
                 env={"PATH": CLEAN_PATH, "HOME": "/root"},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
                 check=False,
+                preexec_fn=self.enter,  # safe: no other thread runs while the installer runs host programs
             )
         except subprocess.TimeoutExpired:
-            raise ToolkitError(f"{what}: `{' '.join(argv)}` did not finish in {timeout:.0f} s") from None
+            raise ToolkitError(f"{what}: `{shown}` did not finish in {timeout:.0f} s") from None
         except OSError as exc:
-            raise ToolkitError(f"{what}: cannot run `{' '.join(self.command(argv))}`: {exc.strerror}") from None
+            raise ToolkitError(f"{what}: cannot run `{shown}` in {self.root}: {exc.strerror}") from None
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
-            raise ToolkitError(f"{what}: `{' '.join(argv)}` exited {done.returncode}: {last}")
+            raise ToolkitError(f"{what}: `{shown}` exited {done.returncode}: {last}")
         return done.stdout
 
 
