@@ -154,6 +154,8 @@ ln -s /run/fake-systemd/systemctl "$R/usr/local/sbin/systemctl"
 mount --rbind /proc "$R/proc"
 mount --rbind /sys "$R/sys"
 mount --rbind /dev "$R/dev"
+# shared within this namespace only: a pod's hostPath "/" with HostToContainer propagation needs it
+mount --make-rshared "$R"
 """
 
 
