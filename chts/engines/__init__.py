@@ -32,6 +32,8 @@ class RuntimeRequest(NamedTuple):
     path: str
     set_as_default: bool
     drop_in_dir: Optional[str] = None
+    config_source: str = "auto"  # how effective() learns the engine's view: auto, file or command
+    drop_in: bool = False  # containerd: write a file of our own under `imports` instead of editing the main file
 
 
 class FileEdit(NamedTuple):
@@ -60,6 +62,8 @@ class EffectiveRuntimes(NamedTuple):
     default: Optional[str]
     runtimes: Dict[str, Dict[str, Any]]
     source: str
+    # everything else the engine reads from these files, which configure and unconfigure must leave as it is
+    other: Optional[Dict[str, Any]] = None
 
 
 class Engine(Protocol):

@@ -8,10 +8,17 @@ from typing import Any, Dict
 import pytest
 from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
+from chts.engines import containerd_config
 from chts.engines.toml_edit import WAS_PREFIX
 from chts.toolkit_config import toml_loads
 
 PLUGIN = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+
+
+@pytest.fixture(autouse=True)
+def no_containerd_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests read the files as containerd would, whatever containerd this host has (integration tests ask it)."""
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
 
 
 def containerd_table(config: Path, version: int) -> Dict[str, Any]:
