@@ -8,6 +8,7 @@ host's containerd reading the host's files.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -43,7 +44,7 @@ def runtime_argv(
     host: HostRoot, layout: EngineLayout, toolkit_dir: str, name: str, set_as_default: bool, configure: bool
 ) -> List[str]:
     """`container-hooks-ctk runtime configure|unconfigure` as the host runs it, in the engine's drop-in mode."""
-    argv = [ctk_path(toolkit_dir), "--quiet", "runtime", "configure" if configure else "unconfigure"]
+    argv = [ctk_path(toolkit_dir), "runtime", "configure" if configure else "unconfigure"]
     argv += [f"--runtime={layout.engine}", f"--config={layout.config}", f"--runtime-name={name}"]
     argv += [f"--runtime-path={toolkit_dir}/bin/container-hooks-runtime"]
     if layout.engine == "crio":
@@ -81,8 +82,19 @@ def effective_config(host: HostRoot, layout: EngineLayout) -> str:
     return host.run(["crio", "--config", layout.config, "config"], "crio config")
 
 
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def digest(effective: str) -> str:
+    """A fingerprint of an effective configuration, the same for the same settings.
+
+    `containerd config dump` lists `imports` in a different order from one run to the next (it comes
+    from a Go map), so the parsed document is compared, imports sorted, not the text.
+    """
+    try:
+        document = toml_loads(effective)
+    except ValueError:
+        return hashlib.sha256(effective.encode()).hexdigest()
+    if isinstance(document.get("imports"), list):
+        document["imports"] = sorted(map(str, document["imports"]))
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[str]:
@@ -111,6 +123,33 @@ def require_handler(effective: str, layout: EngineLayout, name: str, shim: str) 
     if binary != shim:
         raise ToolkitError(f"{layout.config}: runtime {name!r} runs {binary}, not {shim}")
     return f"{layout.engine}'s effective configuration has runtime handler {name!r} running {shim}"
+
+
+def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[str]:
+    """containerd tasks (namespace/id) whose runc binary is ``shim``: the engine needs it to stop them.
+
+    containerd's runc shim records the binary in options.json of each task's bundle, under the
+    engine's state directory, and the directory goes when the task is deleted.
+    """
+    if layout.engine != "containerd":
+        return []
+    state = os.path.dirname(layout.socket)
+    try:
+        configured = toml_loads(effective_config(host, layout)).get("state")
+        state = configured if isinstance(configured, str) else state
+    except (ToolkitError, ValueError):
+        pass  # the engine's binary is gone or its config broken: its default state directory then
+    users = []
+    for options in sorted(glob.glob(host.path(f"{state}/io.containerd.runtime.v2.task/*/*/options.json"))):
+        try:
+            with open(options, encoding="utf-8") as handle:
+                binary = json.load(handle).get("binary_name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if binary == shim:
+            task = os.path.dirname(options)
+            users.append(f"{os.path.basename(os.path.dirname(task))}/{os.path.basename(task)}")
+    return users
 
 
 # ----------------------------------------------------------------------------- restart

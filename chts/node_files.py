@@ -242,6 +242,8 @@ class NodeState:
         self.managed: List[str] = list(data.get("managed", []))
         self.backups: Dict[str, str] = dict(data.get("backups", {}))
         self.applied: Optional[str] = data.get("applied")
+        # host paths the engine configuration created beside its config (conf.d, a backup): uninstall removes them
+        self.created: List[str] = list(data.get("created", []))
 
     def manage(self, host_path: str) -> None:
         if host_path not in self.managed:
@@ -270,8 +272,32 @@ class NodeState:
             pass
         return f"removed {host_path}"
 
+    def remove_created(self, host: HostRoot) -> List[str]:
+        """Remove what configuring the engine created (a directory only when empty); what was removed."""
+        removed = []
+        for host_path in sorted(self.created, key=len, reverse=True):  # a directory's files first
+            seen = host.path(host_path)
+            try:
+                if os.path.isdir(seen) and not os.path.islink(seen):
+                    os.rmdir(seen)
+                elif os.path.lexists(seen):
+                    os.unlink(seen)
+                else:
+                    continue
+            except OSError:
+                continue  # not empty: someone put files there since; theirs now
+            removed.append(f"removed {host_path}")
+        self.created = []
+        return removed
+
     def save(self) -> None:
-        data = {"version": __version__, "managed": self.managed, "backups": self.backups, "applied": self.applied}
+        data = {
+            "version": __version__,
+            "managed": self.managed,
+            "backups": self.backups,
+            "applied": self.applied,
+            "created": self.created,
+        }
         make_directory(os.path.dirname(self.path))
         write_atomically(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), mode=0o600)
 

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Set
 
 from chts import __version__
 from chts.ctk.toolkit_files import add_command
@@ -21,6 +21,7 @@ from chts.errors import ToolkitError
 from chts.kube_api import READY_LABEL, in_cluster, set_node_label
 from chts.node_engine import (
     configure_engine,
+    containers_using,
     digest,
     effective_config,
     handler_binary,
@@ -107,9 +108,14 @@ class Node:
         before = effective_config(self.host, self.layout)
         if state.applied is None:
             state.applied = digest(before)  # what the running engine has: nothing of ours yet
+        config_dir = os.path.dirname(self.layout.config)
+        present = entries(self.host.path(config_dir))
         self.say(
             configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, self.args.set_as_default, True)
         )
+        created = [f"{config_dir}/{name}" for name in sorted(entries(self.host.path(config_dir)) - present)]
+        state.created += [path for path in created if path not in state.created]
+        state.save()
         after = effective_config(self.host, self.layout)
         self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
         self.apply(state, after, mode)
@@ -168,9 +174,19 @@ class Node:
                     state.applied = digest(before)
                 self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, False, False))
                 self.apply(state, effective_config(self.host, self.layout), mode)
+        for line in state.remove_created(self.host):
+            self.say(line)
         for host_path in list(state.managed):
             self.say(state.give_back(self.host, host_path))
         state.remove()
+        users = containers_using(self.host, self.layout, self.shim)
+        if users:
+            self.say(
+                f"kept {self.toolkit_dir}: {len(users)} container(s) started through it still exist "
+                f"({', '.join(users[:3])}{', ...' if len(users) > 3 else ''}) and {self.layout.engine} needs it "
+                "to stop them; run uninstall again once they are gone"
+            )
+            return
         for path, is_dir in archive_files(self.host, self.toolkit_dir):
             if is_dir:
                 try:
@@ -192,6 +208,13 @@ def running_archive() -> str:
         if os.path.isfile(path):
             return path
     raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+
+
+def entries(directory: str) -> Set[str]:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
 
 
 def write_ready_file(path: str, text: str) -> None:
@@ -287,6 +310,10 @@ def watch_once(node: Node, mode: str, seen: str) -> str:
     effective = effective_config(node.host, node.layout)
     if handler_binary(effective, node.layout, RUNTIME_NAME) != node.shim:
         node.say(f"{node.layout.config}: runtime {RUNTIME_NAME!r} is gone (config regenerated?): configuring again")
+        # Whoever rewrote the file may have restarted the engine on it: restart once the drop-in is back.
+        state = NodeState(node.host, node.toolkit_dir)
+        state.applied = None
+        state.save()
         node.install(mode)
         node.verify()
     return current

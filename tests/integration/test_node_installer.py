@@ -167,27 +167,49 @@ def test_node_installer_on_a_fake_node_with_a_real_containerd(
         # the probe is a container like any other: the node's hooks ran for it too
         assert node.path("/var/log/hooks.log").read_text() == "first\n" * 2
 
-        # run: stays up, picks up a ConfigMap update without restarting containerd, SIGTERM leaves all in place
+        # run: stays up; a bad ConfigMap edit is refused in one line and the node keeps its hooks; a good
+        # one is picked up without restarting containerd; a regenerated main config gets the runtime back
         log = tmp_path / "run.log"
         runner = node.popen_installer(pyz, "run", *options, "--interval=0.2", log=log)
         try:
             wait_until(lambda: len(api_server.requests) == 2 or runner.poll() is not None, 120, "run to verify", log)
+            source.publish({"config.toml": CONFIG_TOML, "hooks.json": "[]"})
+            refusal = "hooks.json: must be a JSON object of stages"
+            wait_until(lambda: refusal in log.read_text() or runner.poll() is not None, 60, "the refusal", log)
+            assert synced.read_text() == hooks_json("first")
             source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("second")})
             wait_until(lambda: synced.read_text() == hooks_json("second") or runner.poll() is not None, 60,
                        "the ConfigMap update on the node", log)  # fmt: skip
+            assert node.restarts == 1
+
+            node.path("/etc/containerd/config.toml").write_bytes(original)  # as k3s/kubeadm/nodeadm regenerate it
+            wait_until(lambda: len(api_server.requests) == 3 or runner.poll() is not None, 120, "the re-assert", log)
+            runtimes = dump(node)["plugins"][CRI]["containerd"]["runtimes"]
+            assert runtimes["container-hooks-runtime"]["options"]["BinaryName"] == SHIM
         finally:
             runner.send_signal(signal.SIGTERM)
             assert runner.wait(60) == 0, log.read_text()
-        assert node.restarts == 1, log.read_text()
+        assert node.restarts == 2, log.read_text()  # the re-assert restarted once; SIGTERM restarted nothing
+        assert "the node keeps its configuration" in log.read_text()
         assert run_hooked_container(node, "/var/tmp/busybox", "app-2") == "hello\n"
-        assert node.path("/var/log/hooks.log").read_text() == "first\n" * 3 + "second\n"  # run's probe: first
+        # app-1, the probes of verify and run (first); the probe after the re-assert, and app-2 (second)
+        assert node.path("/var/log/hooks.log").read_text() == "first\n" * 3 + "second\n" * 2
 
-        # uninstall: label removed, the engine config back byte for byte, one restart, no files left
-        node.installer(pyz, "uninstall", *options)
+        # uninstall: label removed, the engine config back byte for byte, one restart; the shim stays
+        # while a container started through it exists (containerd needs it to stop that container)
+        node.ctr("run", "-d", "--runc-binary", SHIM, "--rootfs", "/var/tmp/busybox", "long", "/bin/sleep", "1000")
+        done = node.installer(pyz, "uninstall", *options)
+        assert "1 container(s) started through it still exist (default/long)" in done.stdout
         assert api_server.requests[-1]["body"] == {"metadata": {"labels": {"container-hooks.io/ready": None}}}
         assert node.path("/etc/containerd/config.toml").read_bytes() == original
-        assert node.restarts == 2
+        assert sorted(os.listdir(node.path("/etc/containerd"))) == ["config.toml"]
+        assert node.restarts == 3
         assert "container-hooks-runtime" not in dump(node)["plugins"][CRI]["containerd"]["runtimes"]
-        assert not node.path("/opt/container-hooks").exists()
         assert not node.path("/etc/container-hooks/hooks.json").exists()
+        assert node.path(SHIM).exists()
+        node.ctr("task", "delete", "--force", "long")
+        node.ctr("container", "delete", "long")
+        node.installer(pyz, "uninstall", *options)
+        assert not node.path("/opt/container-hooks").exists()
+        assert node.restarts == 3
         assert node.ctr("version").returncode == 0
