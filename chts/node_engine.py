@@ -258,8 +258,11 @@ def probe_rootfs(host: HostRoot, rootfs: str) -> List[str]:
 def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Callable[[List[str]], str]) -> str:
     """Run /bin/true through the handler's binary with a probe hook; say what happened or raise."""
     if layout.engine != "containerd":
-        run_check = host.run([shim.replace("container-hooks-runtime", "container-hooks-ctk"), "check"], "ctk check")
-        return run_check.strip().splitlines()[-1]
+        # No CRI-O client to start a container with: `ctk check` as the host runs it, whose last check is a
+        # container through the shim (runc directly) with a probe hook of its own.
+        bin_dir = os.path.dirname(shim)
+        argv = [f"{bin_dir}/container-hooks-ctk", "check", f"--dest={bin_dir}", f"--crio-config={layout.config}"]
+        return host.run(argv, "ctk check").strip().splitlines()[-2]
     token = uuid.uuid4().hex[:16]
     container = f"container-hooks-probe-{token}"
     hook_file = f"{HOST_HOOKS_DIR}/zz-container-hooks-node-probe-{token}.json"
@@ -280,7 +283,10 @@ def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Calla
         except (OSError, ValueError):
             fired = False
         if not fired:
-            raise ToolkitError(f"a container ran through {shim} but its probe hook did not fire")
+            raise ToolkitError(
+                f"a container ran through {shim} but its probe hook in {HOST_HOOKS_DIR} did not fire "
+                "(is that directory in the toolkit config's hooks-dirs?)"
+            )
         return f"a container ran through {layout.engine} and {shim}; its probe hook fired"
     finally:
         for leftover in (host.path(hook_file), output):
