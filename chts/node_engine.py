@@ -176,8 +176,20 @@ def restart_engine(host: HostRoot, layout: EngineLayout, mode: str) -> str:
     if mode == "none":
         return f"restart-mode none: restart {layout.engine} yourself to apply the new configuration"
     unit = unit_of(host, layout)
+    before = main_pid(host, unit)
     host.run(["systemctl", "restart", unit], f"restarting {unit}")
-    return f"restarted {unit} through the host's systemd"
+    after = main_pid(host, unit)
+    if after == 0:
+        raise ToolkitError(f"`systemctl restart {unit}` returned but systemd shows no running {unit} (main PID 0)")
+    if after == before:
+        raise ToolkitError(f"`systemctl restart {unit}` returned but {unit} still runs as PID {before}: not restarted")
+    return f"restarted {unit} through the host's systemd (main PID {before or '-'} -> {after or '-'})"
+
+
+def main_pid(host: HostRoot, unit: str) -> int:
+    """The unit's main PID as systemd has it (0: not running): tells a real restart from an ignored one."""
+    shown = host.run(["systemctl", "show", "--property=MainPID", "--value", unit], f"asking systemd about {unit}")
+    return int(shown.strip()) if shown.strip().isdigit() else 0
 
 
 def wait_until_serving(host: HostRoot, layout: EngineLayout, timeout: float) -> str:

@@ -19,6 +19,10 @@ CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_PYTHON = "/usr/bin/python3"
 MIN_PYTHON = (3, 8)
 COMMAND_TIMEOUT = 120
+# Every program run as the host gets this environment. SYSTEMD_IGNORE_CHROOT: systemctl in a chroot
+# otherwise may answer "Running in chroot, ignoring request" and restart nothing; the host root is the
+# host's own /, with its /run/systemd, so systemctl reaches the host's PID 1 like any host program.
+HOST_ENV = {"PATH": CLEAN_PATH, "HOME": "/root", "SYSTEMD_IGNORE_CHROOT": "1"}
 
 # Hosts built without a Python interpreter on purpose: no package adds one, so say so plainly.
 NO_PYTHON_DISTRIBUTIONS = {
@@ -78,7 +82,7 @@ class HostRoot:
         try:
             done = subprocess.run(
                 list(argv),
-                env={"PATH": CLEAN_PATH, "HOME": "/root"},
+                env=HOST_ENV,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

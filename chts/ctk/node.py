@@ -283,11 +283,11 @@ def run_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     node = Node(args)
+    seen = source_signature(args.source_dir)  # before the sync: an edit made while verifying is seen next pass
     with NodeLock(node.host):
         mode = node.preflight()
         node.install(mode)
         node.verify()
-    seen = source_signature(args.source_dir)
     while not stop.wait(args.interval):
         with NodeLock(node.host):
             seen = watch_once(node, mode, seen)

@@ -135,6 +135,14 @@ def test_node_installer_on_a_fake_node_with_a_real_containerd(
         shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
         options = cluster_options(tmp_path, api_server, source)
 
+        # a systemctl that ignores the restart (as in a chroot without SYSTEMD_IGNORE_CHROOT) is caught
+        node.path("/run/fake-systemd/ignore").touch()
+        done = node.installer(pyz, "install", *options, check=False)
+        assert done.returncode == 1
+        assert done.stderr == ("container-hooks-ctk: `systemctl restart containerd` returned but systemd shows no "
+                               "running containerd (main PID 0)\n")  # fmt: skip
+        node.path("/run/fake-systemd/ignore").unlink()
+
         done = node.installer(pyz, "install", *options)
         assert node.restarts == 1, done.stdout
         runtime = dump(node)["plugins"][CRI]["containerd"]["runtimes"]["container-hooks-runtime"]
