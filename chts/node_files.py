@@ -24,9 +24,10 @@ import shutil
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from chts import __version__
-from chts.atomic import copy_atomically, write_atomically
+from chts.atomic import copy_atomically, symlink_atomically, write_atomically
 from chts.dispatch import TOOL_NAMES
 from chts.dropin_hooks import parse_dropin
+from chts.engines.engine_files import parse_json_object
 from chts.errors import ToolkitError
 from chts.hooks_file import parse_hooks_json
 from chts.node_host import HostRoot
@@ -75,14 +76,7 @@ def switch_link(link: str, target: str) -> bool:
         return False
     if os.path.lexists(link) and not os.path.islink(link):
         raise ToolkitError(f"{link}: exists and is not a link of this installer; move it away first")
-    tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.{os.getpid()}.tmp")
-    try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.rename(tmp, link)
-    except OSError as exc:
-        raise ToolkitError(f"{link}: cannot switch to {target}: {exc.strerror}") from None
+    symlink_atomically(link, target)
     return True
 
 
@@ -234,11 +228,9 @@ class NodeState:
         text = read_bytes(self.path)
         if text is not None:
             try:
-                data = json.loads(text)
-            except ValueError as exc:
-                raise ToolkitError(f"{self.path}: invalid JSON ({exc}): move it away to start over") from None
-            if not isinstance(data, dict):
-                raise ToolkitError(f"{self.path}: not a JSON object: move it away to start over")
+                data = parse_json_object(text.decode("utf-8", "replace"), self.path)
+            except ToolkitError as exc:
+                raise ToolkitError(f"{exc}; move it away to start over") from None
         self.managed: List[str] = list(data.get("managed", []))
         self.backups: Dict[str, str] = dict(data.get("backups", {}))
         self.applied: Optional[str] = data.get("applied")

@@ -17,7 +17,7 @@ import zipfile
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts.atomic import copy_atomically, write_atomically
+from chts.atomic import copy_atomically, symlink_atomically, write_atomically
 from chts.ctk.config import apply_assignments, default_config_text
 from chts.ctk.toolkit_files import (
     add_command,
@@ -102,17 +102,6 @@ def same_bytes(first: str, second: str) -> bool:
 
 def links_to_archive(path: str, archive: str) -> bool:
     return os.path.islink(path) and os.path.realpath(path) == os.path.realpath(archive)
-
-
-def symlink_atomically(link: str, target: str) -> None:
-    tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.{os.getpid()}.tmp")
-    try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.rename(tmp, link)
-    except OSError as exc:
-        raise ToolkitError(f"{link}: cannot link to {target}: {exc.strerror}") from None
 
 
 def remove(path: str) -> None:

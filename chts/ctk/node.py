@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Set
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
 from chts.ctk.toolkit_files import add_command
@@ -236,9 +237,19 @@ def remove_ready_file(path: str) -> None:
 
 def locked(args: argparse.Namespace, body: Callable[[Node], None]) -> int:
     node = Node(args)
-    with NodeLock(node.host):
+    with NodeLock(node.host), one_line_os_errors():
         body(node)
     return 0
+
+
+@contextmanager
+def one_line_os_errors() -> Iterator[None]:
+    """A file the installer could not handle (full disk, read-only /opt ...) is one line, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or "node installer"
+        raise ToolkitError(f"{where}: {exc.strerror or exc}") from None
 
 
 def run_preflight(args: argparse.Namespace) -> int:
@@ -284,15 +295,15 @@ def run_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     node = Node(args)
     seen = source_signature(args.source_dir)  # before the sync: an edit made while verifying is seen next pass
-    with NodeLock(node.host):
+    with NodeLock(node.host), one_line_os_errors():
         mode = node.preflight()
         node.install(mode)
         node.verify()
     while not stop.wait(args.interval):
-        with NodeLock(node.host):
+        with NodeLock(node.host), one_line_os_errors():
             seen = watch_once(node, mode, seen)
     if args.cleanup_on_exit:
-        with NodeLock(node.host):
+        with NodeLock(node.host), one_line_os_errors():
             node.uninstall(mode)
     else:
         node.say("stopping; the node keeps its configuration and the engine keeps running")

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 from daemons import wait_until
 from fake_node import FakeNode, fake_node
+from test_engine_real_containerd import USER_SETTINGS
 
 from chts.toolkit_config import toml_loads
 
@@ -22,22 +23,8 @@ pytestmark = pytest.mark.integration
 CRI = "io.containerd.grpc.v1.cri"
 SHIM = "/opt/container-hooks/bin/container-hooks-runtime"
 
-# A kubeadm-style node config (containerd's `config default` shape, trimmed to what matters here).
-NODE_CONTAINERD_TOML = """\
-version = 2
-
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "registry.k8s.io/pause:3.9"
-    # this VM cannot raise oom_score_adj
-    restrict_oom_score_adj = true
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          SystemdCgroup = false
-"""
+# A kubeadm-style node: containerd's default paths (private in the fake node) and an operator's CRI settings.
+NODE_CONTAINERD_TOML = "version = 2\n" + USER_SETTINGS
 
 CONFIG_TOML = '[container-hooks-runtime]\nruntimes = ["runc"]\n'
 
@@ -221,3 +208,26 @@ def test_node_installer_on_a_fake_node_with_a_real_containerd(
         assert not node.path("/opt/container-hooks").exists()
         assert node.restarts == 3
         assert node.ctr("version").returncode == 0
+
+
+def test_run_with_cleanup_on_exit_gives_the_node_back_on_sigterm(
+    pyz: Path, tmp_path: Path, api_server: FakeApiServer
+) -> None:
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"hooks.json": hooks_json("x")})
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        original = node.path("/etc/containerd/config.toml").read_bytes()
+        log = tmp_path / "run.log"
+        options = cluster_options(tmp_path, api_server, source)
+        runner = node.popen_installer(pyz, "run", *options, "--interval=0.2", "--cleanup-on-exit", log=log)
+        try:
+            wait_until(lambda: len(api_server.requests) == 1 or runner.poll() is not None, 120, "run to verify", log)
+        finally:
+            runner.send_signal(signal.SIGTERM)
+            assert runner.wait(120) == 0, log.read_text()
+        assert api_server.requests[-1]["body"] == {"metadata": {"labels": {"container-hooks.io/ready": None}}}
+        assert node.path("/etc/containerd/config.toml").read_bytes() == original
+        assert sorted(os.listdir(node.path("/etc/containerd"))) == ["config.toml"]
+        assert node.restarts == 2  # configured, given back
+        assert not node.path("/opt/container-hooks").exists()
+        assert not (tmp_path / "ready").exists()

@@ -21,7 +21,7 @@ DROP_IN = json.dumps(
 def configmap(directory: Path, files: dict) -> Path:  # type: ignore[type-arg]
     directory.mkdir(exist_ok=True)
     for name, text in files.items():
-        (directory / name).write_text(text)
+        (directory / name).write_text(text) if isinstance(text, str) else (directory / name).write_bytes(text)
     return directory
 
 
@@ -66,6 +66,8 @@ def test_a_foreign_file_at_a_link_is_refused(tmp_path: Path) -> None:
         ({"hooks.json": ""}, "hooks.json: empty file"),
         ({"10-audit.json": '{"version": "1.0.0"}'}, "10-audit.json: missing required key 'hook'"),
         ({"notes.txt": "hello"}, "notes.txt: unknown key: expected config.toml, hooks.json or an oci-hooks(5) *.json"),
+        ({"big.json": "{" + " " * (1 << 20) + "}"}, "big.json: larger than"),
+        ({"bin.json": b"\xff\xfe{}"}, "bin.json: not UTF-8"),
     ],
 )
 def test_a_bad_configmap_is_one_line_and_writes_nothing(tmp_path: Path, files: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -106,7 +108,7 @@ def test_broken_state_file_is_one_line(tmp_path: Path) -> None:
     host = HostRoot(str(tmp_path))
     (tmp_path / "opt/container-hooks").mkdir(parents=True)
     (tmp_path / "opt/container-hooks/node-state.json").write_text("{")
-    with pytest.raises(ToolkitError, match="node-state.json: invalid JSON .*move it away to start over"):
+    with pytest.raises(ToolkitError, match="node-state.json: invalid JSON: .*; move it away to start over"):
         NodeState(host, "/opt/container-hooks")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from ctk_cli import run_ctk
 
+from chts import __version__
 from chts.errors import ToolkitError
 from chts.node_host import HostRoot, check_python, choose_layout, detect_layouts, has_systemd, python_version_of
 
@@ -112,3 +114,38 @@ def test_preflight_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
                                 "(mount the node's / there)\n")  # fmt: skip
     status, out, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path), "--restart-mode", "signal")
     assert status == 1 and "containerd exits on SIGHUP" in err
+
+
+def test_ready_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_host(tmp_path / "host")
+    ready = tmp_path / "ready"
+    options = ["--host-root", str(tmp_path / "host"), "--ready-file", str(ready)]
+    status, _, err = run_ctk(capsys, "node", "ready", *options)
+    assert (status, err) == (1, f"{ready}: not verified yet\n")
+    ready.write_text(f"{__version__} /opt/container-hooks/bin/container-hooks-runtime\n")
+    status, _, err = run_ctk(capsys, "node", "ready", *options)
+    assert status == 1 and "stale" in err  # the host's shim is gone
+    shim = tmp_path / "host/opt/container-hooks/bin/container-hooks-runtime"
+    shim.parent.mkdir(parents=True)
+    shim.write_text("")
+    assert run_ctk(capsys, "node", "ready", *options)[0] == 0
+    ready.write_text("0.0.1 /opt/container-hooks/bin/container-hooks-runtime\n")  # an older installer's verdict
+    assert run_ctk(capsys, "node", "ready", *options)[0] == 1
+
+
+def test_a_file_where_the_toolkit_directory_goes_is_one_line(tmp_path: Path, pyz: Path) -> None:
+    fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    (tmp_path / "opt").write_text("not a directory")
+    argv = [str(pyz), "ctk", "node", "install", "--host-root", str(tmp_path), "--restart-mode", "none"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr == f"container-hooks-ctk: {tmp_path}/opt/container-hooks: cannot create: Not a directory\n"
+
+
+def test_outside_the_pyz_install_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    status, _, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path), "--restart-mode", "none")
+    assert (status, err) == (1, "container-hooks-ctk: node install copies the .pyz it runs from: "
+                                "run it as container-hooks-toolkit.pyz\n")  # fmt: skip
