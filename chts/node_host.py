@@ -15,7 +15,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from chts.errors import ToolkitError
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# The shim starts as `#!/usr/bin/python3` (build.py): that file on the host is what must work.
+# The shim starts as `#!/usr/bin/python3` (build.py's default --python): that file on the host must work.
 HOST_PYTHON = "/usr/bin/python3"
 MIN_PYTHON = (3, 8)
 COMMAND_TIMEOUT = 120
@@ -142,23 +142,36 @@ def python_version_of(host: HostRoot, interpreter: str) -> Optional[Tuple[int, i
     return versions.pop() if len(versions) == 1 else None
 
 
-def check_python(host: HostRoot) -> str:
-    """One line about the host's python3; ToolkitError when the shim could not run on this host."""
+def archive_interpreter(archive: Optional[str]) -> str:
+    """The interpreter the archive's shebang names (build.py --python), which the node must have."""
+    if archive is None:
+        return HOST_PYTHON
+    try:
+        with open(archive, "rb") as handle:
+            first = handle.read(256)
+    except OSError:
+        return HOST_PYTHON
+    match = re.match(rb"#!(/\S+)", first)
+    return match.group(1).decode("utf-8", "replace") if match else HOST_PYTHON
+
+
+def check_python(host: HostRoot, interpreter: str = HOST_PYTHON) -> str:
+    """One line about the host's ``interpreter``; ToolkitError when the shim could not run on this host."""
     release = os_release(host)
     distribution = release.get("PRETTY_NAME") or release.get("ID") or "this host"
     known = NO_PYTHON_DISTRIBUTIONS.get(release.get("ID", ""))
-    version = python_version_of(host, HOST_PYTHON)
+    version = python_version_of(host, interpreter)
     if version is None:
-        why = f"{known} ships no Python" if known else f"no {HOST_PYTHON}"
+        why = f"{known} ships no Python" if known else f"no {interpreter}"
         raise ToolkitError(
-            f"{host.path(HOST_PYTHON)}: {why}: the shim runs on the node as {HOST_PYTHON} "
+            f"{host.path(interpreter)}: {why}: the shim runs on the node as {interpreter} "
             f"(3.8 or later); {distribution} is not supported"
         )
     if version < MIN_PYTHON:
         raise ToolkitError(
-            f"{host.path(HOST_PYTHON)}: Python {version[0]}.{version[1]} is too old: the shim needs 3.8 or later"
+            f"{host.path(interpreter)}: Python {version[0]}.{version[1]} is too old: the shim needs 3.8 or later"
         )
-    return f"{HOST_PYTHON} is Python {version[0]}.{version[1]} ({distribution})"
+    return f"{interpreter} is Python {version[0]}.{version[1]} ({distribution})"
 
 
 # ----------------------------------------------------------------------------- engine and layout

@@ -42,7 +42,15 @@ from chts.node_files import (
     shim_path,
     sync_config,
 )
-from chts.node_host import EngineLayout, HostRoot, check_python, choose_layout, has_systemd, unit_of
+from chts.node_host import (
+    EngineLayout,
+    HostRoot,
+    archive_interpreter,
+    check_python,
+    choose_layout,
+    has_systemd,
+    unit_of,
+)
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
@@ -92,7 +100,7 @@ class Node:
 
     def preflight(self) -> str:
         """Facts about the node, or the one reason it cannot run the shim; returns the restart mode."""
-        self.say(check_python(self.host))
+        self.say(check_python(self.host, archive_interpreter(running_archive())))
         layout = self.layout
         self.say(f"engine: {layout.engine}, layout: {layout.layout}, config: {layout.config}")
         manager = "systemd" if has_systemd(self.host) else "none found"
@@ -102,7 +110,7 @@ class Node:
         return mode
 
     def install(self, mode: str) -> None:
-        for line in install_archive(self.host, self.toolkit_dir, running_archive()):
+        for line in install_archive(self.host, self.toolkit_dir, archive_to_install()):
             self.say(line)
         state = NodeState(self.host, self.toolkit_dir)
         self.sync(state)
@@ -201,14 +209,21 @@ class Node:
             self.say(f"removed {path}")
 
 
-def running_archive() -> str:
-    """The .pyz this command runs from: the first file among this module's parents."""
+def running_archive() -> Optional[str]:
+    """The .pyz this command runs from: the first file among this module's parents (None in a checkout)."""
     path = os.path.abspath(__file__)
     while path != os.path.dirname(path):
         path = os.path.dirname(path)
         if os.path.isfile(path):
             return path
-    raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+    return None
+
+
+def archive_to_install() -> str:
+    archive = running_archive()
+    if archive is None:
+        raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+    return archive
 
 
 def entries(directory: str) -> Set[str]:

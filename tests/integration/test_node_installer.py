@@ -6,12 +6,15 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from conftest import ROOT, require
 from daemons import wait_until
 from fake_node import FakeNode, fake_node
 from test_engine_real_containerd import USER_SETTINGS
@@ -231,3 +234,36 @@ def test_run_with_cleanup_on_exit_gives_the_node_back_on_sigterm(
         assert node.restarts == 2  # configured, given back
         assert not node.path("/opt/container-hooks").exists()
         assert not (tmp_path / "ready").exists()
+
+
+def test_upgrade_switches_the_build_under_a_running_container_without_a_restart(
+    pyz: Path, tmp_path: Path, busybox_rootfs: Path
+) -> None:
+    """A new build (here: the same code with another shebang) is switched in; the engine is not restarted."""
+    interpreter = "/usr/bin/python3.11"
+    require(os.path.exists(interpreter), f"{interpreter} is not installed")
+    newer = tmp_path / "newer" / "container-hooks-toolkit.pyz"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--output", str(newer), "--python", interpreter],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"hooks.json": hooks_json("hooked")})
+    options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
+        node.installer(pyz, "install", *options)
+        node.ctr("run", "-d", "--runc-binary", SHIM, "--rootfs", "/var/tmp/busybox", "long", "/bin/sleep", "1000")
+        before = node.path("/opt/container-hooks/current.pyz").resolve()
+
+        done = node.installer(newer, "install", *options)
+        assert f"{interpreter} is Python 3.11" in done.stdout  # preflight checks the shebang's interpreter
+        after = node.path("/opt/container-hooks/current.pyz").resolve()
+        assert after != before and after.read_bytes() == newer.read_bytes()
+        assert before.exists()  # the previous build stays until the next upgrade
+        assert os.readlink(node.path(SHIM)) == "../current.pyz"
+        assert node.restarts == 1  # BinaryName did not change: nothing for containerd to reread
+
+        # the container started before the upgrade is stopped through the new build; new ones run through it
+        node.ctr("task", "delete", "--force", "long")
+        node.ctr("container", "delete", "long")
+        assert run_hooked_container(node, "/var/tmp/busybox", "after-upgrade") == "hello\n"
+        assert node.path("/var/log/hooks.log").read_text() == "hooked\n" * 2  # "long" (old build), then this
