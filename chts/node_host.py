@@ -213,7 +213,8 @@ LAYOUTS = (
         ("containerd",),
         ("ctr",),
     ),
-    EngineLayout("crio", "plain", "/etc/crio/crio.conf", "/var/run/crio/crio.sock", ("crio",), ()),
+    # /run, not /var/run: on hosts /var/run is a link to the absolute /run, which from the pod is the pod's own
+    EngineLayout("crio", "plain", "/etc/crio/crio.conf", "/run/crio/crio.sock", ("crio",), ()),
 )
 
 
