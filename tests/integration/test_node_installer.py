@@ -213,7 +213,7 @@ def test_node_installer_on_a_fake_node_with_a_real_containerd(
         assert node.ctr("version").returncode == 0
 
 
-def test_run_with_cleanup_on_exit_gives_the_node_back_on_sigterm(
+def test_run_as_default_runtime_with_cleanup_on_exit_gives_the_node_back_on_sigterm(
     pyz: Path, tmp_path: Path, api_server: FakeApiServer
 ) -> None:
     source = ConfigMapDir(tmp_path / "configmap")
@@ -222,15 +222,18 @@ def test_run_with_cleanup_on_exit_gives_the_node_back_on_sigterm(
         original = node.path("/etc/containerd/config.toml").read_bytes()
         log = tmp_path / "run.log"
         options = cluster_options(tmp_path, api_server, source)
-        runner = node.popen_installer(pyz, "run", *options, "--interval=0.2", "--cleanup-on-exit", log=log)
+        runner = node.popen_installer(pyz, "run", *options, "--interval=0.2", "--cleanup-on-exit", "--set-as-default",
+                                      log=log)  # fmt: skip
         try:
             wait_until(lambda: len(api_server.requests) == 1 or runner.poll() is not None, 120, "run to verify", log)
+            assert dump(node)["plugins"][CRI]["containerd"]["default_runtime_name"] == "container-hooks-runtime"
         finally:
             runner.send_signal(signal.SIGTERM)
             assert runner.wait(120) == 0, log.read_text()
         assert api_server.requests[-1]["body"] == {"metadata": {"labels": {"container-hooks.io/ready": None}}}
         assert node.path("/etc/containerd/config.toml").read_bytes() == original
         assert sorted(os.listdir(node.path("/etc/containerd"))) == ["config.toml"]
+        assert dump(node)["plugins"][CRI]["containerd"]["default_runtime_name"] == "runc"  # the previous default
         assert node.restarts == 2  # configured, given back
         assert not node.path("/opt/container-hooks").exists()
         assert not (tmp_path / "ready").exists()
