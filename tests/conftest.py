@@ -55,6 +55,13 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ["CONTAINER_HOOKS_CACHE_DIR"] = previous
 
 
+@pytest.fixture(autouse=True)
+def private_toolkit_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process ctk calls (`runtime configure` records the shim's runtime there) never reach /etc/container-hooks."""
+    if "CONTAINER_HOOKS_CONFIG" not in os.environ:
+        monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit-config") / "config.toml"))
+
+
 @pytest.fixture(scope="session")
 def pyz() -> Path:
     """The built zipapp (tox builds it first; a bare pytest run builds it here)."""

@@ -9,6 +9,7 @@ import sys
 from typing import Any, Callable, List, Optional, Tuple
 
 from chts.atomic import write_atomically
+from chts.ctk.chaining import chain_edits
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,
     DEFAULT_RUNTIME_PATH,
@@ -67,6 +68,11 @@ def register(subparsers: Any) -> None:
             "engine (containerd config dump), `file` reads its files as it does, `auto` (default) uses the "
             "command when the engine's binary is on PATH",
         )
+        parser.add_argument(
+            "--toolkit-config",
+            help="the toolkit config where configure records the binary the shim must exec for this engine "
+            "(default: $CONTAINER_HOOKS_CONFIG, else /etc/container-hooks/config.toml)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print the change as a diff; write nothing")
         parser.add_argument("--reload", action="store_true", help="docker: SIGHUP dockerd afterwards")
         parser.add_argument("--pid-file", default=DOCKER_PID_FILE, help="docker: dockerd's pid file")
@@ -83,6 +89,7 @@ def request_of(args: argparse.Namespace, engine: Engine) -> RuntimeRequest:
         set_as_default=args.set_as_default,
         drop_in_dir=args.drop_in_dir,
         config_source=args.config_source,
+        toolkit_config=args.toolkit_config,
         drop_in=args.drop_in,
     )
 
@@ -111,8 +118,9 @@ def change_runtime(
     warnings go to stderr, progress to ``say``.
     """
     plan = engine.configure(request) if configure else engine.unconfigure(request)
-    changes = [edit for edit in plan.edits if edit.old != edit.new]
-    for note in plan.notes:
+    chain = chain_edits(engine, request, configure)  # before any edit: what the default ran until now
+    changes = [edit for edit in plan.edits + chain.edits if edit.old != edit.new]
+    for note in plan.notes + chain.notes:
         print(note, file=sys.stderr)
     if dry_run:
         sys.stdout.write("".join(diff(edit) for edit in changes) or "no change\n")
@@ -214,7 +222,10 @@ def verification_problem(
     if configure and isinstance(ours, dict):
         own = paths_holding(ours, request.path)
         copied = without_paths(ours, own)
-        templates = [n for n in (previous, "runc") if n is not None and n != name and n in before.runtimes]
+        # already the default (a second configure): the runtime it copied is not known any more
+        templates = (
+            [n for n in (previous, "runc") if n is not None and n in before.runtimes] if previous != name else []
+        )
         if templates and all(copied != without_paths(before.runtimes[n], own) for n in templates):
             return f"runtime {name!r} does not carry the settings of {templates[0]!r} {via}"
     return None

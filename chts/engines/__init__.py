@@ -34,6 +34,9 @@ class RuntimeRequest(NamedTuple):
     drop_in_dir: Optional[str] = None
     config_source: str = "auto"  # how effective() learns the engine's view: auto, file or command
     drop_in: bool = False  # containerd: write a file of our own under `imports` instead of editing the main file
+    toolkit_config: Optional[str] = (
+        None  # where configure records the low-level runtime for the shim (chts/ctk/chaining.py)
+    )
 
 
 class FileEdit(NamedTuple):

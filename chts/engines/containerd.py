@@ -17,7 +17,7 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.containerd_config import (
     BUILTIN_RUNTIMES,
     CRI_PLUGIN,
@@ -42,6 +42,7 @@ from chts.engines.containerd_dropin import (
     remove_drop_ins,
 )
 from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
+from chts.engines.runtime_binaries import runc_shim_binary
 from chts.engines.toml_edit import (
     append_block,
     marked_edit,
@@ -157,7 +158,7 @@ class Containerd:
             if hidden_by is not None:
                 raise ToolkitError(
                     f"{path}: imports {hidden_by}, whose CRI plugin table replaces this file's on containerd 1.x "
-                    "and would hide the edit; use --drop-in (or edit that file)"
+                    "and would hide the edit; merge that file's runtimes into this one, then configure again"
                 )
             expected = copy.deepcopy(document)
             blocks = []
@@ -200,5 +201,10 @@ class Containerd:
         view, origin = effective_view(config, source)
         return EffectiveRuntimes(view.default, view.runtimes, origin, view.other)
 
+    def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
+        """The runc shim's ``options.BinaryName``, else ``runc`` in $PATH; None for other shims (kata...)."""
+        entry = effective.runtimes.get(name)
+        return None if entry is None else runc_shim_binary(entry.get("runtime_type"), entry.get("options"))
 
-ENGINE = Containerd()
+
+ENGINE: Engine = Containerd()

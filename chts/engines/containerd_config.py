@@ -32,10 +32,10 @@ import functools
 import glob
 import os
 import shutil
-import subprocess
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chts.engines.engine_files import deep_merge, parse_toml, read_config_text
+from chts.engines.runtime_binaries import run_engine_command, search_path
 from chts.errors import ToolkitError
 
 WHAT = "containerd config"
@@ -48,7 +48,6 @@ BUILTIN_RUNTIMES = {"runc": {"runtime_type": RUNC_V2}}  # its built-in options a
 DEFAULT_RUNTIME = "runc"
 # 1.x deprecated tables that become runtimes: table -> runtime name
 LEGACY_RUNTIMES = {"default_runtime": "default", "untrusted_workload_runtime": "untrusted"}
-DUMP_TIMEOUT = 30
 # 2.x fills this in for a runtime that leaves it empty
 DEFAULT_SANDBOXER = "podsandbox"
 
@@ -63,17 +62,17 @@ class CriView(NamedTuple):
 
 
 def containerd_binary() -> Optional[str]:
-    return shutil.which("containerd")
+    return shutil.which("containerd", path=search_path())
 
 
 @functools.lru_cache(maxsize=None)
 def binary_major(binary: str) -> Optional[int]:
     """containerd's major version from ``containerd --version`` (``... 1.6.20~ds1 ...``, ``... v2.0.0 ...``)."""
     try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=DUMP_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        done = run_engine_command([binary, "--version"], f"{binary} --version")
+    except ToolkitError:
         return None
-    fields = done.stdout.split()
+    fields = done.stdout.split() if done is not None else []
     if len(fields) < 3 or not fields[2].lstrip("v")[:1].isdigit():
         return None
     return int(fields[2].lstrip("v").split(".")[0])
@@ -200,20 +199,8 @@ def dump(config: str) -> Dict[str, Any]:
     if binary is None:
         raise ToolkitError("containerd is not on PATH: --config-source=command needs it (or use --config-source=file)")
     source = config if os.path.lexists(config) else os.devnull  # containerd's defaults, as with no file
-    try:
-        done = subprocess.run(
-            [binary, "--config", source, "config", "dump"],
-            capture_output=True,
-            text=True,
-            timeout=DUMP_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolkitError(f"{binary} config dump: {exc}") from None
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "level=warning" not in line]
-        reason = (errors or done.stderr.splitlines() or ["no output"])[-1].strip()
-        raise ToolkitError(f"{config}: containerd rejects it: {reason}")
+    done = run_engine_command([binary, "--config", source, "config", "dump"], f"{config}: containerd", check=True)
+    assert done is not None  # the binary was found above
     return parse_toml(done.stdout, f"{binary} config dump")
 
 

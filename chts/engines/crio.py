@@ -18,7 +18,7 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, FileEdit, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
 from chts.engines.engine_files import (
     deep_merge,
     foreign_runtime,
@@ -261,4 +261,4 @@ class Crio:
         raise ToolkitError("this tool does not reload CRI-O: restart it (e.g. `systemctl restart crio`)")
 
 
-ENGINE = Crio()
+ENGINE: Engine = Crio()

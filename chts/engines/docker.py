@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, FileEdit, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
 from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
 from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
-from chts.engines.runtime_binaries import resolve_binary, run_engine_command
+from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
 from chts.errors import ToolkitError
 
 WHAT = "Docker daemon.json"
 STATE_SUFFIX = ".container-hooks-state.json"
 STATE_VERSION = 2
 BUILTIN_DEFAULT = "runc"
-RUNC_SHIMS = ("io.containerd.runc.v2", "io.containerd.runc.v1")
+OURS = ("runtimes", "default-runtime")  # the members configure may change; everything else must stay
+SHIM_NAME = re.compile(r"io\.containerd\.[\w-]+\.v\d+")  # Docker >= 23 runs these without a runtimes entry
 # A new file: indented, so the user can read and extend it.
 EMPTY_DOCUMENT = "{\n}\n"
 
@@ -151,6 +153,16 @@ def state_bytes(record: Optional[Dict[str, Any]]) -> Optional[bytes]:
     return None if record is None else json.dumps(record, indent=2).encode() + b"\n"
 
 
+def recorded_default(config: str) -> Optional[str]:
+    """The default runtime configure replaced, from its record (None: none, or no record)."""
+    try:
+        _, state = load(config)
+        value = json.loads(upgraded(state or {}).get("default-runtime", "null"))
+    except (ToolkitError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def dockerd_validates() -> bool:
     """dockerd 23.0 and later have ``--validate``; 20.10 (Debian 12's) does not."""
     done = run_engine_command(["dockerd", "--help"], "dockerd --help")
@@ -207,8 +219,14 @@ class Docker:
             BUILTIN_DEFAULT: {"path": BUILTIN_DEFAULT},
             **document.get("runtimes", {}),
         }
+        default = document.get("default-runtime", BUILTIN_DEFAULT)
+        # a containerd shim named as the default (now, or before configure) needs no entry: dockerd hands
+        # it to containerd; it is part of what the engine runs with either way
+        for named in (default, recorded_default(config)):
+            if named is not None and named not in runtimes and SHIM_NAME.fullmatch(named):
+                runtimes[named] = {"runtimeType": named}
         how = "file, checked by dockerd --validate" if validates else "file"
-        return EffectiveRuntimes(document.get("default-runtime", BUILTIN_DEFAULT), runtimes, how)
+        return EffectiveRuntimes(default, runtimes, how, {k: v for k, v in document.items() if k not in OURS})
 
     def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
         """A drop-in's ``path`` (a name is looked up in $PATH, as dockerd does); the runc shim's ``BinaryName``.
@@ -220,9 +238,7 @@ class Docker:
             return None
         if isinstance(entry.get("path"), str):
             return resolve_binary(entry["path"])
-        if entry.get("runtimeType") in RUNC_SHIMS:
-            return resolve_binary(str(entry.get("options", {}).get("BinaryName") or "runc"))
-        return None
+        return runc_shim_binary(entry.get("runtimeType"), entry.get("options"))
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         return (
@@ -247,4 +263,4 @@ class Docker:
         return f"sent SIGHUP to dockerd (pid {pid}): it reloads its runtimes"
 
 
-ENGINE = Docker()
+ENGINE: Engine = Docker()

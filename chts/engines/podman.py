@@ -27,7 +27,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.engine_files import (
     deep_merge,
     foreign_runtime,
@@ -206,4 +206,4 @@ class Podman:
         return "podman has no daemon: nothing to reload"
 
 
-ENGINE = Podman()
+ENGINE: Engine = Podman()

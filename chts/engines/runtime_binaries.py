@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from chts.errors import ToolkitError
 from chts.shim import FALLBACK_PATH
@@ -53,3 +53,17 @@ def run_engine_command(
         words = (done.stderr.strip() or done.stdout.strip()).splitlines()
         raise ToolkitError(f"{what} refused it: {words[-1] if words else f'exit status {done.returncode}'}")
     return done
+
+
+RUNC_SHIMS = ("io.containerd.runc.v2", "io.containerd.runc.v1")
+
+
+def runc_shim_binary(runtime_type: Any, options: Any) -> Optional[str]:
+    """The binary containerd's runc shim execs for a runtime: ``options.BinaryName``, else ``runc`` in $PATH.
+
+    Other shims (kata, gVisor, wasm) run no runc-like binary the toolkit's shim could exec: None.
+    """
+    if runtime_type not in RUNC_SHIMS:
+        return None
+    binary = options.get("BinaryName") if isinstance(options, dict) else None
+    return resolve_binary(binary if isinstance(binary, str) and binary else "runc")

@@ -283,14 +283,26 @@ def containerd(
 
 @contextmanager
 def start_containerd(
-    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None
+    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None, private_flags: bool = False
 ) -> Iterator[Containerd]:
-    """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml)."""
+    """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml).
+
+    ``private_flags``: the config file is a host's, untouched; root, state and socket come from
+    containerd's own flags instead (they win over the file's ``root``, ``state`` and ``grpc.address``).
+    """
     log = state / "containerd.log"
+    argv = [binary, "--config", str(config_file)]
+    if private_flags:
+        argv += [
+            "--root",
+            str(state / "root"),
+            "--state",
+            str(state / "state"),
+            "--address",
+            str(state / "containerd.sock"),
+        ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT, env=client_env(env)
-        )
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
     engine = Containerd(config_file, state, process)
     with serving(engine, lambda: engine.ctr("version", check=False, timeout=10).returncode == 0, "containerd"):
         yield engine

@@ -10,7 +10,8 @@ import pytest
 from containerd_corpus import CASES, EXPECTED, install
 from engine_cases import NAME, SHIM, runtime_cmd, snapshot
 
-from chts.engines import containerd_config
+from chts.ctk.runtime import change_runtime
+from chts.engines import RuntimeRequest, containerd_config
 from chts.engines.containerd import ENGINE
 
 
@@ -50,3 +51,28 @@ def test_corpus_file(tmp_path: Path, capsys: Any, case: str, drop_in: bool, defa
     assert status == 0, err
     left = {name: data for name, data in snapshot(tmp_path).items() if not name.endswith(".container-hooks.bak")}
     assert left == before  # every original byte back, our drop-in gone
+
+
+def test_nvidia_ctk_drop_in_is_merged_by_containerd_2(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """containerd 2.x merges imported plugin tables: the plain edit beside nvidia-ctk's drop-in works there."""
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: "/usr/bin/containerd-2")
+    monkeypatch.setattr(containerd_config, "binary_major", lambda binary: 2)
+    config = install("nvidia-ctk", tmp_path)
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config, "--config-source=file", "--set-as-default")
+    assert status == 0, err
+    view = ENGINE.effective(str(config), "file")
+    assert set(view.runtimes) == {"runc", "nvidia", NAME} and view.default == NAME
+
+
+def test_the_in_process_entry_point_takes_a_request(tmp_path: Path) -> None:
+    """What a node installer calls: change_runtime(engine, RuntimeRequest(...), configure) and back."""
+    config = install("eks-al2023", tmp_path)
+    before = snapshot(tmp_path)
+    request = RuntimeRequest(str(config), NAME, SHIM, set_as_default=True, config_source="file", drop_in=True)
+    written = change_runtime(ENGINE, request, configure=True, say=lambda message: None)
+    assert [edit.path for edit in written] == [str(config.parent / "config.d" / "99-container-hooks.toml")]
+    assert ENGINE.effective(str(config), "file").default == NAME
+    change_runtime(ENGINE, request, configure=False, say=lambda message: None)
+    assert snapshot(tmp_path) == before

@@ -31,7 +31,8 @@ def test_edits_in_place_and_restores(tmp_path: Path, capsys: Any) -> None:
     assert engine["runtime"] == NAME
     assert engine["runtimes"] == {"runc": ["/usr/sbin/runc"], NAME: [SHIM]}
     lines = text.splitlines()
-    assert lines[lines.index("[engine.runtimes]") + 1].startswith(f'{NAME} = ["{SHIM}"]')  # under its table
+    # under its table, after the user's runtimes
+    assert lines[lines.index('runc = ["/usr/sbin/runc"]') + 1].startswith(f'{NAME} = ["{SHIM}"]')
     unconfigured(capsys, "podman", config)
     assert config.read_text() == ORIGINAL
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines" / "containerd"
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "engines" / "containerd"
 HOST_DIRECTORIES = (
     "/var/lib/rancher/k3s/agent/etc/containerd/",
     "/var/lib/rancher/rke2/agent/etc/containerd/",
