@@ -13,6 +13,7 @@ import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chts.errors import ToolkitError
+from chts.toolkit_config import toml_loads
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The shim starts as `#!/usr/bin/python3` (build.py's default --python): that file on the host must work.
@@ -230,10 +231,22 @@ def detect_layouts(host: HostRoot) -> List[EngineLayout]:
                 and any(f.engine == "containerd" for f in found)
             ):
                 continue  # k3s/rke2 bring their own containerd; a packaged one beside it is not the node's
-            if layout.layout == "plain" and drop_in_dir_of(host, layout):
+            if layout.layout == "plain" and uses_drop_ins(host, layout):
                 layout = layout._replace(layout="drop-in directory")
             found.append(layout)
     return found
+
+
+def uses_drop_ins(host: HostRoot, layout: EngineLayout) -> bool:
+    """CRI-O reads crio.conf.d whenever it exists; containerd reads what its config's ``imports`` names."""
+    if layout.engine == "crio":
+        return drop_in_dir_of(host, layout) is not None
+    try:
+        with open(host.path(layout.config), encoding="utf-8", errors="replace") as handle:
+            imports = toml_loads(handle.read(1 << 20)).get("imports")
+    except (OSError, ValueError):
+        return False  # absent or unreadable: `runtime configure` says what is wrong with it
+    return isinstance(imports, list) and bool(imports)
 
 
 def drop_in_dir_of(host: HostRoot, layout: EngineLayout) -> Optional[str]:

@@ -70,6 +70,9 @@ def test_layouts(tmp_path: Path) -> None:
     (tmp_path / "etc" / "containerd").mkdir()
     assert choose_layout(host, "auto").layout == "plain"
     (tmp_path / "etc" / "containerd" / "conf.d").mkdir()
+    assert choose_layout(host, "auto").layout == "plain"  # a directory nothing imports is not read
+    config = tmp_path / "etc" / "containerd" / "config.toml"
+    config.write_text('version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n')
     assert choose_layout(host, "auto").layout == "drop-in directory"
     k3s = tmp_path / "var/lib/rancher/k3s/agent/etc/containerd"
     k3s.mkdir(parents=True)
