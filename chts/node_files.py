@@ -184,8 +184,7 @@ def sync_config(host: HostRoot, state: NodeState, source_dir: str) -> List[str]:
     """Make the host's /etc/container-hooks hold exactly the ConfigMap's files; what changed."""
     wanted = read_source_dir(source_dir)
     changes = []
-    for directory in (HOST_CONFIG_DIR, HOST_HOOKS_DIR):
-        make_directory(host.path(directory))
+    state.make_hook_directories(host)
     for item in wanted:
         seen = host.path(item.host_path)
         current = read_bytes(seen)
@@ -234,7 +233,7 @@ class NodeState:
         self.managed: List[str] = list(data.get("managed", []))
         self.backups: Dict[str, str] = dict(data.get("backups", {}))
         self.applied: Optional[str] = data.get("applied")
-        # host paths the engine configuration created beside its config (conf.d, a backup): uninstall removes them
+        # host paths the installer created (conf.d and a backup beside the engine config, /etc/container-hooks)
         self.created: List[str] = list(data.get("created", []))
 
     def manage(self, host_path: str) -> None:
@@ -264,8 +263,18 @@ class NodeState:
             pass
         return f"removed {host_path}"
 
+    def make_hook_directories(self, host: HostRoot) -> None:
+        """/etc/container-hooks and its hooks.d, remembered for uninstall when the installer made them."""
+        for directory in (HOST_CONFIG_DIR, HOST_HOOKS_DIR):
+            if not os.path.isdir(host.path(directory)):
+                make_directory(host.path(directory))
+                if directory not in self.created:
+                    self.created.append(directory)
+                self.save()
+
     def remove_created(self, host: HostRoot) -> List[str]:
-        """Remove what configuring the engine created (a directory only when empty); what was removed."""
+        """Remove what the installer created (beside the engine config, /etc/container-hooks), a directory only
+        when empty; what was removed."""
         removed = []
         for host_path in sorted(self.created, key=len, reverse=True):  # a directory's files first
             seen = host.path(host_path)
@@ -276,8 +285,10 @@ class NodeState:
                     os.unlink(seen)
                 else:
                     continue
-            except OSError:
-                continue  # not empty: someone put files there since; theirs now
+            except OSError:  # not empty: files put there since (a log the shim wrote ...) are not the installer's
+                kept = ", ".join(sorted(os.listdir(seen))[:3]) if os.path.isdir(seen) else "cannot remove"
+                removed.append(f"kept {host_path}: not empty ({kept})")
+                continue
             removed.append(f"removed {host_path}")
         self.created = []
         return removed

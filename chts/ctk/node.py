@@ -153,6 +153,7 @@ class Node:
 
     def verify(self) -> None:
         require_handler(effective_config(self.host, self.layout), self.layout, RUNTIME_NAME, self.shim)
+        NodeState(self.host, self.toolkit_dir).make_hook_directories(self.host)  # the probe hook goes in hooks.d
         self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
         write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")
         self.say(f"wrote {self.args.ready_file}")
@@ -183,10 +184,10 @@ class Node:
                     state.applied = digest(before)
                 self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, False, False))
                 self.apply(state, effective_config(self.host, self.layout), mode)
-        for line in state.remove_created(self.host):
-            self.say(line)
         for host_path in list(state.managed):
             self.say(state.give_back(self.host, host_path))
+        for line in state.remove_created(self.host):
+            self.say(line)
         state.remove()
         users = containers_using(self.host, self.layout, self.shim)
         if users:

@@ -48,11 +48,20 @@ show)  # show --property=MainPID --value UNIT
 esac
 """
 
+# k3s's client as the installer calls it (`k3s ctr ...`); the node's containerd stands in for k3s's own.
+K3S = """\
+#!/bin/sh
+[ "$1" = ctr ] && shift && exec ctr "$@"
+echo "k3s stand-in: only ctr" >&2; exit 1
+"""
+
 
 class FakeNode:
-    def __init__(self, root: Path, holder: subprocess.Popen[bytes]) -> None:
+    def __init__(self, root: Path, holder: subprocess.Popen[bytes], config: str, socket: str) -> None:
         self.root = root
         self.holder = holder
+        self.config = config  # the node's containerd config and socket (host paths)
+        self.socket = socket
         self.containerd: Optional[subprocess.Popen[bytes]] = None
         self.stopping = threading.Event()
         self.thread: Optional[threading.Thread] = None
@@ -69,7 +78,7 @@ class FakeNode:
         return run_tool(self.in_node(argv), env={"PATH": CLEAN_PATH}, check=check, **kwargs)
 
     def ctr(self, *args: str, check: bool = True) -> Any:
-        return self.run(["ctr", "-a", "/run/containerd/containerd.sock", *args], check=check, timeout=120)
+        return self.run(["ctr", "-a", self.socket, *args], check=check, timeout=120)
 
     def installer(self, pyz: Path, *args: str, check: bool = True, **kwargs: Any) -> Any:
         """``ctk node ARGS --host-root ROOT``: the .pyz in the pod's place (the node's root mounted elsewhere)."""
@@ -92,7 +101,7 @@ class FakeNode:
         log = open(self.path("/var/log/containerd.log"), "ab")  # noqa: SIM115 - kept open by the daemon
         with log:
             self.containerd = subprocess.Popen(
-                self.in_node(["containerd", "--config", "/etc/containerd/config.toml"]),
+                self.in_node(["containerd", "--config", self.config]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={"PATH": CLEAN_PATH},
@@ -135,19 +144,20 @@ class FakeNode:
                 request.unlink()
 
 
-def build_root(root: Path, containerd_toml: str) -> None:
+def build_root(root: Path, containerd_toml: str, config: str) -> None:
     """The node's own directories and files; /usr and friends are mounted later, in the namespace."""
     for link in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         if os.path.islink(f"/{link}"):
             (root / link).symlink_to(os.readlink(f"/{link}"))
-    for directory in ("usr", "proc", "sys", "dev", "tmp", "etc/containerd", "run/fake-systemd", "run/systemd/system",
-                      "var/log", "var/tmp", "opt", "root"):  # fmt: skip
+    for directory in ("usr", "proc", "sys", "dev", "tmp", "etc", "run/fake-systemd", "run/systemd/system",
+                      "var/log", "var/tmp", "opt", "root", os.path.dirname(config).lstrip("/")):  # fmt: skip
         (root / directory).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
     shutil.copy("/etc/os-release", root / "etc" / "os-release")
-    (root / "etc" / "containerd" / "config.toml").write_text(containerd_toml)
-    (root / "run" / "fake-systemd" / "systemctl").write_text(SYSTEMCTL)
-    (root / "run" / "fake-systemd" / "systemctl").chmod(0o755)
+    (root / config.lstrip("/")).write_text(containerd_toml)
+    for name, script in (("systemctl", SYSTEMCTL), ("k3s", K3S)):
+        (root / "run" / "fake-systemd" / name).write_text(script)
+        (root / "run" / "fake-systemd" / name).chmod(0o755)
 
 
 MOUNTS = """\
@@ -158,7 +168,7 @@ mount --bind "$R" "$R"
 mount --rbind /usr "$R/usr"
 mount -o remount,bind,ro "$R/usr"
 mount -t tmpfs -o mode=755 tmpfs "$R/usr/local/sbin"
-ln -s /run/fake-systemd/systemctl "$R/usr/local/sbin/systemctl"
+ln -s /run/fake-systemd/systemctl /run/fake-systemd/k3s "$R/usr/local/sbin/"
 mount --rbind /proc "$R/proc"
 mount --rbind /sys "$R/sys"
 mount --rbind /dev "$R/dev"
@@ -168,15 +178,20 @@ mount --make-rshared "$R"
 
 
 @contextmanager
-def fake_node(containerd_toml: str) -> Iterator[FakeNode]:
-    """A fake node with its containerd running and the test playing systemd; everything stopped afterwards."""
+def fake_node(
+    containerd_toml: str, config: str = "/etc/containerd/config.toml", socket: str = "/run/containerd/containerd.sock"
+) -> Iterator[FakeNode]:
+    """A fake node with its containerd running and the test playing systemd; everything stopped afterwards.
+
+    ``config`` and ``socket`` are where the node keeps them (k3s: under /var/lib/rancher and /run/k3s).
+    """
     require_root()
     for tool in ("containerd", "ctr", "runc", "unshare", "nsenter", "chroot"):
         require_binary(tool)
     root = short_directory("chn-")
-    build_root(root, containerd_toml)
+    build_root(root, containerd_toml, config)
     holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "infinity"])
-    node = FakeNode(root, holder)
+    node = FakeNode(root, holder, config, socket)
     try:
         wait_until(lambda: os.readlink(f"/proc/{holder.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"),
                    READY_TIMEOUT, "the node's mount namespace")  # fmt: skip
