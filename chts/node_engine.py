@@ -16,7 +16,7 @@ import shutil
 import socket
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.errors import ToolkitError
 from chts.node_files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
@@ -184,6 +184,56 @@ def restart_engine(host: HostRoot, layout: EngineLayout, mode: str) -> str:
     if after == before:
         raise ToolkitError(f"`systemctl restart {unit}` returned but {unit} still runs as PID {before}: not restarted")
     return f"restarted {unit} through the host's systemd (main PID {before or '-'} -> {after or '-'})"
+
+
+def engine_older_than_config(host: HostRoot, layout: EngineLayout, effective: str, pid: int) -> Optional[str]:
+    """Why the engine running as host ``pid`` cannot have the configuration on disk: it started before a
+    file of it changed (None: it may well have it, or nothing can be told).
+
+    The fingerprint in node-state.json says what the installer last applied; this catches what it cannot
+    know (its state removed, a file edited by hand, a restart that never happened).
+    """
+    started = process_start_time(host, pid) if pid else None
+    if started is None:
+        return None
+    newest = max(config_files(host, layout, effective), key=lambda item: item[1], default=None)
+    if newest is None or newest[1] <= started + 1.0:  # /proc/stat's btime is whole seconds
+        return None
+    return f"{layout.engine} (PID {pid}) started before {newest[0]} last changed"
+
+
+def config_files(host: HostRoot, layout: EngineLayout, effective: str) -> List[Tuple[str, float]]:
+    """(host path, mtime) of every file the engine's configuration is read from."""
+    paths = [layout.config]
+    if layout.engine == "containerd":
+        try:
+            imports = toml_loads(effective).get("imports", [])
+        except ValueError:
+            imports = []
+        paths += [path for path in imports if isinstance(path, str)] if isinstance(imports, list) else []
+    else:
+        directory = drop_in_dir_of(host, layout)
+        if directory:
+            paths += [f"{directory}/{name}" for name in sorted(os.listdir(host.path(directory)))]
+    found = []
+    for path in dict.fromkeys(paths):
+        try:
+            found.append((path, os.stat(host.path(path)).st_mtime))
+        except OSError:
+            continue
+    return found
+
+
+def process_start_time(host: HostRoot, pid: int) -> Optional[float]:
+    """When host process ``pid`` started (epoch seconds), from the host's /proc; None if it cannot be read."""
+    try:
+        with open(host.path(f"/proc/{pid}/stat"), encoding="ascii", errors="replace") as handle:
+            ticks = int(handle.read().rpartition(")")[2].split()[19])  # field 22, after the command name
+        with open(host.path("/proc/stat"), encoding="ascii", errors="replace") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main_pid(host: HostRoot, unit: str) -> int:

@@ -25,7 +25,9 @@ from chts.node_engine import (
     containers_using,
     digest,
     effective_config,
+    engine_older_than_config,
     handler_binary,
+    main_pid,
     require_handler,
     restart_engine,
     restart_mode,
@@ -141,10 +143,16 @@ class Node:
 
     def apply(self, state: NodeState, effective: str, mode: str) -> None:
         """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
-        if state.applied == digest(effective):
+        stale = None
+        if mode == "systemd":
+            pid = main_pid(self.host, unit_of(self.host, self.layout))
+            stale = engine_older_than_config(self.host, self.layout, effective, pid)
+        if state.applied == digest(effective) and stale is None:
             self.say(f"{self.layout.engine}'s effective configuration unchanged: no restart")
             state.save()
             return
+        if stale:
+            self.say(f"{stale}: it runs an older configuration")
         self.say(restart_engine(self.host, self.layout, mode))
         if mode != "none":
             self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))

@@ -316,8 +316,7 @@ def test_k3s_node_gets_a_drop_in_in_its_imported_directory_and_keeps_its_generat
 
         done = node.installer(pyz, "install", *options)
         assert "engine: containerd, layout: k3s" in done.stdout
-        main_pid = "show --property=MainPID --value k3s"
-        assert node.calls == [main_pid, "restart k3s", main_pid]
+        assert [call for call in node.calls if not call.startswith("show")] == ["restart k3s"]
         assert node.path(f"{K3S_DIR}/config.toml").read_bytes() == generated  # k3s's file is never edited
         assert node.path(f"{K3S_DIR}/config.toml.d/99-container-hooks.toml").exists()
         dumped = toml_loads(node.run([K3S_CONTAINERD, "--config", f"{K3S_DIR}/config.toml", "config", "dump"]).stdout)

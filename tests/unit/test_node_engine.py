@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node_engine import digest, handler_binary, probe_hook, require_handler
-from chts.node_host import LAYOUTS
+from chts.node_engine import digest, engine_older_than_config, handler_binary, probe_hook, require_handler
+from chts.node_host import LAYOUTS, HostRoot
 
 CONTAINERD = next(layout for layout in LAYOUTS if layout.engine == "containerd" and layout.layout == "plain")
 CRIO = next(layout for layout in LAYOUTS if layout.engine == "crio")
@@ -53,3 +56,34 @@ def test_probe_hook_fires_only_for_its_own_token() -> None:
     hook = probe_hook("abc123")
     assert hook["when"] == {"annotations": {"^io[.]container-hooks[.]probe$": "^abc123$"}}
     assert hook["stages"] == ["prestart"]
+
+
+def fake_proc(root: Path, pid: int, started_ticks: int, boot: int) -> None:
+    """/proc/PID/stat (field 22: start time in clock ticks since boot; a command name with a space) and btime."""
+    (root / "proc" / str(pid)).mkdir(parents=True)
+    fields = ["S"] + ["0"] * 18 + [str(started_ticks)] + ["0"] * 30
+    (root / "proc" / str(pid) / "stat").write_text(f"{pid} (containerd x) " + " ".join(fields) + "\n")
+    (root / "proc" / "stat").write_text(f"cpu 1 2 3\nbtime {boot}\nprocesses 9\n")
+
+
+def test_an_engine_older_than_its_config_files_is_told(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path))
+    boot, tick = 1_700_000_000, os.sysconf("SC_CLK_TCK")
+    fake_proc(tmp_path, 4242, started_ticks=100 * tick, boot=boot)  # started at boot + 100 s
+    config = tmp_path / "etc/containerd/config.toml"
+    drop_in = tmp_path / "etc/containerd/conf.d/99-container-hooks.toml"
+    drop_in.parent.mkdir(parents=True)
+    config.write_text("version = 2\n")
+    drop_in.write_text("version = 2\n")
+    for path in (config, drop_in):
+        os.utime(path, (boot + 50, boot + 50))
+    dump = f'version = 2\nimports = ["/etc/containerd/config.toml", "/etc/containerd/conf.d/{drop_in.name}"]\n'
+    assert engine_older_than_config(host, CONTAINERD, dump, 4242) is None
+    os.utime(drop_in, (boot + 100.5, boot + 100.5))  # within the second /proc's boot time leaves uncertain
+    assert engine_older_than_config(host, CONTAINERD, dump, 4242) is None
+    os.utime(drop_in, (boot + 160, boot + 160))
+    assert engine_older_than_config(host, CONTAINERD, dump, 4242) == (
+        f"containerd (PID 4242) started before /etc/containerd/conf.d/{drop_in.name} last changed"
+    )
+    assert engine_older_than_config(host, CONTAINERD, dump, 0) is None  # systemd knows no main PID
+    assert engine_older_than_config(host, CONTAINERD, dump, 4243) is None  # no such process
