@@ -15,7 +15,6 @@ import os
 import shutil
 import socket
 import time
-import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.errors import ToolkitError
@@ -325,7 +324,7 @@ def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Calla
         bin_dir = os.path.dirname(shim)
         argv = [f"{bin_dir}/container-hooks-ctk", "check", f"--dest={bin_dir}", f"--crio-config={layout.config}"]
         return host.run(argv, "ctk check").strip().splitlines()[-2]
-    token = uuid.uuid4().hex[:16]
+    token = os.urandom(8).hex()
     container = f"container-hooks-probe-{token}"
     hook_file = f"{HOST_HOOKS_DIR}/zz-container-hooks-node-probe-{token}.json"
     rootfs = f"{PROBE_DIR}/rootfs-{token}"

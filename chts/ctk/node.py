@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterator, List, Optional, Set
 from chts import __version__
 from chts.ctk.toolkit_files import add_command
 from chts.errors import ToolkitError
-from chts.kube_api import READY_LABEL, in_cluster, set_node_label
 from chts.node_engine import (
     configure_engine,
     containers_using,
@@ -171,6 +170,9 @@ class Node:
         return self.host.run(argv, "probe container", timeout=self.args.engine_timeout)
 
     def label(self, value: Optional[str]) -> None:
+        # here, not at the top: ssl and urllib cost every other ctk command ~20 ms at start
+        from chts.kube_api import READY_LABEL, in_cluster, set_node_label
+
         api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)
         if api is None:
             self.say(f"not in a cluster (no KUBERNETES_SERVICE_HOST): node label {READY_LABEL} not changed")
