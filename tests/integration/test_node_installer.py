@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import yaml
 from conftest import ROOT, require
 from daemons import wait_until
 from fake_node import FakeNode, fake_node
@@ -29,6 +30,7 @@ SHIM = "/opt/container-hooks/bin/container-hooks-runtime"
 # A kubeadm-style node: containerd's default paths (private in the fake node) and an operator's CRI settings.
 NODE_CONTAINERD_TOML = "version = 2\n" + USER_SETTINGS
 
+DEPLOY = ROOT / "deploy" / "kubernetes"
 CONFIG_TOML = '[container-hooks-runtime]\nruntimes = ["runc"]\ndebug = "/var/log/container-hooks-runtime.log"\n'
 
 
@@ -330,3 +332,24 @@ def test_k3s_node_gets_a_drop_in_in_its_imported_directory_and_keeps_its_generat
         assert node.path(f"{K3S_DIR}/config.toml").read_bytes() == generated
         assert not node.path(f"{K3S_DIR}/config.toml.d/99-container-hooks.toml").exists()
         assert node.restarts == 2
+
+
+def test_the_shipped_configmap_on_a_node_runs_its_demo_hook_for_the_demo_namespace_only(
+    pyz: Path, tmp_path: Path, busybox_rootfs: Path
+) -> None:
+    (configmap,) = [doc for doc in yaml.safe_load_all((DEPLOY / "configmap.yaml").read_text()) if doc]
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish(configmap["data"])
+    options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
+        node.installer(pyz, "install", *options)
+        node.installer(pyz, "verify", *options)
+        for name, namespace in (("in-demo", "hooks-demo"), ("elsewhere", "default")):
+            # the annotation containerd's CRI puts on every container of a pod
+            node.ctr("run", "--rm", "--runc-binary", SHIM, "--annotation",
+                     f"io.kubernetes.cri.sandbox-namespace={namespace}", "--rootfs", "/var/tmp/busybox", name,
+                     "/bin/true")  # fmt: skip
+        log = node.path("/var/log/container-hooks-demo.log").read_text()
+        states = [json.loads(line) for line in log.splitlines() if line]
+        assert [state["id"] for state in states] == ["in-demo"]

@@ -107,7 +107,7 @@ def test_configmap_is_what_the_installer_accepts(tmp_path: Path) -> None:
     assert synced == {
         "/etc/container-hooks/config.toml",
         "/etc/container-hooks/hooks.json",
-        "/etc/container-hooks/hooks.d/50-marker.json",
+        "/etc/container-hooks/hooks.d/50-demo.json",
     }
 
 
