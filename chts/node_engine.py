@@ -49,17 +49,11 @@ def runtime_argv(
     if layout.engine == "crio":
         directory = drop_in_dir_of(host, layout) or os.path.join(os.path.dirname(layout.config), "crio.conf.d")
         argv.append(f"--drop-in-dir={directory}")
-    elif supports_drop_in(host, toolkit_dir):
+    else:
         argv.append("--drop-in")
     if set_as_default and configure:
         argv.append("--set-as-default")
     return argv
-
-
-def supports_drop_in(host: HostRoot, toolkit_dir: str) -> bool:
-    """Whether this build's containerd configure has its drop-in mode (conf.d/99-container-hooks.toml)."""
-    usage = host.run([ctk_path(toolkit_dir), "runtime", "configure", "--help"], "containerd drop-in mode")
-    return "--drop-in " in usage or "--drop-in\n" in usage
 
 
 def configure_engine(

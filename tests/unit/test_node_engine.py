@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node_engine import digest, engine_older_than_config, handler_binary, probe_hook, require_handler
+from chts.node_engine import (
+    digest,
+    engine_older_than_config,
+    handler_binary,
+    probe_hook,
+    require_handler,
+    runtime_argv,
+)
 from chts.node_host import LAYOUTS, HostRoot
 
 CONTAINERD = next(layout for layout in LAYOUTS if layout.engine == "containerd" and layout.layout == "plain")
@@ -87,3 +94,17 @@ def test_an_engine_older_than_its_config_files_is_told(tmp_path: Path) -> None:
     )
     assert engine_older_than_config(host, CONTAINERD, dump, 0) is None  # systemd knows no main PID
     assert engine_older_than_config(host, CONTAINERD, dump, 4243) is None  # no such process
+
+
+def test_the_engine_is_configured_through_its_drop_in_by_the_installed_ctk(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path))
+    (tmp_path / "etc/crio/crio.conf.d").mkdir(parents=True)
+    assert runtime_argv(host, CRIO, "/opt/container-hooks", "container-hooks-runtime", True, True) == [
+        "/opt/container-hooks/bin/container-hooks-ctk", "runtime", "configure", "--runtime=crio",
+        "--config=/etc/crio/crio.conf", "--runtime-name=container-hooks-runtime",
+        "--runtime-path=/opt/container-hooks/bin/container-hooks-runtime", "--drop-in-dir=/etc/crio/crio.conf.d",
+        "--set-as-default",
+    ]  # fmt: skip
+    unconfigure = runtime_argv(host, CONTAINERD, "/opt/container-hooks", "container-hooks-runtime", True, False)
+    assert unconfigure[2:4] == ["unconfigure", "--runtime=containerd"]
+    assert unconfigure[-1] == "--drop-in" and "--set-as-default" not in unconfigure
