@@ -13,10 +13,10 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from chts.cri_status import connect_unix, runtime_handlers
 from chts.errors import ToolkitError
 from chts.node_files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
 from chts.node_host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
@@ -145,6 +145,21 @@ def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[st
     return users
 
 
+def served_handler(host: HostRoot, layout: EngineLayout, name: str, shim: str) -> Optional[str]:
+    """What is wrong with runtime handler ``name`` as the running engine serves it (None: served, running
+    ``shim``). containerd only, through its CRI status; other engines are not asked (None)."""
+    if layout.engine != "containerd":
+        return None
+    handlers = runtime_handlers(host.path(layout.socket))
+    if name not in handlers:
+        return f"running {layout.engine} serves no runtime handler {name!r} (CRI status: {', '.join(handlers)})"
+    options = handlers[name].get("options") or {}
+    binary = options.get("BinaryName") if isinstance(options, dict) else None
+    if binary != shim:
+        return f"running {layout.engine} serves runtime handler {name!r} with BinaryName {binary!r}, not {shim}"
+    return None
+
+
 # ----------------------------------------------------------------------------- restart
 
 
@@ -266,22 +281,11 @@ def engine_answers(host: HostRoot, layout: EngineLayout) -> str:
 
 
 def socket_accepts(path: str) -> bool:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.settimeout(5)
-    directory, name = os.path.split(path)
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)  # a path past 107 bytes: connect relative to it
-    except OSError:
-        client.close()
-        return False
-    try:
-        client.connect(f"/proc/self/fd/{fd}/{name}")
-        return True
+        connect_unix(path, timeout=5).close()
     except OSError:
         return False
-    finally:
-        os.close(fd)
-        client.close()
+    return True
 
 
 # ----------------------------------------------------------------------------- a container through the handler

@@ -30,6 +30,7 @@ from chts.node_engine import (
     require_handler,
     restart_engine,
     restart_mode,
+    served_handler,
     verify_container,
     wait_until_serving,
 )
@@ -146,7 +147,7 @@ class Node:
         if mode == "systemd":
             pid = main_pid(self.host, unit_of(self.host, self.layout))
             stale = engine_older_than_config(self.host, self.layout, effective, pid)
-        if state.applied == digest(effective) and stale is None:
+        if stale is None and state.applied == digest(effective) and not self.handler_differs(effective):
             self.say(f"{self.layout.engine}'s effective configuration unchanged: no restart")
             state.save()
             return
@@ -155,11 +156,29 @@ class Node:
         self.say(restart_engine(self.host, self.layout, mode))
         if mode != "none":
             self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+            if handler_binary(effective, self.layout, RUNTIME_NAME) is not None:
+                self.require_served()
             state.applied = digest(effective)
         state.save()
 
+    def handler_differs(self, effective: str) -> bool:
+        """Whether the running engine serves our handler otherwise than ``effective`` has it (so: restart)."""
+        wanted = handler_binary(effective, self.layout, RUNTIME_NAME) is not None
+        problem = served_handler(self.host, self.layout, RUNTIME_NAME, self.shim)
+        if wanted and problem:
+            self.say(f"{problem}: restarting it onto its configuration")
+        return wanted and problem is not None
+
+    def require_served(self) -> None:
+        problem = served_handler(self.host, self.layout, RUNTIME_NAME, self.shim)
+        if problem:
+            raise ToolkitError(problem)
+        if self.layout.engine == "containerd":
+            self.say(f"containerd serves runtime handler {RUNTIME_NAME!r} running {self.shim} (CRI status)")
+
     def verify(self) -> None:
         require_handler(effective_config(self.host, self.layout), self.layout, RUNTIME_NAME, self.shim)
+        self.require_served()
         NodeState(self.host, self.toolkit_dir).make_hook_directories(self.host)  # the probe hook goes in hooks.d
         self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
         write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 CRI = "io.containerd.grpc.v1.cri"
 SHIM = "/opt/container-hooks/bin/container-hooks-runtime"
+CONTAINERD_DROP_IN = "/etc/containerd/conf.d/99-container-hooks.toml"
 
 # A kubeadm-style node: containerd's default paths (private in the fake node) and an operator's CRI settings.
 NODE_CONTAINERD_TOML = "version = 2\n" + USER_SETTINGS
@@ -353,3 +355,31 @@ def test_the_shipped_configmap_on_a_node_runs_its_demo_hook_for_the_demo_namespa
         log = node.path("/var/log/container-hooks-demo.log").read_text()
         states = [json.loads(line) for line in log.splitlines() if line]
         assert [state["id"] for state in states] == ["in-demo"]
+
+
+def test_a_running_engine_without_the_handler_is_restarted_though_its_files_did_not_change(
+    pyz: Path, tmp_path: Path
+) -> None:
+    """The installer asks the running containerd (CRI status) whether it serves the handler, not only the files."""
+    options = [f"--source-dir={tmp_path / 'none'}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        config = node.path("/etc/containerd/config.toml")
+        original = config.read_bytes()
+        done = node.installer(pyz, "install", *options)
+        assert "containerd serves runtime handler 'container-hooks-runtime' running " + SHIM in done.stdout
+        configured = {path: path.read_bytes() for path in (config, node.path(CONTAINERD_DROP_IN))}
+
+        # containerd restarted (by someone else) while the files were as before, then ours put back as they were
+        config.write_bytes(original)
+        node.path(CONTAINERD_DROP_IN).unlink()
+        node.stop_containerd()
+        node.start_containerd()
+        long_ago = time.time() - 3600  # older than containerd: the file times do not tell
+        for path, data in configured.items():
+            path.write_bytes(data)
+            os.utime(path, (long_ago, long_ago))
+
+        done = node.installer(pyz, "install", *options)
+        assert "running containerd serves no runtime handler 'container-hooks-runtime'" in done.stdout
+        assert node.restarts == 2
+        assert "containerd serves runtime handler 'container-hooks-runtime'" in done.stdout.split("restarted")[-1]
