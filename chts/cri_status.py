@@ -173,13 +173,20 @@ def status_info(path: str) -> Dict[str, str]:
     return info
 
 
-def runtime_handlers(path: str) -> Dict[str, Any]:
-    """Runtime handler name -> its settings, as the running engine reports them (containerd's CRI config)."""
+def served_containerd_config(path: str) -> Dict[str, Any]:
+    """The ``containerd`` part of the CRI config the running engine reports: its ``runtimes`` (handler name
+    -> settings) and ``defaultRuntimeName``."""
     config = status_info(path).get("config")
     if config is None:
         raise ToolkitError(f"{path}: the engine's CRI status has no config to read runtime handlers from")
     try:
-        runtimes = json.loads(config).get("containerd", {}).get("runtimes", {})
+        containerd = json.loads(config).get("containerd", {})
     except (ValueError, AttributeError):
         raise ToolkitError(f"{path}: the engine's CRI config is not the JSON expected") from None
+    return containerd if isinstance(containerd, dict) else {}
+
+
+def runtime_handlers(path: str) -> Dict[str, Any]:
+    """Runtime handler name -> its settings, as the running engine serves them."""
+    runtimes = served_containerd_config(path).get("runtimes", {})
     return runtimes if isinstance(runtimes, dict) else {}

@@ -16,7 +16,7 @@ import shutil
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chts.cri_status import connect_unix, runtime_handlers
+from chts.cri_status import connect_unix, served_containerd_config
 from chts.errors import ToolkitError
 from chts.node_files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
 from chts.node_host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
@@ -90,19 +90,33 @@ def digest(effective: str) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[str]:
-    """The binary the engine's runtime handler ``name`` runs, in the effective config (None: no such handler)."""
+def runtimes_table(effective: str, layout: EngineLayout) -> Dict[str, Any]:
+    """The engine's table of runtimes (and, beside them, its default) in an effective configuration."""
     try:
         document = toml_loads(effective)
     except ValueError:
         raise ToolkitError(f"{layout.engine}'s effective configuration is not TOML") from None
-    if layout.engine == "crio":
-        entry = document.get("crio", {}).get("runtime", {}).get("runtimes", {}).get(name)
-        return None if not isinstance(entry, dict) else entry.get("runtime_path")
+    keys = (
+        ("crio", "runtime") if layout.engine == "crio" else CRI_KEYS.get(document.get("version", 1), CRI_KEYS[2])[:-1]
+    )
     table: Any = document
-    for key in CRI_KEYS.get(document.get("version", 1), CRI_KEYS[2]):
+    for key in keys:
         table = table.get(key, {}) if isinstance(table, dict) else {}
-    entry = table.get(name) if isinstance(table, dict) else None
+    return table if isinstance(table, dict) else {}
+
+
+def effective_default(effective: str, layout: EngineLayout) -> Optional[str]:
+    table = runtimes_table(effective, layout)
+    default = table.get("default_runtime" if layout.engine == "crio" else "default_runtime_name")
+    return default if isinstance(default, str) else None
+
+
+def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[str]:
+    """The binary the engine's runtime handler ``name`` runs, in the effective config (None: no such handler)."""
+    runtimes = runtimes_table(effective, layout).get("runtimes", {})
+    entry = runtimes.get(name) if isinstance(runtimes, dict) else None
+    if layout.engine == "crio":
+        return None if not isinstance(entry, dict) else entry.get("runtime_path")
     if not isinstance(entry, dict):
         return None
     options = entry.get("options", {})
@@ -145,18 +159,22 @@ def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[st
     return users
 
 
-def served_handler(host: HostRoot, layout: EngineLayout, name: str, shim: str) -> Optional[str]:
+def served_handler(host: HostRoot, layout: EngineLayout, name: str, shim: str, default: Optional[str]) -> Optional[str]:
     """What is wrong with runtime handler ``name`` as the running engine serves it (None: served, running
-    ``shim``). containerd only, through its CRI status; other engines are not asked (None)."""
+    ``shim``, and ``default`` the default runtime when given). containerd only, through its CRI status;
+    other engines are not asked (None)."""
     if layout.engine != "containerd":
         return None
-    handlers = runtime_handlers(host.path(layout.socket))
+    served = served_containerd_config(host.path(layout.socket))
+    handlers = served.get("runtimes") or {}
     if name not in handlers:
         return f"running {layout.engine} serves no runtime handler {name!r} (CRI status: {', '.join(handlers)})"
     options = handlers[name].get("options") or {}
     binary = options.get("BinaryName") if isinstance(options, dict) else None
     if binary != shim:
         return f"running {layout.engine} serves runtime handler {name!r} with BinaryName {binary!r}, not {shim}"
+    if default is not None and served.get("defaultRuntimeName") != default:
+        return f"running {layout.engine}'s default runtime is {served.get('defaultRuntimeName')!r}, not {default!r}"
     return None
 
 

@@ -24,6 +24,7 @@ from chts.node_engine import (
     containers_using,
     digest,
     effective_config,
+    effective_default,
     engine_older_than_config,
     handler_binary,
     main_pid,
@@ -143,42 +144,53 @@ class Node:
 
     def apply(self, state: NodeState, effective: str, mode: str) -> None:
         """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
-        stale = None
-        if mode == "systemd":
-            pid = main_pid(self.host, unit_of(self.host, self.layout))
-            stale = engine_older_than_config(self.host, self.layout, effective, pid)
-        if stale is None and state.applied == digest(effective) and not self.handler_differs(effective):
-            self.say(f"{self.layout.engine}'s effective configuration unchanged: no restart")
+        reason = self.restart_reason(state, effective, mode)
+        if reason is None:
+            self.say(f"{self.layout.engine} runs its effective configuration: no restart")
             state.save()
             return
-        if stale:
-            self.say(f"{stale}: it runs an older configuration")
+        self.say(f"{self.layout.engine} needs a restart: {reason}")
         self.say(restart_engine(self.host, self.layout, mode))
         if mode != "none":
             self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
             if handler_binary(effective, self.layout, RUNTIME_NAME) is not None:
-                self.require_served()
+                self.require_served(effective)
             state.applied = digest(effective)
         state.save()
 
-    def handler_differs(self, effective: str) -> bool:
-        """Whether the running engine serves our handler otherwise than ``effective`` has it (so: restart)."""
-        wanted = handler_binary(effective, self.layout, RUNTIME_NAME) is not None
-        problem = served_handler(self.host, self.layout, RUNTIME_NAME, self.shim)
-        if wanted and problem:
-            self.say(f"{problem}: restarting it onto its configuration")
-        return wanted and problem is not None
+    def restart_reason(self, state: NodeState, effective: str, mode: str) -> Optional[str]:
+        """Why the running engine may not run ``effective`` (None: it does, as far as can be told).
 
-    def require_served(self) -> None:
-        problem = served_handler(self.host, self.layout, RUNTIME_NAME, self.shim)
+        containerd is asked what it serves (CRI status); CRI-O cannot be, so a process older than a file
+        of its configuration counts instead.
+        """
+        if state.applied != digest(effective):
+            return "its effective configuration changed"
+        if mode == "none" or handler_binary(effective, self.layout, RUNTIME_NAME) is None:
+            return None
+        if self.layout.engine == "containerd":
+            try:
+                return self.served_problem(effective)
+            except ToolkitError as exc:
+                return f"it cannot be asked what it serves ({exc})"
+        pid = main_pid(self.host, unit_of(self.host, self.layout))
+        return engine_older_than_config(self.host, self.layout, effective, pid)
+
+    def served_problem(self, effective: str) -> Optional[str]:
+        default = RUNTIME_NAME if effective_default(effective, self.layout) == RUNTIME_NAME else None
+        return served_handler(self.host, self.layout, RUNTIME_NAME, self.shim, default)
+
+    def require_served(self, effective: str) -> None:
+        problem = self.served_problem(effective)
         if problem:
             raise ToolkitError(problem)
         if self.layout.engine == "containerd":
             self.say(f"containerd serves runtime handler {RUNTIME_NAME!r} running {self.shim} (CRI status)")
 
     def verify(self) -> None:
-        require_handler(effective_config(self.host, self.layout), self.layout, RUNTIME_NAME, self.shim)
-        self.require_served()
+        effective = effective_config(self.host, self.layout)
+        require_handler(effective, self.layout, RUNTIME_NAME, self.shim)
+        self.require_served(effective)
         NodeState(self.host, self.toolkit_dir).make_hook_directories(self.host)  # the probe hook goes in hooks.d
         self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
         write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")
@@ -366,13 +378,23 @@ def watch_once(node: Node, mode: str, seen: str) -> str:
     effective = effective_config(node.host, node.layout)
     if handler_binary(effective, node.layout, RUNTIME_NAME) != node.shim:
         node.say(f"{node.layout.config}: runtime {RUNTIME_NAME!r} is gone (config regenerated?): configuring again")
-        # Whoever rewrote the file may have restarted the engine on it: restart once the drop-in is back.
-        state = NodeState(node.host, node.toolkit_dir)
-        state.applied = None
-        state.save()
+        node.install(mode)  # restarted if the running engine lacks the handler (see restart_reason)
+        node.verify()
+    elif still_serving(node, effective) is False:
         node.install(mode)
         node.verify()
     return current
+
+
+def still_serving(node: Node, effective: str) -> Optional[bool]:
+    """Whether the running engine still serves the handler (None: cannot tell now, ask next pass)."""
+    try:
+        problem = node.served_problem(effective)
+    except ToolkitError:
+        return None  # the engine is being restarted by someone else, say
+    if problem:
+        node.say(f"{problem}: configuring again")
+    return problem is None
 
 
 def source_signature(source_dir: str) -> str:
