@@ -25,6 +25,7 @@ from chts.ctk.toolkit_files import (
     chosen_config_path,
     ensure_writable,
     make_parent_directory,
+    running_archive,
 )
 from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
@@ -61,16 +62,6 @@ def is_our_archive(path: str) -> bool:
             return ARCHIVE_MEMBER in archive.namelist()
     except (OSError, zipfile.BadZipFile):
         return False
-
-
-def running_archive() -> Optional[str]:
-    """The .pyz this code runs from (the first file among this module's parents); None in a source checkout."""
-    path = os.path.abspath(__file__)
-    while path != os.path.dirname(path):
-        path = os.path.dirname(path)
-        if os.path.isfile(path):
-            return path
-    return None
 
 
 def source_archive(toolkit_root: Optional[str]) -> str:

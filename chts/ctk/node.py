@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
-from chts.ctk.toolkit_files import add_command
+from chts.ctk.toolkit_files import add_command, running_archive
 from chts.errors import ToolkitError
 from chts.node_engine import (
     configure_engine,
@@ -249,16 +249,6 @@ class Node:
             else:
                 continue
             self.say(f"removed {path}")
-
-
-def running_archive() -> Optional[str]:
-    """The .pyz this command runs from: the first file among this module's parents (None in a checkout)."""
-    path = os.path.abspath(__file__)
-    while path != os.path.dirname(path):
-        path = os.path.dirname(path)
-        if os.path.isfile(path):
-            return path
-    return None
 
 
 def archive_to_install() -> str:

@@ -194,7 +194,8 @@ def test_node_installer_on_a_fake_node_with_a_real_containerd(
         # containerd, never restarted, still served the handler (CRI status): the re-assert restarted nothing;
         # nor did SIGTERM
         assert node.restarts == 1, log.read_text()
-        assert "containerd runs its effective configuration: no restart" in log.read_text().split("configuring again")[1]
+        after_reassert = log.read_text().split("configuring again")[1]
+        assert "containerd runs its effective configuration: no restart" in after_reassert
         assert "the node keeps its configuration" in log.read_text()
         assert run_hooked_container(node, "/var/tmp/busybox", "app-2") == "hello\n"
         # app-1, the probes of verify and run (first); the probe after the re-assert, and app-2 (second)
