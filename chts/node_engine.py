@@ -27,10 +27,11 @@ PROBE_DIR = "/run/container-hooks-node"
 PROBE_ANNOTATION = "io.container-hooks.probe"
 PROBE_NAMESPACE = "container-hooks-probe"  # a containerd namespace of its own: kubelet never sees the probe
 POLL_SECONDS = 0.5
-CRI_KEYS = {
-    1: ("plugins", "cri", "containerd", "runtimes"),
-    2: ("plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes"),
-    3: ("plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes"),
+# config `version` -> the CRI plugin's `containerd` table, which holds `runtimes` and `default_runtime_name`
+CRI_CONTAINERD_TABLE = {
+    1: ("plugins", "cri", "containerd"),
+    2: ("plugins", "io.containerd.grpc.v1.cri", "containerd"),
+    3: ("plugins", "io.containerd.cri.v1.runtime", "containerd"),
 }
 # The containerd binary k3s and rke2 unpack (they do not put one on $PATH).
 CONTAINERD_BINARY = {
@@ -96,9 +97,10 @@ def runtimes_table(effective: str, layout: EngineLayout) -> Dict[str, Any]:
         document = toml_loads(effective)
     except ValueError:
         raise ToolkitError(f"{layout.engine}'s effective configuration is not TOML") from None
-    keys = (
-        ("crio", "runtime") if layout.engine == "crio" else CRI_KEYS.get(document.get("version", 1), CRI_KEYS[2])[:-1]
-    )
+    if layout.engine == "crio":
+        keys: Tuple[str, ...] = ("crio", "runtime")
+    else:
+        keys = CRI_CONTAINERD_TABLE.get(document.get("version", 1), CRI_CONTAINERD_TABLE[2])
     table: Any = document
     for key in keys:
         table = table.get(key, {}) if isinstance(table, dict) else {}
