@@ -24,6 +24,7 @@ EXPECTED: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "debian-12": (None, None),
     "containerd-1.6-default": (None, None),
     "kubeadm": (None, None),
+    "kubespray": (None, None),
     "kind": (None, None),
     "gke": (None, None),
     "gce-v1-legacy": (None, None),

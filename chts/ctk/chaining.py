@@ -63,14 +63,15 @@ def chain_edits(engine: Engine, request: RuntimeRequest, configure: bool) -> Cha
         if record is None:
             return Chain([], [])
         binary = record.get("runtime")
+        if "after" in record and text == record["after"]:  # untouched since: give back the exact bytes
+            before = record.get("before")
+            edit = FileEdit(
+                toolkit_config, None if text is None else text.encode(), None if before is None else before.encode()
+            )
+            return Chain([edit, record_edit(toolkit_config, records)], [])
         others = [r.get("runtime") for r in records.values() if isinstance(r, dict)]
         if binary in runtimes and binary not in others:
             runtimes = [r for r in runtimes if r != binary] or default_config()[SECTION][KEY]
-        if record.get("created-config") and not records and text is not None:
-            defaults = default_config()[SECTION][KEY]
-            ours = apply_assignments(default_config_text(), toolkit_config, [(SECTION, KEY, [binary, *defaults])])
-            if text == ours:  # still just what configure wrote where there was no file: remove it again
-                return Chain([FileEdit(toolkit_config, text.encode(), None), record_edit(toolkit_config, {})], [])
         return written(toolkit_config, text, runtimes, records, None)
     if key in records:
         return Chain([], [])  # configured before: the record stands
@@ -91,23 +92,23 @@ def chain_edits(engine: Engine, request: RuntimeRequest, configure: bool) -> Cha
                 f"{engine.name}'s default runtime runs {binary}; one toolkit config chains to one binary "
                 f"(set [{SECTION}] {KEY} by hand if one serves both)"
             )
-    records[key] = {"runtime": binary, "created-config": text is None}
     note = f"{toolkit_config}: the shim now execs {binary} first, as {engine.name}'s default runtime did"
-    return written(toolkit_config, text, [binary, *(r for r in runtimes if r != binary)], records, note)
+    new = apply_assignments(
+        base_text(text), toolkit_config, [(SECTION, KEY, [binary, *(r for r in runtimes if r != binary)])]
+    )
+    records[key] = {"runtime": binary, "before": text, "after": new}
+    return written(toolkit_config, text, new, records, note)
 
 
-def written(
-    toolkit_config: str,
-    text: Optional[str],
-    runtimes: List[str],
-    records: Dict[str, Any],
-    note: Optional[str],
-) -> Chain:
-    if text is None and runtimes == default_config()[SECTION][KEY]:
-        new = None  # no toolkit config, and none needed
-    else:
-        base = default_config_text() if text is None else text
-        new = apply_assignments(base, toolkit_config, [(SECTION, KEY, runtimes)])
+def base_text(text: Optional[str]) -> str:
+    return default_config_text() if text is None else text
+
+
+def written(toolkit_config: str, text: Optional[str], new: Any, records: Dict[str, Any], note: Optional[str]) -> Chain:
+    """The edits of the toolkit config (``new``: its text, or the runtimes list to set in it) and of the record."""
+    if isinstance(new, list):
+        unneeded = text is None and new == default_config()[SECTION][KEY]  # no file, and none needed
+        new = None if unneeded else apply_assignments(base_text(text), toolkit_config, [(SECTION, KEY, new)])
     edits = [
         FileEdit(toolkit_config, None if text is None else text.encode(), None if new is None else new.encode()),
         record_edit(toolkit_config, records),

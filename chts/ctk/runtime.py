@@ -65,8 +65,9 @@ def register(subparsers: Any) -> None:
             choices=SOURCES,
             default="auto",
             help="how to learn what the engine will run with, before and after the edit: `command` asks the "
-            "engine (containerd config dump), `file` reads its files as it does, `auto` (default) uses the "
-            "command when the engine's binary is on PATH",
+            "engine (containerd config dump, crio config, dockerd --validate, podman info), `file` reads its "
+            "files as it does, `auto` (default) uses the command when the engine's binary is on PATH (not "
+            "podman info, which sets up storage)",
         )
         parser.add_argument(
             "--toolkit-config",
@@ -128,6 +129,12 @@ def change_runtime(
     if changes and os.geteuid() != 0 and not all(writable(edit.path) for edit in changes):
         raise ToolkitError(f"{changes[0].path}: writing it needs root (run with sudo)")
     before = engine.effective(request.config, request.config_source)
+    # the backups writing makes, as they were: restored too when the change fails (None: there was none)
+    backups = [
+        FileEdit(edit.path + BACKUP_SUFFIX, read_bytes(edit.path + BACKUP_SUFFIX), b"", backup=False)
+        for edit in changes
+        if edit.backup and edit.old is not None
+    ]
     written: List[FileEdit] = []
     try:
         for edit in changes:
@@ -140,7 +147,7 @@ def change_runtime(
         if not written:
             raise
     if problem is not None:
-        restore(written)
+        restore(written + backups)  # a failed change leaves no trace, not even a new backup
         undone = "; the files are restored" if written else ""
         raise ToolkitError(f"{request.config}: {engine.name} would not run as asked: {problem}{undone}")
     verb = "configured" if configure else "unconfigured"
@@ -229,6 +236,16 @@ def verification_problem(
         if templates and all(copied != without_paths(before.runtimes[n], own) for n in templates):
             return f"runtime {name!r} does not carry the settings of {templates[0]!r} {via}"
     return None
+
+
+def read_bytes(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def restore(written: List[FileEdit]) -> None:

@@ -71,7 +71,10 @@ class EffectiveRuntimes(NamedTuple):
 
 class Engine(Protocol):
     name: str
-    default_config: str
+
+    @property
+    def default_config(self) -> str:
+        """The engine's config file when --config is not given (podman: $CONTAINERS_CONF when set)."""
 
     def configure(self, request: RuntimeRequest) -> Plan:
         """The edits that add the runtime (and make it the default when asked); idempotent."""

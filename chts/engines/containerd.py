@@ -88,7 +88,9 @@ def runtime_template(containerd: Dict[str, Any]) -> Dict[str, Any]:
 def shim_entry(containerd: Dict[str, Any], request: RuntimeRequest) -> Dict[str, Any]:
     entry = runtime_template(containerd)
     entry["runtime_type"] = RUNC_V2
-    entry["options"] = {**entry.get("options", {}), "BinaryName": request.path}
+    # any spelling of BinaryName goes: containerd matches option names without regard to case
+    options = {key: value for key, value in entry.get("options", {}).items() if key.lower() != "binaryname"}
+    entry["options"] = {**options, "BinaryName": request.path}
     return entry
 
 

@@ -48,6 +48,15 @@ BUILTIN_RUNTIMES = {"runc": {"runtime_type": RUNC_V2}}  # its built-in options a
 DEFAULT_RUNTIME = "runc"
 # 1.x deprecated tables that become runtimes: table -> runtime name
 LEGACY_RUNTIMES = {"default_runtime": "default", "untrusted_workload_runtime": "untrusted"}
+# runc shim options: containerd matches their names without regard to case (kubespray wrote
+# `binaryName`, `systemdCgroup`), so the view spells them one way
+RUNC_OPTIONS = {
+    name.lower(): name
+    for name in (
+        "BinaryName", "CriuImagePath", "CriuPath", "CriuWorkPath", "IoGid", "IoUid", "NoNewKeyring",
+        "NoPivotRoot", "Root", "ShimCgroup", "SystemdCgroup", "TaskApiAddress", "TaskApiVersion",
+    )
+}  # fmt: skip
 # 2.x fills this in for a runtime that leaves it empty
 DEFAULT_SANDBOXER = "podsandbox"
 
@@ -215,6 +224,9 @@ def without_zero_values(value: Any) -> Any:
 def runtime_settings(runtime: Any, version: int) -> Dict[str, Any]:
     settings: Dict[str, Any] = without_zero_values(runtime) if isinstance(runtime, dict) else {}
     settings.setdefault("runtime_type", RUNC_V2)  # an empty runtime_type runs containerd's default, runc.v2
+    options = settings.get("options")
+    if isinstance(options, dict):
+        settings["options"] = {RUNC_OPTIONS.get(key.lower(), key): value for key, value in options.items()}
     if version >= 3 and settings.get("sandboxer") == DEFAULT_SANDBOXER:
         del settings["sandboxer"]
     return settings

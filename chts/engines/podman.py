@@ -153,7 +153,11 @@ def command_view(config: str) -> Optional[EffectiveRuntimes]:
 
 class Podman:
     name = "podman"
-    default_config = SYSTEM_CONFIG
+
+    @property
+    def default_config(self) -> str:
+        """The file podman reads: with $CONTAINERS_CONF set, that one alone."""
+        return os.environ.get(CONF_ENV) or SYSTEM_CONFIG
 
     def configure(self, request: RuntimeRequest) -> Plan:
         # a runtime of our name in any file podman reads (not only the one edited) is the user's

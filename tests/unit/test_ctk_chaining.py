@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine_cases import SHIM, configured, runtime_cmd, snapshot, unconfigured
+from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
+from chts.engines import get_engine
 from chts.toolkit_config import parse_config, runtimes_of
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
@@ -30,7 +31,8 @@ def test_crio_packaged_runtimes_in_libexec_are_chained_and_given_back(tmp_path: 
     assert "wrote" in out
     assert shim_runtimes(toolkit) == ["/usr/libexec/crio/crun", "runc", "docker-runc"]
     record = json.loads(Path(f"{toolkit}.chains.json").read_text())
-    assert record == {f"crio:{config}": {"runtime": "/usr/libexec/crio/crun", "created-config": True}}
+    assert record[f"crio:{config}"]["runtime"] == "/usr/libexec/crio/crun"
+    assert record[f"crio:{config}"]["before"] is None  # there was no toolkit config
     once = snapshot(tmp_path)
     assert "nothing changed" in configured(capsys, "crio", config, "--set-as-default", f"--toolkit-config={toolkit}")
     assert snapshot(tmp_path) == once
@@ -48,6 +50,16 @@ def test_a_users_toolkit_config_keeps_everything_else(tmp_path: Path, capsys: An
     assert "# mine" in toolkit.read_text() and 'log-level = "debug"  # keep' in toolkit.read_text()
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     assert toolkit.read_text() == original
+
+
+def test_a_toolkit_config_changed_since_loses_only_the_chained_binary(tmp_path: Path, capsys: Any) -> None:
+    config = crio_etc(tmp_path, "packaged-1.30")
+    toolkit = tmp_path / "config.toml"
+    toolkit.write_text('[container-hooks-runtime]\nruntimes = ["runc"]\n')
+    configured(capsys, "crio", config, f"--toolkit-config={toolkit}")
+    toolkit.write_text(toolkit.read_text() + 'log-level = "debug"\n')  # the admin's change after configure
+    unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
+    assert toolkit.read_text() == '[container-hooks-runtime]\nruntimes = ["runc"]\nlog-level = "debug"\n'
 
 
 def test_docker_with_runc_needs_no_record(tmp_path: Path, capsys: Any) -> None:
@@ -92,3 +104,21 @@ def test_a_binary_the_user_listed_first_is_left_to_them(tmp_path: Path, capsys: 
     assert not Path(f"{toolkit}.chains.json").exists()
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     assert shim_runtimes(toolkit) == [str(crio_crun)]
+
+
+def test_containerd_binary_name_is_chained(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\ndefault_runtime_name = "custom"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.custom]\nruntime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.custom.options]\nBinaryName = "/opt/runc-custom"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]\nruntime_type = "io.containerd.kata.v2"\n'
+    )
+    toolkit = tmp_path / "toolkit.toml"
+    configured(capsys, "containerd", config, "--config-source=file", f"--toolkit-config={toolkit}")
+    assert shim_runtimes(toolkit) == ["/opt/runc-custom", "runc", "docker-runc"]
+    engine = get_engine("containerd")
+    effective = engine.effective(str(config), "file")
+    assert engine.low_level_runtime(effective, "kata") is None  # its own shim: nothing runc-like
+    assert engine.low_level_runtime(effective, NAME) == SHIM

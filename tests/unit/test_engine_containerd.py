@@ -20,9 +20,11 @@ PLUGIN = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.run
 
 
 @pytest.fixture(autouse=True)
-def no_containerd_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_containerd_binary(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Unit tests read the files as containerd would, whatever containerd this host has (integration tests ask it)."""
     monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
+    # configure may record the chained runtime in the toolkit config: never the host's
+    monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit") / "config.toml"))
 
 
 def containerd_table(config: Path, version: int) -> Dict[str, Any]:
@@ -177,7 +179,11 @@ def test_the_verification_restores_the_file_when_runc_would_be_lost(
     assert status == 1 and err.count("\n") == 1
     says = "containerd would not run as asked: the default runtime 'runc' is not defined any more (seen by file)"
     assert says in err and err.endswith("; the files are restored\n")
-    assert config.read_text() == original
+    assert snapshot(tmp_path) == {"config.toml": original.encode()}  # and no backup left behind
+    backup = tmp_path / "config.toml.container-hooks.bak"
+    backup.write_text("an older backup\n")
+    assert runtime_cmd(capsys, "configure", "containerd", config)[0] == 1
+    assert backup.read_text() == "an older backup\n"
 
 
 def test_a_file_containerd_rejects_is_named(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,3 +261,21 @@ def test_unconfigure_refuses_a_block_whose_end_line_was_deleted(tmp_path: Path, 
     status, _, err = runtime_cmd(capsys, "unconfigure", "containerd", config)
     assert status == 1 and err.count("\n") == 1 and "has lost its end line" in err
     assert config.read_text() == text
+
+
+def test_option_names_in_any_case_are_one_option(tmp_path: Path, capsys: Any) -> None:
+    """kubespray wrote `binaryName`/`systemdCgroup`: containerd matches names without case, so must we."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+        'runtime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+        'systemdCgroup = true\nbinaryName = "/opt/bin/runc"\n'
+    )
+    configured(capsys, "containerd", config)
+    ours = containerd_table(config, 2)["runtimes"][NAME]["options"]
+    assert ours == {"systemdCgroup": True, "BinaryName": SHIM}  # never two spellings of the binary
+    view = effective(config)
+    assert view.runtimes["runc"]["options"] == {"SystemdCgroup": True, "BinaryName": "/opt/bin/runc"}
+    assert ENGINE.low_level_runtime(view, "runc") == "/opt/bin/runc"
+    assert ENGINE.low_level_runtime(view, NAME) == SHIM

@@ -16,8 +16,10 @@ from chts.engines.containerd import ENGINE
 
 
 @pytest.fixture(autouse=True)
-def no_containerd_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_containerd_binary(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
+    # configure may record the chained runtime in the toolkit config: never the host's
+    monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit") / "config.toml"))
 
 
 @pytest.mark.parametrize("default", [False, True], ids=["runtime", "default"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.engines.crio import ENGINE
 from chts.errors import ToolkitError
@@ -113,12 +113,8 @@ def test_every_file_below_the_drop_in_directory_counts_in_walk_order(tmp_path: P
     write(drop_ins / "99-nvidia.toml", '[crio.runtime]\ndefault_runtime = "nvidia"\n')
     assert ENGINE.effective(str(config), "file").default == "nvidia"
     write(drop_ins / "README", "not toml [")  # CRI-O would fail on it, and so do we
-    try:
+    with pytest.raises(ToolkitError, match="README: invalid TOML"):
         ENGINE.effective(str(config), "file")
-    except ToolkitError as exc:
-        assert "README: invalid TOML" in str(exc)
-    else:
-        raise AssertionError("a broken file in crio.conf.d stops CRI-O")
 
 
 def test_a_later_file_replaces_a_runtime_entry_whole(tmp_path: Path, capsys: Any) -> None:
@@ -199,11 +195,9 @@ monitor_path = "/usr/libexec/crio/conmon"
 def fake_crio(tmp_path: Path, monkeypatch: Any, output: str, status: int = 0) -> Path:
     """A `crio` on $PATH that records its argv and prints ``output`` (CRI-O is not installable here)."""
     bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
+    script = f'echo "$@" > {bin_dir}/argv\ncat {bin_dir}/output\nexit {status}\n'
+    fake_binary(bin_dir, monkeypatch, "crio", script)
     (bin_dir / "output").write_text(output)
-    script = f'#!/bin/sh\necho "$@" > {bin_dir}/argv\ncat {bin_dir}/output\nexit {status}\n'
-    write(bin_dir / "crio", script).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     return bin_dir
 
 
@@ -227,23 +221,14 @@ def test_the_command_source_is_crios_own_config_output(tmp_path: Path, monkeypat
 
 
 def test_crio_refusing_its_config_is_one_line(tmp_path: Path, monkeypatch: Any) -> None:
-    fake_crio(tmp_path, monkeypatch, "", status=1)
-    (tmp_path / "fake-bin" / "crio").write_text(
-        '#!/bin/sh\necho "level=fatal msg=\\"validating runtime config: bad\\"" >&2\nexit 1\n'
+    fake_binary(
+        tmp_path, monkeypatch, "crio", 'echo "level=fatal msg=\\"validating runtime config: bad\\"" >&2\nexit 1\n'
     )
-    try:
+    with pytest.raises(ToolkitError, match="^crio config refused it: level=fatal"):
         ENGINE.effective(str(tmp_path / "crio.conf"), "auto")
-    except ToolkitError as exc:
-        assert str(exc).startswith("crio config refused it: level=fatal")
-    else:
-        raise AssertionError("crio's refusal must be reported")
 
 
 def test_command_source_without_crio_says_so(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    try:
+    with pytest.raises(ToolkitError, match="crio is not installed here"):
         ENGINE.effective(str(tmp_path / "crio.conf"), "command")
-    except ToolkitError as exc:
-        assert "crio is not installed here" in str(exc)
-    else:
-        raise AssertionError("no crio, no command source")

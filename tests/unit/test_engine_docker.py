@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from engine_cases import NAME, SHIM, configured, runtime_cmd, unconfigured
+import pytest
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chts.engines import RuntimeRequest
 from chts.engines.docker import ENGINE, added, removed
+from chts.engines.json_edit import add_member
 from chts.errors import ToolkitError
 
 STATE = ".container-hooks-state.json"
@@ -120,39 +122,21 @@ def test_low_level_runtime_of_each_entry_form(tmp_path: Path) -> None:
 
 
 def test_command_source_says_why_dockerd_cannot_be_asked(tmp_path: Path, monkeypatch: Any) -> None:
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "dockerd").write_text("#!/bin/sh\necho 'Usage: dockerd [OPTIONS]'\n")
-    (fake / "dockerd").chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake))
+    fake_binary(tmp_path / "bin", monkeypatch, "dockerd", "echo 'Usage: dockerd [OPTIONS]'\n")  # 20.10's --help
     config = tmp_path / "daemon.json"
     config.write_text("{}")
-    try:
+    with pytest.raises(ToolkitError, match="no --validate"):
         ENGINE.effective(str(config), "command")
-    except ToolkitError as exc:
-        assert "no --validate" in str(exc)
-    else:
-        raise AssertionError("a dockerd without --validate cannot be the source")
     assert ENGINE.effective(str(config), "auto").source == "file"
 
 
 def test_a_dockerd_with_validate_checks_the_file(tmp_path: Path, monkeypatch: Any) -> None:
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    script = (
-        '#!/bin/sh\ncase "$1" in --help) echo "  --validate";; *) echo "unable to configure: bad" >&2; exit 1;; esac\n'
-    )
-    (fake / "dockerd").write_text(script)
-    (fake / "dockerd").chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake))
+    script = 'case "$1" in --help) echo "  --validate";; *) echo "unable to configure: bad" >&2; exit 1;; esac\n'
+    fake_binary(tmp_path / "bin", monkeypatch, "dockerd", script)
     config = tmp_path / "daemon.json"
     config.write_text("{}")
-    try:
+    with pytest.raises(ToolkitError, match="dockerd --validate refused it: unable to configure: bad"):
         ENGINE.effective(str(config), "auto")
-    except ToolkitError as exc:
-        assert "dockerd --validate refused it: unable to configure: bad" in str(exc)
-    else:
-        raise AssertionError("dockerd's refusal must be reported")
 
 
 # --------------------------------------------------------------------------- any layout, byte for byte
@@ -242,3 +226,47 @@ def test_any_layout_keeps_every_byte_it_does_not_own(
     notes: List[str] = []
     assert removed(new, record, NAME, "daemon.json", notes) == text  # the original bytes
     assert notes == []
+
+
+def test_a_byte_order_mark_stays(tmp_path: Path, capsys: Any) -> None:
+    """dockerd strips a UTF-8 BOM before parsing; the file keeps it."""
+    config = tmp_path / "daemon.json"
+    original = b'\xef\xbb\xbf{\r\n  "debug": true\r\n}\r\n'
+    config.write_bytes(original)
+    configured(capsys, "docker", config, "--set-as-default")
+    assert config.read_bytes().startswith(b'\xef\xbb\xbf{\r\n  "debug": true,\r\n  "runtimes": {\r\n')
+    unconfigured(capsys, "docker", config)
+    assert config.read_bytes() == original
+
+
+def test_duplicate_keys_are_refused_not_guessed(tmp_path: Path, capsys: Any) -> None:
+    """json.loads keeps the last of two `runtimes`; which one dockerd's user meant is theirs to say."""
+    config = tmp_path / "daemon.json"
+    config.write_text('{"runtimes": {}, "runtimes": {"crun": {"path": "/usr/bin/crun"}}}')
+    status, _, err = runtime_cmd(capsys, "configure", "docker", config)
+    assert status != 0 and "runtimes appears 2 times; fix it by hand" in err
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=DOCUMENTS, layout=LAYOUTS, set_as_default=st.booleans(), extra=st.dictionaries(KEYS, SCALARS))
+def test_unconfigure_after_the_user_edited_the_file(
+    document: Dict[str, Any], layout: Dict[str, Any], set_as_default: bool, extra: Dict[str, Any]
+) -> None:
+    """Members the user added after configure stay; only ours (and the default we set) go."""
+    text = write_layout(document, layout)
+    new, record = added(text, RuntimeRequest("daemon.json", NAME, SHIM, set_as_default))
+    extra = {f"user-{key}": value for key, value in extra.items()}
+    for key, value in extra.items():
+        new, _ = add_member(new, [key], value, "daemon.json")
+    result = json.loads(removed(new, record, NAME, "daemon.json", []))
+    assert result == {**document, **extra}
+
+
+def test_a_broken_state_record_is_named_and_nothing_changes(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "daemon.json"
+    config.write_text("{}\n")
+    Path(f"{config}{STATE}").write_text("{not json")
+    for action in ("configure", "unconfigure"):
+        status, _, err = runtime_cmd(capsys, action, "docker", config)
+        assert status != 0 and err.startswith(f"container-hooks-ctk: {config}{STATE}: invalid JSON"), err
+    assert config.read_text() == "{}\n"

@@ -43,6 +43,7 @@ BAD_INPUTS: List[Tuple[str, bytes, str]] = [
     ("podman", b"engine = 1\n", "engine must be a table"),
     ("podman", b"[engine]\nruntime = 1\n", "engine.runtime must be a string"),
     ("podman", b'[engine]\nruntimes = ["runc"]\n', "engine.runtimes must be a table"),
+    ("podman", b'[engine.runtimes]\nrunc = "/usr/bin/runc"\n', "engine.runtimes.runc must be a list of paths"),
     ("crio", b"", "empty file"),
     ("crio", b"[crio.runtime\n", "invalid TOML"),
     ("crio", b"crio = 1\n", "crio must be a table"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine_cases import NAME, SHIM, configured, runtime_cmd, unconfigured
+from ctk_cli import run_ctk
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
 from chts.engines.podman import ENGINE
 from chts.toolkit_config import toml_loads
@@ -89,14 +90,21 @@ def test_without_runtime_podman_picks_the_first_it_finds(tmp_path: Path, monkeyp
 def test_the_command_source_takes_podman_infos_runtime(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.delenv("CONTAINERS_CONF", raising=False)
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     info = '{"host": {"ociRuntime": {"name": "runc", "path": "/usr/sbin/runc", "package": "runc"}}}'
-    (bin_dir / "podman").write_text(f"#!/bin/sh\necho \"$CONTAINERS_CONF\" > {bin_dir}/conf\necho '{info}'\n")
-    (bin_dir / "podman").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    fake_binary(bin_dir, monkeypatch, "podman", f"echo \"$CONTAINERS_CONF\" > {bin_dir}/conf\necho '{info}'\n")
     config = tmp_path / "containers.conf"
     config.write_text('[engine]\nruntime = "runc"\n')
     effective = ENGINE.effective(str(config), "command")
     assert (effective.source, effective.default) == ("podman info", "runc")
     assert (bin_dir / "conf").read_text().strip() == str(config)  # podman pointed at this file
     assert ENGINE.effective(str(config), "auto").source == "file"  # podman info sets up storage: asked for only
+
+
+def test_without_config_the_file_podman_reads_is_edited(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """CONTAINERS_CONF set: podman reads that file alone, so that is the one configure edits."""
+    config = tmp_path / "mine.conf"
+    config.write_text(ORIGINAL)
+    monkeypatch.setenv("CONTAINERS_CONF", str(config))
+    status, _, err = run_ctk(capsys, "runtime", "configure", "--runtime=podman", f"--runtime-path={SHIM}")
+    assert status == 0, err
+    assert toml_loads(config.read_text())["engine"]["runtimes"][NAME] == [SHIM]
