@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from chts import __version__
 from chts.atomic import copy_atomically, symlink_atomically, write_atomically
@@ -180,9 +180,11 @@ def write_root_file(path: str, data: bytes) -> None:
         raise ToolkitError(f"{path}: cannot set owner and mode: {exc.strerror}") from None
 
 
-def sync_config(host: HostRoot, state: NodeState, source_dir: str) -> List[str]:
-    """Make the host's /etc/container-hooks hold exactly the ConfigMap's files; what changed."""
-    wanted = read_source_dir(source_dir)
+def sync_config(
+    host: HostRoot, state: NodeState, source_dir: str, adjust: Optional[Callable[[SourceFile], SourceFile]] = None
+) -> List[str]:
+    """Make the host's /etc/container-hooks hold the ConfigMap's files (each as ``adjust`` has it); what changed."""
+    wanted = [adjust(item) if adjust else item for item in read_source_dir(source_dir)]
     changes = []
     state.make_hook_directories(host)
     for item in wanted:

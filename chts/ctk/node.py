@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
+from chts.ctk.chaining import KEY as CHAIN_KEY
+from chts.ctk.chaining import SECTION as CHAIN_SECTION
+from chts.ctk.chaining import load_records
 from chts.ctk.toolkit_files import add_command, running_archive
+from chts.engines.toml_edit import set_key
 from chts.errors import ToolkitError
 from chts.node_engine import (
     configure_engine,
@@ -37,9 +41,12 @@ from chts.node_engine import (
 )
 from chts.node_files import (
     DEFAULT_TOOLKIT_DIR,
+    HOST_CONFIG_DIR,
     NodeLock,
     NodeState,
+    SourceFile,
     archive_files,
+    host_view,
     install_archive,
     read_source_dir,
     shim_path,
@@ -54,6 +61,7 @@ from chts.node_host import (
     has_systemd,
     unit_of,
 )
+from chts.toolkit_config import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
@@ -120,27 +128,57 @@ class Node:
         before = effective_config(self.host, self.layout)
         if state.applied is None:
             state.applied = digest(before)  # what the running engine has: nothing of ours yet
-        config_dir = os.path.dirname(self.layout.config)
-        present = entries(self.host.path(config_dir))
-        self.say(
-            configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, self.args.set_as_default, True)
-        )
-        created = [f"{config_dir}/{name}" for name in sorted(entries(self.host.path(config_dir)) - present)]
-        state.created += [path for path in created if path not in state.created]
-        state.save()
+        self.configure(state, True)
         after = effective_config(self.host, self.layout)
         self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
         self.apply(state, after, mode)
+
+    def configure(self, state: NodeState, configure: bool) -> None:
+        """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
+        backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
+        directories = (os.path.dirname(self.layout.config), HOST_CONFIG_DIR)
+        present = {directory: entries(self.host.path(directory)) for directory in directories}
+        set_as_default = self.args.set_as_default and configure
+        self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
+        for directory in directories:
+            for name in sorted(entries(self.host.path(directory)) - present[directory]):
+                if f"{directory}/{name}" not in state.created:
+                    state.created.append(f"{directory}/{name}")
+        state.save()
 
     def sync(self, state: NodeState) -> List[str]:
         source = self.args.source_dir
         if not os.path.isdir(source):
             self.say(f"{source}: no hooks ConfigMap mounted; /etc/container-hooks left as it is")
             return []
-        changes = sync_config(self.host, state, source)
+        changes = sync_config(self.host, state, source, self.keep_chain)
         for line in changes or ["/etc/container-hooks: in sync with the ConfigMap"]:
             self.say(line)
         return changes
+
+    def keep_chain(self, item: SourceFile) -> SourceFile:
+        """The ConfigMap's config.toml with the low-level runtime `runtime configure` chained the shim to.
+
+        configure records in config.toml.chains.json the binary the engine's default ran (crun,
+        nvidia-container-runtime ...) and puts it first in the runtimes list; a ConfigMap sync must
+        not take it away, or the shim would switch those containers to another runtime.
+        """
+        if item.host_path != DEFAULT_CONFIG_PATH:
+            return item
+        records = load_records(self.host.path(DEFAULT_CONFIG_PATH))
+        chained = [r["runtime"] for r in records.values() if isinstance(r, dict) and isinstance(r.get("runtime"), str)]
+        if not chained:
+            return item
+        text = item.data.decode()
+        runtimes = runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH))
+        wanted = [*dict.fromkeys(chained), *(r for r in runtimes if r not in chained)]
+        comment = SCHEMA[CHAIN_SECTION][CHAIN_KEY][2]
+        text = set_key(text, (CHAIN_SECTION,), CHAIN_KEY, wanted, record=False, comment=comment)
+        if runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH)) != wanted:
+            raise ToolkitError(
+                f"{DEFAULT_CONFIG_PATH}: cannot keep the chained runtime {chained[0]} in the ConfigMap's file"
+            )
+        return item._replace(data=text.encode())
 
     def apply(self, state: NodeState, effective: str, mode: str) -> None:
         """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
@@ -223,7 +261,7 @@ class Node:
             if handler_binary(before, self.layout, RUNTIME_NAME) is not None:
                 if state.applied is None:
                     state.applied = digest(before)
-                self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, False, False))
+                self.configure(state, False)
                 self.apply(state, effective_config(self.host, self.layout), mode)
         for host_path in list(state.managed):
             self.say(state.give_back(self.host, host_path))
@@ -248,7 +286,7 @@ class Node:
                 os.unlink(path)
             else:
                 continue
-            self.say(f"removed {path}")
+            self.say(f"removed {host_view(self.host, path)}")
 
 
 def archive_to_install() -> str:

@@ -387,3 +387,44 @@ def test_a_running_engine_without_the_handler_is_restarted_though_its_files_did_
         assert "running containerd serves no runtime handler 'container-hooks-runtime'" in done.stdout
         assert node.restarts == 2
         assert "containerd serves runtime handler 'container-hooks-runtime'" in done.stdout.split("restarted")[-1]
+
+
+WRAPPER = "/opt/vendor/bin/runc-wrapper"  # a vendor's runc wrapper, as nvidia-container-runtime is one
+WRAPPED_CONTAINERD_TOML = f"""\
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "{WRAPPER}"
+"""
+
+
+def test_the_chained_runtime_survives_configmap_syncs(pyz: Path, tmp_path: Path, busybox_rootfs: Path) -> None:
+    """configure chains the shim to the wrapper the default ran; a ConfigMap sync keeps it first."""
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("one")})
+    options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
+    with fake_node(WRAPPED_CONTAINERD_TOML) as node:
+        wrapper = node.path(WRAPPER)
+        wrapper.parent.mkdir(parents=True)
+        wrapper.write_text('#!/bin/sh\necho "$*" >> /var/log/wrapper.log\nexec runc "$@"\n')
+        wrapper.chmod(0o755)
+        shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
+        config = node.path("/etc/container-hooks/config.toml")
+
+        node.installer(pyz, "install", *options)
+        assert toml_loads(config.read_text())["container-hooks-runtime"]["runtimes"] == [WRAPPER, "runc"]
+        source.publish({"config.toml": CONFIG_TOML + 'log-level = "debug"\n', "hooks.json": hooks_json("two")})
+        node.installer(pyz, "install", *options)  # the sync `run` makes on a ConfigMap edit, and configure again
+        runtime = toml_loads(config.read_text())["container-hooks-runtime"]
+        assert (runtime["runtimes"], runtime["log-level"]) == ([WRAPPER, "runc"], "debug")
+        assert run_hooked_container(node, "/var/tmp/busybox", "wrapped") == "hello\n"
+        assert " create " in node.path("/var/log/wrapper.log").read_text()  # the shim exec'd the wrapper
+        assert node.path("/var/log/hooks.log").read_text() == "two\n"
+
+        done = node.installer(pyz, "uninstall", *options)
+        assert not node.path("/etc/container-hooks").exists(), done.stdout  # config, hooks, chain record all gone
