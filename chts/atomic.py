@@ -169,3 +169,17 @@ def copy_atomically(source: str, destination: str, mode: int) -> None:
             pass
         raise ToolkitError(f"{destination}: cannot install: {exc.strerror}") from None
     _fsync_directory(directory)
+
+
+def symlink_atomically(link: str, target: str) -> None:
+    """Make ``link`` point at ``target`` by renaming a new link over it: never absent, never half-made."""
+    import os
+
+    tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.{os.getpid()}.tmp")
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.rename(tmp, link)
+    except OSError as exc:
+        raise ToolkitError(f"{link}: cannot link to {target}: {exc.strerror}") from None

@@ -15,7 +15,7 @@ PROG = "container-hooks-ctk"
 
 # Each module registers one command group with `register(subparsers)` and sets
 # `func(args) -> int` on its parsers. Adding a command is one module and one line here.
-COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check")
+COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check", "node")
 
 
 def build_parser() -> argparse.ArgumentParser:

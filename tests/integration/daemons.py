@@ -31,7 +31,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from conftest import CLEAN_PATH, require_binary, require_root
 
@@ -195,12 +195,14 @@ def dockerd(
     daemon_json: Optional[Dict[str, Any]] = None,
     config_file: Optional[Path] = None,
     env: Optional[Dict[str, str]] = None,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[Dockerd]:
     """Start dockerd with ``config_file`` (default ``tmp_path/daemon.json``, written from ``daemon_json``).
 
     Data, exec root and socket live in a fresh /tmp directory removed afterwards. The daemon is
     stopped by its PID and waited for, even when the test fails. ``env`` is added to the daemon's
-    environment (and so reaches the runtimes it starts).
+    environment (and so reaches the runtimes it starts). ``wrapper`` is put before dockerd's argv
+    (``nsenter -t PID -m --``: a dockerd in another mount namespace); it must exec, not fork.
     """
     require_root()
     binary = require_binary("dockerd")
@@ -211,6 +213,7 @@ def dockerd(
     state = short_directory("chd-")
     log = state / "dockerd.log"
     argv = [
+        *wrapper,
         binary,
         "--config-file", str(config_file.resolve()),
         "--data-root", str(state / "data"),
