@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
+def read_bytes(path: str) -> Optional[bytes]:
+    """A file's current bytes (what a replacement would overwrite); None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
+
+
 def _fsync_directory(directory: str) -> None:
     try:
         fd = posix.open(directory, posix.O_RDONLY | O_DIRECTORY | O_CLOEXEC)

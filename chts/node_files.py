@@ -24,7 +24,7 @@ import shutil
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from chts import __version__
-from chts.atomic import copy_atomically, symlink_atomically, write_atomically
+from chts.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
 from chts.dispatch import TOOL_NAMES
 from chts.dropin_hooks import parse_dropin
 from chts.engines.engine_files import parse_json_object
@@ -204,16 +204,6 @@ def sync_config(
         changes.append(state.give_back(host, host_path))
     state.save()
     return changes
-
-
-def read_bytes(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 # ----------------------------------------------------------------------------- state and lock

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts.atomic import write_atomically
+from chts.atomic import read_bytes, write_atomically
 from chts.ctk.chaining import chain_edits
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,
@@ -236,16 +236,6 @@ def verification_problem(
         if templates and all(copied != without_paths(before.runtimes[n], own) for n in templates):
             return f"runtime {name!r} does not carry the settings of {templates[0]!r} {via}"
     return None
-
-
-def read_bytes(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def restore(written: List[FileEdit]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chts.atomic import remove_stale_temps, write_atomically
+from chts.atomic import read_bytes, remove_stale_temps, write_atomically
 from chts.errors import ToolkitError
 
 
@@ -163,3 +163,12 @@ def test_an_unreadable_target_is_one_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(posix, "stat", broken_stat)
     with pytest.raises(ToolkitError, match="cannot read: Permission denied"):
         write_atomically(str(tmp_path / "x.json"), b"{}")
+
+
+def test_read_bytes_gives_content_none_for_a_missing_file_and_one_line_otherwise(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    assert read_bytes(str(target)) is None
+    target.write_bytes(b"\x00abc\r\n")
+    assert read_bytes(str(target)) == b"\x00abc\r\n"
+    with pytest.raises(ToolkitError, match=rf"^{tmp_path}: cannot read: Is a directory$"):
+        read_bytes(str(tmp_path))
