@@ -7,7 +7,7 @@ import stat
 
 from chts.errors import ToolkitError
 
-# posix rather than os (~1 ms to import): the shim writes every container's config.json
+# posix rather than os (outside the create path's tier, README): the shim writes every container's config.json
 # through write_atomically.
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_DIRECTORY: int = posix.O_DIRECTORY
@@ -15,6 +15,17 @@ O_DIRECTORY: int = posix.O_DIRECTORY
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+
+def read_bytes(path: str) -> Optional[bytes]:
+    """A file's current bytes (what a replacement would overwrite); None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _fsync_directory(directory: str) -> None:
@@ -74,7 +85,7 @@ def write_atomically(
         with open(target, "rb") as current:
             write_atomically(backup, current.read(), mode=stat.S_IMODE(old.st_mode))
 
-    tmp = f"{directory.rstrip('/')}/.{name}.{posix.getpid()}.tmp"
+    tmp = temp_name(directory, name, posix.getpid())
     flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | O_CLOEXEC
     try:
         fd = posix.open(tmp, flags, 0o600)
@@ -112,6 +123,43 @@ def write_atomically(
     return backup
 
 
+def temp_name(directory: str, name: str, pid: int) -> str:
+    """The temporary file a writer with process id ``pid`` uses to replace ``directory/name``."""
+    return f"{directory.rstrip('/')}/.{name}.{pid}.tmp"
+
+
+def remove_stale_temps(path: str) -> None:
+    """Remove temporary files a killed writer left beside ``path`` (kill -9 mid-write): those of
+    processes that no longer exist. Never fails: a file left over is only clutter."""
+    directory, _, name = _real_path(path).rpartition("/")
+    directory = directory or "."
+    prefix = f".{name}."
+    try:
+        names = posix.listdir(directory)
+    except (OSError, ValueError):
+        return
+    for entry in names:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix) : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == posix.getpid() or _alive(int(pid)):
+            continue
+        try:
+            posix.unlink(temp_name(directory, name, int(pid)))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        posix.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True  # another user's process (EPERM), or not a pid at all: leave its file
+    return True
+
+
 def copy_atomically(source: str, destination: str, mode: int) -> None:
     """Copy ``source`` over ``destination`` so that no reader ever sees a partial copy."""
     import os
@@ -132,3 +180,17 @@ def copy_atomically(source: str, destination: str, mode: int) -> None:
             pass
         raise ToolkitError(f"{destination}: cannot install: {exc.strerror}") from None
     _fsync_directory(directory)
+
+
+def symlink_atomically(link: str, target: str) -> None:
+    """Make ``link`` point at ``target`` by renaming a new link over it: never absent, never half-made."""
+    import os
+
+    tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.{os.getpid()}.tmp")
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.rename(tmp, link)
+    except OSError as exc:
+        raise ToolkitError(f"{link}: cannot link to {target}: {exc.strerror}") from None

@@ -1,9 +1,9 @@
 """A marshal cache of parsed toolkit files, so runc calls skip TOML and JSON parsing.
 
-Each entry records the stat signature of every file it was computed from and is
-used only while all of them are unchanged. Entries for files changed in the last
-two seconds are not stored (a same-size rewrite within one timestamp tick would
-otherwise go unseen). The directory must belong to us and be writable by no one
+Each entry records the stat signature of every file it was computed from, taken
+before the file was read, and is used only while all of them are unchanged. Entries
+for files changed (mtime or ctime) in the last two seconds are not stored: a same-size
+rewrite within one timestamp tick would otherwise go unseen. The directory must belong to us and be writable by no one
 else: it decides which hooks run as root. Imports builtins only (hot path).
 """
 
@@ -21,7 +21,7 @@ O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from t
 
 # Bump when the shape of cached values changes (new config keys, new planned-hook
 # fields): entries written by an older .pyz must not be read by a newer one.
-FORMAT = 3
+FORMAT = 4  # 4: drop-in plans hold Go patterns, createRuntime for prestart, 0.1.0 anyOf, precreate
 DEFAULT_CACHE_DIR = "/run/container-hooks"
 RACY_SECONDS = 2.0
 
@@ -101,18 +101,24 @@ def read_own_file(path: str) -> "Optional[Tuple[bytes, Any]]":
         posix.close(fd)
 
 
-def write(key: str, sources: "List[str]", value: "Any") -> None:
-    """Store ``value`` as computed from ``sources`` (paths); never fails the caller."""
+def write(key: str, signed: "List[Tuple[str, Signature]]", value: "Any") -> None:
+    """Store ``value`` as computed from the sources of ``signed``; never fails the caller.
+
+    ``signed`` holds each source's signature taken before it was read. The entry is
+    stored only if every source still has that signature (nothing replaced it while
+    it was read) and none changed within RACY_SECONDS: neither its mtime (a same-size
+    rewrite within one timestamp tick) nor its ctime, which `cp -p`, `install -p`,
+    `rsync -t`, tar and dpkg cannot set back as they do the mtime.
+    """
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), True):
         return
-    now_ns = time.time_ns()
-    signed: List[Tuple[str, Signature]] = []
-    for source in sources:
-        sig = signature(source)
-        if sig is not None and now_ns - sig[0] < RACY_SECONDS * 1e9:
+    racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
+    for source, sig in signed:
+        if sig is not None and max(sig[0], sig[1]) > racy_after:
             return
-        signed.append((source, sig))
+        if signature(source) != sig:
+            return
     replace_file(path, marshal.dumps((FORMAT, key, signed, value)))
 
 
@@ -147,13 +153,16 @@ def load_config(path: str) -> "Tuple[Any, Optional[str]]":
     key = "config:" + path
     cached = read(key)
     if cached is None:
+        signed = [(path, signature(path))]
         from chts import toolkit_config
-        from chts.errors import ToolkitError
+        from chts.errors import ToolkitError, unexpected
 
         try:
             cached = (toolkit_config.load_config(path), None)
         except ToolkitError as exc:
             cached = (toolkit_config.default_config(), str(exc))
-        write(key, [path], cached)
+        except Exception as exc:  # a reader's bug must not stop passthrough: the create reports it
+            return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"
+        write(key, signed, cached)
     config, error = cached
     return config, error

@@ -1,15 +1,16 @@
-"""Drop-in hook files in the oci-hooks(5) 1.0.0 format of Podman and CRI-O: strict parsing, and matching.
+"""Drop-in hook files as Podman and CRI-O read them (oci-hooks(5) 1.0.0 and 0.1.0): strict parsing, and matching.
 
 Parsing turns a file into plain data (dicts, lists, strings, bools) that the shim's
 marshal cache can hold; matching evaluates that data against a container's spec.
-`re` is imported only when a pattern is compiled or matched, so files without
-regex conditions cost the shim nothing more than their JSON.
+Patterns are Go regular expressions, compiled and matched by chts.goregex (imported
+only when a file has a pattern), as containers/common's `pkg/hooks` reads them.
 """
 
 from __future__ import annotations
 
-from chts.errors import ToolkitError
+from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks_file import STAGES, parse_json_document, validate_hook
+from chts.precreate import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,7 +20,27 @@ if TYPE_CHECKING:
     Pairs = Sequence[Tuple[str, str]]
 
 SCHEMA_VERSION = "1.0.0"
+LEGACY_VERSION = "0.1.0"  # what Podman reads a file without "version" (or with "") as
 FILE_KEYS = ("version", "hook", "when", "stages")
+LEGACY_KEYS = (
+    "version",
+    "hook",
+    "arguments",
+    "stages",
+    "stage",
+    "cmds",
+    "cmd",
+    "annotations",
+    "annotation",
+    "hasbindmounts",
+)
+# Podman's extension stage (libpod passes it to containers/common), run by chts.precreate.
+DROPIN_STAGES = (*STAGES, PRECREATE)
+# containers/common since 2024 (Podman 5) injects a drop-in's "prestart" into createRuntime:
+# runc runs both at the same moment, and one stage keeps the order of the files.
+STAGE_ALIASES = {"prestart": "createRuntime"}
+# when of a 0.1.0 file: any condition matching is enough (containers/common's When.Or).
+ANY_OF = "anyOf"
 # Our extension, named so that no one mistakes it for part of oci-hooks(5): a map of
 # name-regex -> value-regex matched against process.env, because Docker passes no
 # labels as annotations and `docker run -e AUDIT=1` is how its users opt a container in.
@@ -29,33 +50,21 @@ ENV_CONDITION = "x-container-hooks-env"
 WHEN_KEYS = ("always", "annotations", "commands", "hasBindMounts", ENV_CONDITION)
 MAX_DROPIN_BYTES = 1 << 20
 
-# oci-hooks(5) patterns are POSIX EREs (Go's RE2 reads bracket classes); Python's re
-# does not know [:digit:] and would silently read it as a set of characters.
-POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-
 
 class DropinError(ValueError):
-    """A problem in a drop-in file, with the keys (and value) that lead to it, to find its line."""
+    """A problem in a drop-in file, with the keys (and value) that lead to it, to find its line.
 
-    def __init__(self, message: str, keys: Sequence[str] = (), value: Optional[str] = None) -> None:
+    ``skipped``: the file is one Podman reads, but this toolkit cannot use it (or Podman
+    would never inject it either): it costs that file, with a warning, under any on-error.
+    """
+
+    def __init__(
+        self, message: str, keys: Sequence[str] = (), value: Optional[str] = None, skipped: bool = False
+    ) -> None:
         super().__init__(message)
         self.keys = list(keys)
         self.value = value
+        self.skipped = skipped
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -68,12 +77,15 @@ def parse_dropin(text: str, path: str) -> Dict[str, Any]:
         return validate_dropin(data)
     except DropinError as exc:
         line = line_of(text, exc.keys, exc.value)
-        raise ToolkitError(f"{path}:{line}: {exc}" if line else f"{path}: {exc}") from None
+        message = f"{path}:{line}: {exc}" if line else f"{path}: {exc}"
+        raise ToolkitError(message + (SKIPPED_FILE if exc.skipped else "")) from None
 
 
 def validate_dropin(data: Any) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise DropinError(f"must be a JSON object with {', '.join(FILE_KEYS)}, not {type(data).__name__}")
+    if data.get("version", "") in ("", LEGACY_VERSION):
+        return validate_legacy(data)
     reject_unknown_keys(data, FILE_KEYS, [])
     for key in FILE_KEYS:
         if key not in data:
@@ -81,7 +93,8 @@ def validate_dropin(data: Any) -> Dict[str, Any]:
     version = data["version"]
     if version != SCHEMA_VERSION:
         raise DropinError(
-            f"version {version!r} is not supported: this toolkit reads oci-hooks(5) version {SCHEMA_VERSION!r} files",
+            f"version {version!r} is not supported: oci-hooks(5) files are version {SCHEMA_VERSION!r}, "
+            f"or {LEGACY_VERSION!r} (or no version)",
             ["version"],
         )
     try:
@@ -96,17 +109,84 @@ MISSING_HINTS = {
     "when": ' (write "when": {"always": true} for every container)',
     "stages": ' (e.g. "stages": ["prestart"])',
 }
+LEGACY_HINT = (
+    '; a file without "version" is read in the 0.1.0 format, as Podman does: write "version": "1.0.0" for 1.0.0'
+)
 
 
-def reject_unknown_keys(data: Dict[str, Any], known: Sequence[str], where: List[str]) -> None:
+def validate_legacy(data: Dict[str, Any]) -> Dict[str, Any]:
+    """A 0.1.0 file converted as containers/common converts it: path and arguments, any-of conditions.
+
+    Go's JSON decoder reads null as absent; "stage", "cmd" and "annotation" are synonyms
+    that may not be set together with "stages", "cmds" and "annotations".
+    """
+    reject_unknown_keys(data, LEGACY_KEYS, [], LEGACY_HINT)
+    data = {key: value for key, value in data.items() if value is not None}
+    spelled = {key: key for key in LEGACY_KEYS}  # how the file names each key, for messages and lines
+    for plural, singular in (("stages", "stage"), ("cmds", "cmd"), ("annotations", "annotation")):
+        if singular in data:
+            if plural in data:
+                raise DropinError(f"cannot set both {singular!r} and {plural!r}", [singular])
+            data[plural] = data.pop(singular)
+            spelled[plural] = singular
+    if "hook" not in data:
+        raise DropinError("missing required key 'hook' (the hook's path)" + LEGACY_HINT)
+    path = data["hook"]
+    if not isinstance(path, str):
+        shape = "an object" if isinstance(path, dict) else type(path).__name__
+        raise DropinError(f"hook: must be a string, the hook's path, not {shape}" + LEGACY_HINT, ["hook"])
+    raw_hook: Dict[str, Any] = {"path": path}
+    if "arguments" in data:
+        raw_hook["args"] = [path, *string_list(data, "arguments", "strings")]
+    try:
+        hook = validate_hook(raw_hook, "hook")
+    except ValueError as exc:
+        message = str(exc).replace("hook.path", "hook").replace('hook: "path" is', "hook: is")
+        raise DropinError(message, ["hook"]) from None
+    if "stages" not in data:
+        raise DropinError("missing required key 'stages'" + MISSING_HINTS["stages"])
+    when: When = {ANY_OF: True}
+    if "hasbindmounts" in data:
+        if not isinstance(data["hasbindmounts"], bool):
+            raise DropinError("hasbindmounts: must be true or false", ["hasbindmounts"])
+        when["hasBindMounts"] = data["hasbindmounts"]
+    if "annotations" in data:
+        patterns = string_list(data, "annotations", "regular expressions (strings)", spelled["annotations"])
+        # Any annotation (".*") whose value matches any of the patterns.
+        when["annotations"] = [[".*", compile_check("|".join(patterns), [spelled["annotations"]])]]
+    commands = string_list(data, "cmds", "regular expressions (strings)", spelled["cmds"]) if "cmds" in data else []
+    if commands:
+        when["commands"] = [compile_check(item, [spelled["cmds"]]) for item in commands]
+    try:
+        stages = validate_stages(data["stages"])
+    except DropinError as exc:
+        message = str(exc).replace("stages:", spelled["stages"] + ":", 1)
+        raise DropinError(message, [spelled["stages"]], exc.value) from None
+    if not any(when.get(key) for key in ("hasBindMounts", "annotations", "commands")):
+        raise DropinError(
+            "no cmds, annotations or hasbindmounts: Podman never injects such a 0.1.0 hook, nor does this toolkit",
+            skipped=True,
+        )
+    return {"hook": hook, "when": when, "stages": stages}
+
+
+def string_list(data: Dict[str, Any], key: str, what: str, spelled: str = "") -> List[str]:
+    """``data[key]``, a list of strings; DropinError naming the key as the file spells it."""
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DropinError(f"{spelled or key}: must be a list of {what}", [spelled or key])
+    return value
+
+
+def reject_unknown_keys(data: Dict[str, Any], known: Sequence[str], where: List[str], hint: str = "") -> None:
     for key in data:
         if key not in known:
             import difflib
 
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            suggestion = f"; did you mean {close[0]!r}?" if close else hint
             prefix = ".".join(where) + ": " if where else ""
-            raise DropinError(f"{prefix}unknown key {key!r} (known: {', '.join(known)}){hint}", [*where, key])
+            raise DropinError(f"{prefix}unknown key {key!r} (known: {', '.join(known)}){suggestion}", [*where, key])
 
 
 def hook_key_in(message: str, hook: Any) -> List[str]:
@@ -146,9 +226,10 @@ def validate_when(when: Any) -> When:
             result["commands"] = [compile_check(item, ["when", "commands"]) for item in commands]
     if not result:
         raise DropinError(
-            "when: has no condition, so the hook would never run; "
+            "when: has no condition, so the hook would never run (nor would Podman run it); "
             'write {"always": true} for every container, or a non-empty condition',
             ["when"],
+            skipped=True,
         )
     return result
 
@@ -162,24 +243,30 @@ def validate_pattern_map(value: Any, key: str) -> List[List[str]]:
 
 
 def compile_check(pattern: str, keys: List[str]) -> str:
-    """``pattern`` in Python's dialect (POSIX classes translated); DropinError when it does not compile."""
-    import re
+    """``pattern``, once Go's regexp would compile it and chts.goregex can match it; DropinError otherwise."""
+    from chts.goregex import GoRegexError, UnsupportedRegex, compile_pattern
 
-    translated = re.sub(r"\[:([a-z]+):\]", lambda m: POSIX_CLASSES.get(m.group(1), m.group(0)), pattern)
+    where = ".".join(keys)
     try:
-        re.compile(translated)
-    except re.error as exc:
-        raise DropinError(f"{'.'.join(keys)}: invalid regular expression {pattern!r}: {exc}", keys, pattern) from None
-    return translated
+        compile_pattern(pattern)
+    except GoRegexError as exc:
+        raise DropinError(f"{where}: invalid regular expression {pattern!r}: {exc}", keys, pattern) from None
+    except UnsupportedRegex as exc:
+        raise DropinError(f"{where}: {exc}", keys, pattern, skipped=True) from None
+    return pattern
 
 
 def validate_stages(stages: Any) -> List[str]:
+    """The stages to inject into, prestart read as createRuntime (Podman 5), each once."""
     if not isinstance(stages, list) or not stages or not all(isinstance(item, str) for item in stages):
-        raise DropinError(f"stages: must be a non-empty list of stage names ({', '.join(STAGES)})", ["stages"])
+        raise DropinError(f"stages: must be a non-empty list of stage names ({', '.join(DROPIN_STAGES)})", ["stages"])
     result: List[str] = []
     for stage in stages:
-        if stage not in STAGES:
-            raise DropinError(f"stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})", ["stages"], stage)
+        if stage not in DROPIN_STAGES:
+            raise DropinError(
+                f"stages: unknown stage {stage!r} (stages: {', '.join(DROPIN_STAGES)})", ["stages"], stage
+            )
+        stage = STAGE_ALIASES.get(stage, stage)
         if stage not in result:  # a stage listed twice still gets the hook once
             result.append(stage)
     return result
@@ -213,19 +300,20 @@ def line_of(text: str, keys: Sequence[str], value: Optional[str] = None) -> Opti
 
 
 def evaluate_when(when: When, spec: Dict[str, Any]) -> Tuple[bool, str]:
-    """(matched, reason): every condition must match; the reason names what decided.
+    """(matched, reason): every condition must match (a 0.1.0 file: any); the reason names what decided.
 
     Conditions are tried in the order of containers/common, so the first one that
-    fails is the one named; when all match, each says what it matched.
+    fails (for 0.1.0: matches) is the one named; otherwise each says what it found.
     """
+    any_of = when.get(ANY_OF, False)
     reasons: List[str] = []
     for key, condition in CONDITIONS.items():
         if key in when:
             matched, reason = condition(when[key], spec)
-            if not matched:
-                return False, f"{key}: {reason}"
+            if matched == any_of:
+                return matched, f"{key}: {reason}" + (" (0.1.0 file: any condition)" if any_of else "")
             reasons.append(f"{key}: {reason}")
-    return True, "; ".join(reasons)
+    return not any_of, "; ".join(reasons)
 
 
 def match_always(always: bool, spec: Dict[str, Any]) -> Tuple[bool, str]:
@@ -251,12 +339,12 @@ def match_env(patterns: List[List[str]], spec: Dict[str, Any]) -> Tuple[bool, st
 
 def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
     """Every [name-regex, value-regex] must be matched by some (name, value) of ``actual``."""
-    import re
+    from chts.goregex import match_string
 
     matches: List[str] = []
     for name_pattern, value_pattern in patterns:
-        named = [(name, value) for name, value in actual if re.search(name_pattern, name)]
-        hit = next(((name, value) for name, value in named if re.search(value_pattern, value)), None)
+        named = [(name, value) for name, value in actual if match_string(name_pattern, name)]
+        hit = next(((name, value) for name, value in named if match_string(value_pattern, value)), None)
         if hit is None:
             if not named:
                 return False, f"no name matches {name_pattern!r}"
@@ -268,7 +356,7 @@ def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
 
 def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]:
     """Any pattern may match process.args[0]."""
-    import re
+    from chts.goregex import match_string
 
     process = spec.get("process")
     args = process.get("args") if isinstance(process, dict) else None
@@ -276,7 +364,7 @@ def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]
         return False, "the container has no process.args[0]"
     command = args[0]
     for pattern in patterns:
-        if re.search(pattern, command):
+        if match_string(pattern, command):
             return True, f"{command!r} matches {pattern!r}"
     return False, f"{command!r} matches none of {', '.join(repr(p) for p in patterns)}"
 

@@ -9,9 +9,9 @@ from chts.errors import ToolkitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional, Tuple
+    from typing import Callable, List, Optional, Tuple
 
-# posix, not os (~1 ms to import): the shim imports this module whenever its cache misses.
+# posix, not os, at import: the shim loads this module on every cache miss (README, hot-path tiers).
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_NONBLOCK: int = posix.O_NONBLOCK
 
@@ -69,6 +69,38 @@ def check_trusted_directory(path: str, what: str, allow_any_owner: bool = False)
         raise ToolkitError(f"{path}: {what} is not a directory")
     check_owner_and_mode(path, st, what, allow_any_owner)
     return True
+
+
+def check_trusted_executable(path: str, allow_any_owner: bool, looking_at: Callable[[str], None]) -> None:
+    """Raise ToolkitError when a hook executable on the host, or a directory above it, could be
+    changed by a user other than root (and ours), as for hook files.
+
+    Both the path as written and the file it resolves to are checked, each directory from /
+    down; ``looking_at`` hears of each path before it is examined (the cache signs them). A
+    sticky directory (/tmp) may be writable by all: there only an entry's owner can replace
+    it, and each entry's owner is checked. A file that does not exist is runc's to report.
+    """
+    import os.path  # on a cache miss only, like the rest of planning
+
+    try:
+        resolved = os.path.realpath(path)
+    except (OSError, ValueError):  # a link it may not read (/proc/1/exe as non-owner): runc will say
+        resolved = path
+    for candidate in dict.fromkeys((path, resolved)):
+        parts = candidate.split("/")[1:]
+        for depth in range(len(parts) + 1):
+            prefix = "/" + "/".join(parts[:depth])
+            looking_at(prefix)
+            try:
+                st = posix.lstat(prefix) if candidate == path else posix.stat(prefix)
+            except (OSError, ValueError):
+                break
+            if stat.S_ISLNK(st.st_mode):
+                continue  # a link's own mode means nothing; its directory and its target are checked
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX and st.st_uid in trusted_owners():
+                continue
+            what = "hook executable" if depth == len(parts) else "directory above a hook executable"
+            check_owner_and_mode(prefix, st, what, allow_any_owner)
 
 
 def read_trusted_file(path: str, limit: int, what: str, allow_any_owner: bool = False) -> Optional[str]:

@@ -12,30 +12,61 @@ from __future__ import annotations
 
 import posix
 
-from chts.errors import ToolkitError
+from chts.errors import ToolkitError, unexpected
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+    from typing_extensions import NotRequired, TypedDict
+
+    from chts.cache import Signature
+    from chts.hooks_file import Hook
     from chts.toolkit_config import Config
 
-    # One planned hook: {"stage": str, "hook": {...}, "source": file it came from,
-    # "when": conditions (drop-in files only; absent = every container)}. Plain data:
-    # the shim's marshal cache stores lists of these.
-    PlannedHook = Dict[str, Any]
+    # A drop-in's conditions as chts.dropin_hooks.validate_when keeps them: only those that
+    # constrain; pattern maps as [name regex, value regex] pairs (marshal keeps the order).
+    When = TypedDict(
+        "When",
+        {
+            "always": bool,
+            "hasBindMounts": bool,
+            "annotations": List[List[str]],
+            "commands": List[str],  # regexes, any of which may match process.args[0]
+            "x-container-hooks-env": List[List[str]],
+            "anyOf": bool,  # 0.1.0 files: the conditions are ORed, as containers/common converts them
+        },
+        total=False,
+    )
+
+    class PlannedHook(TypedDict):
+        """One configured hook and where it came from. Plain dicts at run time: the shim's
+        marshal cache stores lists of these."""
+
+        stage: str
+        hook: Hook
+        source: str  # the file it came from
+        when: NotRequired[When]  # drop-in files only; absent: every container
+
     Explained = Tuple[PlannedHook, bool, str]
 
 
-def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], List[str]]:
+def scan_hook_sources(
+    config: Config, signed: Optional[List[Tuple[str, Signature]]] = None
+) -> Tuple[List[PlannedHook], List[str], List[str]]:
     """(hooks of every usable source, every file and directory read, one "file: why" per unusable source).
 
     Never raises for a bad source: what to do about one is the failure policy's
     call (apply_failure_policy). The second list is what the shim's cache watches,
     directories included (their mtime changes when a file is added or removed).
+    ``signed``, when given, receives (path, stat signature) of each of them, and of each
+    hook executable and directory above it that was checked, taken *before* it is read:
+    the cache stores what was read under the signature of what was read, never the
+    signature of a file that replaced it meanwhile.
     """
+    from chts.cache import signature
     from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
-    from chts.file_trust import read_trusted_file
+    from chts.file_trust import check_trusted_executable, read_trusted_file
     from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
 
     section = config["container-hooks"]
@@ -43,41 +74,79 @@ def scan_hook_sources(config: Config) -> Tuple[List[PlannedHook], List[str], Lis
     planned: List[PlannedHook] = []
     problems: List[str] = []
     hooks_json: str = section["path"]
-    sources = [hooks_json]
+    sources: List[str] = []
+
+    def watching(path: str) -> None:
+        if signed is not None:
+            signed.append((path, signature(path)))
+
+    def reading(path: str) -> None:
+        sources.append(path)
+        watching(path)
+
+    def check_executables(source: str, entries: List[PlannedHook]) -> List[PlannedHook]:
+        """``entries``, once the host executables they name are trusted; ToolkitError naming the source."""
+        for entry in entries:
+            hook_path = entry["hook"]["path"]
+            if entry["stage"] in CONTAINER_STAGES or hook_path in checked:
+                continue
+            checked.add(hook_path)
+            try:
+                check_trusted_executable(hook_path, any_owner, watching)
+            except ToolkitError as exc:
+                raise ToolkitError(f"{source}: {entry['stage']} hook {hook_path}: {exc}") from None
+        return entries
+
+    checked: Set[str] = set()
+    reading(hooks_json)
     try:
         text = read_trusted_file(hooks_json, MAX_HOOKS_BYTES, "hooks file", any_owner)
         hooks = parse_hooks_json(text, hooks_json) if text is not None else {}
-        planned.extend(
+        entries: List[PlannedHook] = [
             {"stage": stage, "hook": hook, "source": hooks_json} for stage in STAGES for hook in hooks.get(stage, [])
-        )
-    except ToolkitError as exc:
-        problems.append(str(exc))
+        ]
+        planned.extend(check_executables(hooks_json, entries))
+    except Exception as exc:
+        problems.append(problem_of(exc, hooks_json, "hooks file"))
     # oci-hooks(5): a file in a later directory masks the file of the same name in an earlier one.
     chosen: Dict[str, str] = {}
     for directory in section["hooks-dirs"]:
-        sources.append(directory)
+        reading(directory)
         try:
             for name in dropin_names(directory, any_owner):
                 chosen[name] = directory + name if directory.endswith("/") else directory + "/" + name
-        except ToolkitError as exc:
-            problems.append(str(exc))
+        except Exception as exc:
+            problems.append(problem_of(exc, directory, "hooks directory"))
     # Podman's order: file names compared case-insensitively (the exact name breaks ties).
     for name in sorted(chosen, key=lambda name: (name.lower(), name)):
         path = chosen[name]
-        sources.append(path)
+        reading(path)
         try:
             text = read_trusted_file(path, MAX_DROPIN_BYTES, "hook file", any_owner)
             if text is None:
                 continue  # removed since the listing; the directory's changed mtime re-plans it
             dropin = parse_dropin(text, path)
-        except ToolkitError as exc:
-            problems.append(str(exc))
-            continue
-        planned.extend(
-            {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
-            for stage in dropin["stages"]
-        )
+            entries = [
+                {"stage": stage, "hook": dropin["hook"], "source": path, "when": dropin["when"]}
+                for stage in dropin["stages"]
+            ]
+            planned.extend(check_executables(path, entries))
+        except Exception as exc:
+            problems.append(problem_of(exc, path, "hook file"))
     return planned, sources, problems
+
+
+# These stages run in the container's namespaces: their path is looked up in its root file
+# system, not the host's, so the host's file at that path says nothing about them.
+CONTAINER_STAGES = ("createContainer", "startContainer")
+
+
+def problem_of(exc: Exception, path: str, what: str) -> str:
+    """The one line saying why a source is unusable; an exception no reader expected is one too,
+    so that the failure policy decides about it like about any other."""
+    if isinstance(exc, ToolkitError):
+        return str(exc)
+    return f"{path}: cannot use {what}: {unexpected(exc)}"
 
 
 def dropin_names(directory: str, any_owner: bool) -> List[str]:
@@ -93,7 +162,19 @@ def dropin_names(directory: str, any_owner: bool) -> List[str]:
 
 
 def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str], None]) -> None:
-    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on."""
+    """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on.
+
+    A file this toolkit cannot use although Podman reads it (chts.dropin_hooks) is
+    skipped with a warning either way: it must not cost every container.
+    """
+    # --- begin hooksd-parity: files skipped whatever on-error says
+    from chts.errors import SKIPPED_FILE
+
+    for problem in problems:
+        if problem.endswith(SKIPPED_FILE):
+            warn(f"skipping hook file: {problem}")
+    problems = [problem for problem in problems if not problem.endswith(SKIPPED_FILE)]
+    # --- end hooksd-parity
     if not problems:
         return
     if policy == "skip":
@@ -103,19 +184,6 @@ def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str],
     more = len(problems) - 1
     suffix = f" (and {more} more unusable hook source(s): `container-hooks-ctk hooks validate` lists them)"
     raise ToolkitError(problems[0] + (suffix if more else ""))
-
-
-def load_hook_sources(
-    config: Config, warn: Optional[Callable[[str], None]] = None
-) -> Tuple[List[PlannedHook], List[str]]:
-    """(planned hooks in injection order, every file or directory read to find them), after the failure policy.
-
-    Raises ToolkitError naming the file when a source is unusable and on-error is
-    "fail"; with "skip", ``warn`` hears about each source left out.
-    """
-    planned, sources, problems = scan_hook_sources(config)
-    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
-    return planned, sources
 
 
 def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Explained]:
@@ -135,7 +203,7 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
         if source not in verdicts:  # one file's stages share its conditions: evaluate once
             from chts.dropin_hooks import evaluate_when  # only drop-in files have conditions
 
-            matched, reason = evaluate_when(when, spec)
+            matched, reason = evaluate_when(when, spec)  # type: ignore[arg-type]  # a TypedDict is no Dict
             verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
         matched, reason = verdicts[source]
         result.append((entry, matched, reason))
@@ -143,7 +211,11 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
 
 
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
-    """The planned hooks that apply to the container described by ``spec``."""
+    """The planned hooks that apply to the container described by ``spec``, for its config.json.
+
+    precreate hooks are never written into config.json: chts.precreate runs them.
+    """
+    planned = [entry for entry in planned if entry["stage"] != "precreate"]  # hooksd-parity
     if all(entry.get("when") is None for entry in planned):
         return list(planned)  # hooks.json only: nothing to evaluate
     return [entry for entry, matched, _ in explain_hooks(planned, spec) if matched]

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 HOOK_KEYS = ("path", "args", "env", "timeout")
 MAX_HOOKS_BYTES = 1 << 20
+# runc reads a hook's timeout as a Go int and turns it into time.Duration(timeout) *
+# time.Second, int64 nanoseconds: beyond this, the JSON is refused or the product wraps
+# around (a negative timeout kills the hook at once).
+MAX_TIMEOUT = (2**63 - 1) // 10**9
 
 
 def describe_json_error(path: str, text: str, exc: ValueError) -> str:
@@ -55,8 +59,8 @@ def validate_hook(value: Any, where: str) -> Hook:
         hook[key] = list(items)
     if "timeout" in value:
         timeout = value["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-            raise ValueError(f"{where}.timeout: must be an integer >= 1 (seconds), not {timeout!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
+            raise ValueError(f"{where}.timeout: must be an integer from 1 to {MAX_TIMEOUT} (seconds), not {timeout!r}")
         hook["timeout"] = timeout
     return hook
 
@@ -91,14 +95,3 @@ def parse_hooks_json(text: str, path: str) -> HooksByStage:
         return validate_hooks_object(data)
     except ValueError as exc:
         raise ToolkitError(f"{path}: {exc}") from None
-
-
-def load_hooks_json(path: str) -> HooksByStage:
-    """The hooks of ``path``; a missing file has none."""
-    import os  # not at the top: the shim's create path reads hooks through its cache
-
-    from chts.toolkit_config import read_text_file
-
-    if not os.path.lexists(path):
-        return {}
-    return parse_hooks_json(read_text_file(path, MAX_HOOKS_BYTES, "hooks JSON"), path)

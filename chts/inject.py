@@ -7,19 +7,36 @@ import posix
 from chts import cache
 from chts.errors import ToolkitError
 from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
-from chts.hooks_file import describe_json_error
-from chts.jsonio import dumps, loads_strict
-from chts.merge import SpecError, has_marker, merge_hooks
+from chts.hooks_file import STAGES, describe_json_error
+from chts.jsonio import (
+    dumps,
+    encode_key,
+    loads_object,
+    loads_strict,
+    render_array,
+    render_object,
+    scan_items,
+    scan_members,
+)
+from chts.merge import SpecError, has_marker, hook_identity, merge_hooks, plan_merge, stage_lists
 from chts.shim_log import ShimLog, open_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
+    from chts.cache import Signature
     from chts.hook_sources import PlannedHook
+    from chts.hooks_file import Hook
+    from chts.jsonio import Member
+    from chts.merge import Layout
+    from chts.shim import RuncCall
     from chts.toolkit_config import Config
 
 MAX_SPEC_BYTES = 64 << 20
+# Where the shim records, in the spec itself, the hooks it added: the next create of the
+# same bundle replaces exactly those (README, "The shim", says why an annotation).
+RECORD_ANNOTATION = "io.container-hooks.injected"
 
 
 class InjectError(Exception):
@@ -36,66 +53,95 @@ def planned_hooks(config: Config, log: ShimLog) -> List[PlannedHook]:
     key = "hooks:" + repr(sorted(section.items()))
     cached = cache.read(key)
     if cached is None:
-        planned, sources, problems = scan_hook_sources(config)
+        signed: List[Tuple[str, Signature]] = []
+        planned, _, problems = scan_hook_sources(config, signed)
         cached = (planned, problems)
-        cache.write(key, sources, cached)
+        cache.write(key, signed, cached)
     planned, problems = cached
     apply_failure_policy(problems, section["on-error"], log.warning)
     planned_list: List[PlannedHook] = planned
     return planned_list
 
 
-def detect_indent(raw: bytes) -> Optional[str]:
+def detect_indent(text: str) -> Optional[str]:
     """The indentation config.json was written with (None: compact, as Docker/containerd write it)."""
-    first_newline = raw.find(b"\n")
+    first_newline = text.find("\n")
     if first_newline < 0:
         return None
-    rest = raw[first_newline + 1 :]
-    indent = rest[: len(rest) - len(rest.lstrip(b" \t"))]
-    return indent.decode("ascii") or None
+    rest = text[first_newline + 1 :]
+    return rest[: len(rest) - len(rest.lstrip(" \t"))] or None
 
 
-def serialize_spec(spec: Dict[str, Any], raw: bytes) -> bytes:
-    indent = detect_indent(raw)
-    text = dumps(spec, indent)
-    if raw.endswith(b"\n"):
-        text += "\n"
-    return text.encode("ascii")
+class SpecText:
+    """config.json as read: its text, its value, and where each top-level member's value is."""
+
+    __slots__ = ("close", "deep", "members", "path", "raw", "spec", "text")
+
+    def __init__(self, path: str, raw: bytes) -> None:
+        self.path = path
+        self.raw = raw
+        try:
+            self.text = raw.decode("utf-8")
+            self.spec, self.members, self.close, self.deep = loads_object(self.text)
+        except UnicodeDecodeError as exc:
+            raise ToolkitError(f"{path}: not UTF-8 (byte {exc.start})") from None
+        except ValueError as exc:
+            if str(exc).startswith("must be a JSON object"):
+                raise ToolkitError(f"{path}: {exc}") from None
+            raise ToolkitError(describe_json_error(path, self.text, exc)) from None
 
 
-def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
-    """(spec, raw bytes); (None, b"") when there is no config.json for runc to complain about."""
+def read_spec_text(path: str) -> Optional[SpecText]:
+    """config.json of a bundle; None when there is none (runc will say so in its own words)."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
-        return None, b""
+        return None
     except OSError as exc:
         raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_SPEC_BYTES:
         raise ToolkitError(f"{path}: larger than {MAX_SPEC_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-        spec = loads_strict(text)
-    except UnicodeDecodeError as exc:
-        raise ToolkitError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    except ValueError as exc:
-        raise ToolkitError(describe_json_error(path, text, exc)) from None
-    if not isinstance(spec, dict):
-        raise ToolkitError(f"{path}: must be a JSON object, not {type(spec).__name__}")
-    return spec, raw
+    return SpecText(path, raw)
 
 
-def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str) -> List[PlannedHook]:
-    """Merge the hooks that apply to this container into ``spec``; return those added."""
-    if has_marker(spec):
+def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
+    """(spec, raw bytes); (None, b"") when there is no config.json for runc to complain about."""
+    spec_text = read_spec_text(path)
+    return (None, b"") if spec_text is None else (spec_text.spec, spec_text.raw)
+
+
+def injected_before(spec: Dict[str, Any]) -> List[Tuple[str, Hook]]:
+    """The (stage, hook) pairs an earlier create of this bundle recorded as its own (RECORD_ANNOTATION)."""
+    annotations = spec.get("annotations")
+    record = annotations.get(RECORD_ANNOTATION) if isinstance(annotations, dict) else None
+    if not isinstance(record, str):
         return []
-    selected = select_hooks(planned, spec)
     try:
-        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected])
-    except SpecError as exc:
-        raise ToolkitError(f"{spec_path}: {exc}") from None
-    # merge_hooks returns the (stage, hook) pairs it added, in order; map back to provenance.
+        pairs = loads_strict(record)
+    except ValueError:
+        return []
+    if not isinstance(pairs, list):
+        return []
+    return [(pair[0], pair[1]) for pair in pairs if isinstance(pair, list) and len(pair) == 2 and pair[0] in STAGES]
+
+
+def without_record(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """``spec`` as the engine wrote it, for matching conditions: our own annotation taken out."""
+    annotations = spec.get("annotations")
+    if not isinstance(annotations, dict) or RECORD_ANNOTATION not in annotations:
+        return spec
+    clean = dict(spec)
+    clean["annotations"] = {key: value for key, value in annotations.items() if key != RECORD_ANNOTATION}
+    return clean
+
+
+def select_for(spec: Dict[str, Any], planned: List[PlannedHook]) -> List[PlannedHook]:
+    return select_hooks(planned, without_record(spec))
+
+
+def provenance(selected: List[PlannedHook], added: List[Tuple[str, Hook]]) -> List[PlannedHook]:
+    """The planned entries behind ``added`` (the (stage, hook) pairs merging added, in order)."""
     remaining = list(added)
     result = []
     for entry in selected:
@@ -105,8 +151,131 @@ def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str
     return result
 
 
+def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str) -> List[PlannedHook]:
+    """Merge the hooks that apply to this container into ``spec``; return those added.
+
+    Hooks an earlier create recorded as its own are replaced, as on the create path.
+    """
+    if has_marker(spec):
+        return []
+    selected = select_for(spec, planned)
+    try:
+        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected], injected_before(spec))
+    except SpecError as exc:
+        raise ToolkitError(f"{spec_path}: {exc}") from None
+    return provenance(selected, added)
+
+
+def edit_spec(spec_text: SpecText, planned: List[PlannedHook]) -> Tuple[Optional[bytes], List[PlannedHook]]:
+    """(new config.json bytes, or None when nothing changes; the planned hooks added).
+
+    Afterwards the spec holds the hooks it had from its writer, then exactly the hooks
+    that apply now; what an earlier create added (recorded in RECORD_ANNOTATION) is
+    replaced. Only `hooks` and that annotation are rewritten; every other byte is kept.
+    """
+    spec, path = spec_text.spec, spec_text.path
+    if "hooks" in spec_text.deep:
+        raise ToolkitError(f'{path}: "hooks" is nested too deeply to edit')
+    selected = select_for(spec, planned)
+    previous = injected_before(spec)
+    hooks = spec.get("hooks")
+    try:
+        layout, added = plan_merge(hooks, [(entry["stage"], entry["hook"]) for entry in selected], previous)
+        present = stage_lists(hooks)
+    except SpecError as exc:
+        raise ToolkitError(f"{path}: {exc}") from None
+    layout = {
+        stage: items
+        for stage, items in layout.items()
+        if [hook_identity(present[stage][i] if isinstance(i, int) else i) for i in items]
+        != [hook_identity(hook) for hook in present.get(stage, [])]
+        or stage not in present
+    }
+    record = dumps([[stage, hook] for stage, hook in added]) if added else None
+    old_record = spec["annotations"].get(RECORD_ANNOTATION) if isinstance(spec.get("annotations"), dict) else None
+    if not layout and record == old_record:
+        return None, provenance(selected, added)
+    text = spec_text.text
+    indent = detect_indent(text)
+    members = {member[0]: member for member in spec_text.members}
+    values: List[Tuple[str, str]] = []  # (top-level key, its new value text)
+    if layout:
+        values.append(("hooks", _hooks_text(text, members.get("hooks"), layout, indent)))
+    if record != old_record:
+        annotations = _annotations_text(text, members.get("annotations"), record, indent)
+        if annotations is not None:
+            values.append(("annotations", annotations))
+    return _replace_members(spec_text, values, indent).encode("utf-8"), provenance(selected, added)
+
+
+def _replace_members(spec_text: SpecText, values: List[Tuple[str, str]], indent: Optional[str]) -> str:
+    """The document with each (key, value text) of ``values`` in place of that member's value, or
+    appended after the last member (in the file's style) when it has none; all else as it was."""
+    edits: List[Tuple[int, int, str]] = []
+    appended: List[str] = []
+    spans = {member[0]: (member[3], member[4]) for member in spec_text.members}
+    for key, value_text in values:
+        if key in spans:
+            edits.append((*spans[key], value_text))
+        else:
+            member = encode_key(key) + (":" if indent is None else ": ") + value_text
+            appended.append(member if indent is None else "\n" + indent + member)
+    if appended:
+        if spec_text.members:
+            after = spec_text.members[-1][4]
+            edits.append((after, after, "," + ",".join(appended)))
+        else:
+            edits.append((spec_text.close, spec_text.close, ",".join(appended) + ("" if indent is None else "\n")))
+    text = spec_text.text
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _inner_members(text: str, member: Optional[Member]) -> List[Member]:
+    """The members of the top-level ``member``'s value when it is an object (null, or absent: none)."""
+    if member is None or not isinstance(member[5], dict):
+        return []
+    return scan_members(text, member[3])[0]
+
+
+def _hooks_text(text: str, member: Optional[Member], layout: Layout, indent: Optional[str]) -> str:
+    """The new value of `hooks`: unchanged stages copied as text, changed ones rebuilt item by item."""
+    layout = dict(layout)
+    rendered: List[Tuple[str, str]] = []
+    for stage, key_start, key_end, value_start, value_end, value in _inner_members(text, member):
+        items = layout.pop(stage, None)
+        if items is None:
+            rendered.append((text[key_start:key_end], text[value_start:value_end]))
+            continue
+        spans = scan_items(text, value_start) if isinstance(value, list) else []
+        rebuilt = [text[spans[i][0] : spans[i][1]] if isinstance(i, int) else dumps(i, indent, 3) for i in items]
+        rendered.append((text[key_start:key_end], render_array(rebuilt, indent, 2)))
+    for stage, items in layout.items():  # stages the spec did not have
+        rendered.append((encode_key(stage), render_array([dumps(item, indent, 3) for item in items], indent, 2)))
+    return render_object(rendered, indent, 1)
+
+
+def _annotations_text(
+    text: str, member: Optional[Member], record: Optional[str], indent: Optional[str]
+) -> Optional[str]:
+    """The new value of `annotations` with our record set (or taken out when None); None: nothing to do."""
+    if member is not None and member[5] is not None and not isinstance(member[5], dict):
+        return None  # not ours to fix: runc refuses it in its own words
+    if record is None and member is None:
+        return None
+    rendered = [
+        (text[key_start:key_end], text[value_start:value_end])
+        for key, key_start, key_end, value_start, value_end, _ in _inner_members(text, member)
+        if key != RECORD_ANNOTATION
+    ]
+    if record is not None:
+        rendered.append((encode_key(RECORD_ANNOTATION), encode_key(record)))
+    return render_object(rendered, indent, 1)
+
+
 def absolute_path(path: str) -> str:
-    """os.path.abspath without importing os (~1 ms the create path need not pay)."""
+    """os.path.abspath without importing os, which the create path does not load (README, hot-path tiers)."""
     if not path.startswith("/"):
         path = posix.getcwd() + "/" + path
     parts: List[str] = []
@@ -119,39 +288,50 @@ def absolute_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def inject(call: Any, config: Config, config_error: Optional[str]) -> None:
+def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
     """Add the configured hooks to the bundle's config.json; raise InjectError to stop the create."""
     log = open_log(config, call)
-    spec_path = call.bundle + ("config.json" if call.bundle.endswith("/") else "/config.json")
+    spec_path = call.spec_path()
     try:
         if config_error is not None:
             raise ToolkitError(config_error)
         if config["container-hooks"]["insecure-allow-non-root-files"]:
             log.warning("insecure-allow-non-root-files is on: hook files and directories of any owner are trusted")
         planned = planned_hooks(config, log)
-        spec, raw = read_spec(spec_path)
-        if spec is None:
+        spec_text = read_spec_text(spec_path)
+        if spec_text is None:
             log.warning("no config.json in the bundle; leaving the error to the runtime", bundle=call.bundle)
             return
-        if has_marker(spec):
+        from chts.atomic import remove_stale_temps, write_atomically
+
+        remove_stale_temps(spec_path)
+        if has_marker(spec_text.spec):
             log.info(
                 f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle
             )
             return
-        added = apply_hooks(spec, planned, spec_path)
-        if added:
-            from chts.atomic import write_atomically
+        data, added = edit_spec(spec_text, planned)
+        spec = without_record(spec_text.spec)
+        if any(entry["stage"] == "precreate" for entry in planned):
+            # Podman's precreate stage: hooks that may rewrite the config runc will read (chts/precreate.py).
+            from chts.precreate import run_precreate_stage
 
-            write_atomically(spec_path, serialize_spec(spec, raw))
+            rewritten = run_precreate_stage(planned, spec, spec_text.raw if data is None else data, call.bundle, log)
+            data = rewritten if rewritten is not None else data
+        if data is not None:
+            write_atomically(spec_path, data)
     except ToolkitError as exc:
-        log.error(str(exc), id=call.container_id, bundle=call.bundle)
-        raise InjectError(str(exc)) from None
+        raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
     # Spec 3.8: the log says which hooks were injected and why (which file, which condition).
-    described = ", ".join(
-        f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)
-    )
-    log.info(
-        f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
-        id=call.container_id,
-        bundle=absolute_path(call.bundle),
-    )
+    # config.json is written by now: nothing in the log line may fail the create any more.
+    try:
+        described = ", ".join(
+            f"{entry['stage']}:{entry['hook']['path']} ({why})" for entry, _, why in explain_hooks(added, spec)
+        )
+        log.info(
+            f"{call.command}: injected {len(added)} hook(s)" + (f": {described}" if added else ""),
+            id=call.container_id,
+            bundle=absolute_path(call.bundle),
+        )
+    except Exception:
+        pass

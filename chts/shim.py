@@ -3,6 +3,8 @@
 Every runc call an engine makes goes through here, so this module reads top to
 bottom and imports only interpreter builtins (posix, marshal via chts.cache)
 until it knows the call is one that injects; everything else is exec'd as is.
+Which module may import what, by tier, is written down in README ("Development
+and tests") and enforced by tests/integration/test_hot_path.py.
 """
 
 import posix
@@ -14,17 +16,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Sequence, Tuple
 
+    from chts.toolkit_config import Config
+
 INJECTING_COMMANDS = ("create", "run", "restore")
 
-# runc's global flags that take a value; its boolean ones (--debug, --systemd-cgroup,
-# --help, --version) take none. Any spelling: --x v, --x=v, -x v, -x=v.
+# runc's global flags (urfave/cli v1 on Go's flag package, runc 1.0-1.2). Any spelling:
+# --x v, --x=v, -x v, -x=v. A value flag takes the next word whatever it looks like.
 GLOBAL_VALUE_FLAGS = frozenset(("root", "log", "log-format", "criu", "rootless"))
-# Options of create / run / restore (runc 1.0-1.2) that take a value. The rest are
-# booleans; an option runc does not know makes runc fail, whatever we guess.
+GLOBAL_BOOL_FLAGS = frozenset(("debug", "systemd-cgroup"))
+HELP_FLAGS = frozenset(("help", "h"))
+# Options of create / run / restore that take a value (union over runc 1.0 to today:
+# "config" and "pidfd-socket" are newer than 1.1). The rest are booleans.
 COMMAND_VALUE_FLAGS = frozenset(
     (
         "bundle",
         "b",
+        "config",
         "console-socket",
         "pidfd-socket",
         "pid-file",
@@ -40,22 +47,48 @@ COMMAND_VALUE_FLAGS = frozenset(
         "status-fd",
     )
 )
+# The boolean options of create and run in every runc version: any other option makes
+# runc refuse the call ("flag provided but not defined"), so nothing is created. restore
+# has many more, varying with CRIU support; there an unknown option is not held against
+# the call (a hook left out is worse than a config.json edited for nothing).
+CREATE_RUN_BOOL_FLAGS = frozenset(("no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper"))
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class RuncCall:
     """What the shim needs to know about one runc argv (everything after argv[0])."""
 
-    __slots__ = ("bundle", "command", "command_index", "container_id", "debug", "log", "log_format")
+    __slots__ = (
+        "bundle",
+        "command",
+        "command_index",
+        "config",
+        "container_id",
+        "creates",
+        "debug",
+        "log",
+        "log_format",
+    )
 
     def __init__(self) -> None:
         self.command = ""  # "" when there is none (runc --version, runc --help, runc)
         self.command_index = -1
         self.bundle = "."  # runc's default: the current directory
+        self.config = ""  # --config (newer runc): the spec file, else the bundle's config.json
         self.container_id = ""
         self.log = ""
         self.log_format = "text"
         self.debug = False
+        # True only when runc will really create a container from this argv: an injecting
+        # command, no help or version flag, every option known and given its value, one id.
+        self.creates = False
+
+    def spec_path(self) -> str:
+        """The spec file runc reads: --config (relative to the bundle, where runc works), else config.json."""
+        name = self.config or "config.json"
+        if name.startswith("/"):
+            return name
+        return self.bundle + (name if self.bundle.endswith("/") else "/" + name)
 
 
 def _split_flag(arg: str) -> "Tuple[str, Optional[str]]":
@@ -71,6 +104,7 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
     """Parse runc's argv the way runc (urfave/cli v1 on Go's flag package) does."""
     call = RuncCall()
     count = len(args)
+    runs_command = True  # False: runc prints help or its version, or refuses the global flags
     i = 0
     while i < count:
         arg = args[i]
@@ -85,6 +119,8 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
             if i >= count:
                 return call  # runc will complain about the missing value
             value = args[i]
+        elif name not in GLOBAL_VALUE_FLAGS and name not in GLOBAL_BOOL_FLAGS:
+            runs_command = False  # --help, --version, or a flag runc refuses
         if name == "log":
             call.log = value or ""
         elif name == "log-format":
@@ -101,6 +137,7 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
     # urfave/cli v1 reorders a command's flags before its arguments, so options may
     # follow the container id; "--" ends the options.
     positional: List[str] = []
+    complete = runs_command
     i += 1
     while i < count:
         arg = args[i]
@@ -114,13 +151,21 @@ def parse_runc_argv(args: "Sequence[str]") -> RuncCall:
         name, value = _split_flag(arg)
         if name in COMMAND_VALUE_FLAGS and value is None:
             if i >= count:
+                complete = False  # runc: "flag needs an argument"
                 break
             value = args[i]
             i += 1
+        elif name in HELP_FLAGS or (
+            name not in COMMAND_VALUE_FLAGS and call.command != "restore" and name not in CREATE_RUN_BOOL_FLAGS
+        ):
+            complete = False
         if name in ("bundle", "b"):
             call.bundle = value or "."
+        elif name == "config":
+            call.config = value or ""
     if positional:
         call.container_id = positional[0]
+    call.creates = complete and len(positional) == 1
     return call
 
 
@@ -173,34 +218,89 @@ def config_path() -> str:
     return "/etc/container-hooks/config.toml"
 
 
-def fail(message: str, call: RuncCall) -> int:
-    """Report a failure where the engine looks (stderr and runc's --log) and return 1."""
+def fail(message: str, call: RuncCall, config: "Optional[Config]" = None) -> int:
+    """Report a failure where the engine looks (stderr, runc's --log) and in the shim's log; return 1.
+
+    The one exit of every failure, so that each is exactly one line in each place.
+    """
     from chts import shim_log
 
-    shim_log.report_error(f"{SHIM}: {message}", call.log, call.log_format)
+    line = f"{SHIM}: {message}"
+    shim_log.report_error(line, call.log, call.log_format)
+    if config is not None:
+        try:
+            shim_log.open_log(config, call).error(message, id=call.container_id, bundle=call.bundle)
+        except Exception:  # the shim's log is best effort: it never changes the outcome
+            pass
     return 1
 
 
+def silence_warnings() -> None:
+    """No Python warning reaches stderr, whatever a module or an interpreter version warns about.
+
+    Engines show the shim's stderr as the reason a container failed, so a FutureWarning
+    from re ("Possible nested set") would stand there in place of the real one. The C
+    module's filter list is what the warnings module adopts if it is ever imported.
+    """
+    import _warnings
+
+    _warnings.filters.insert(0, ("ignore", None, Warning, None, 0))
+    mutated = getattr(_warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
 def main(argv: "List[str]", self_path: str) -> int:
+    """Inject on create, then exec the runtime; every failure ends in fail(), never in a traceback."""
     args = argv[1:]
-    call = parse_runc_argv(args)
-    # Passthrough must work whatever state the toolkit's files are in: a broken
-    # config means the default runtimes, and the error waits for a create to be shown.
-    config, config_error = cache.load_config(config_path())
-    settings = config["container-hooks-runtime"]
-    # What lets the archive's sh start pass the next calls on without Python (chts/start.sh).
-    runtime_record.renew(config_path(), settings["runtimes"], settings["log-level"] == "debug")
-    if call.command in INJECTING_COMMANDS:
-        from chts import inject
+    call = RuncCall()
+    config: Optional[Config] = None
+    try:
+        silence_warnings()
+        call = parse_runc_argv(args)
+        config, config_error = load_config()
+        settings = config["container-hooks-runtime"]
+        # What lets the archive's sh start pass the next calls on without Python (chts/start.sh).
+        runtime_record.renew(config_path(), settings["runtimes"], settings["log-level"] == "debug")
+        if call.creates:
+            from chts import inject
 
-        try:
-            inject.inject(call, config, config_error)
-        except inject.InjectError as exc:
-            return fail(str(exc), call)
-    elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
-        from chts import shim_log
+            try:
+                inject.inject(call, config, config_error)
+            except inject.InjectError as exc:
+                return fail(str(exc), call, config)
+        elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
+            from chts import shim_log
 
-        shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
+            shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
+    except Exception as exc:
+        if call.creates:
+            from chts.errors import unexpected
+
+            return fail(f"{call.command} failed inside the shim: {unexpected(exc)}", call, config)
+        # passthrough reaches the runtime whatever happened above
+    return exec_runtime(args, self_path, call, config)
+
+
+def load_config() -> "Tuple[Config, Optional[str]]":
+    """(config, error): a broken config means the defaults, the error waiting for a create to show it.
+
+    Passthrough must work whatever state the toolkit's files are in.
+    """
+    path = config_path()
+    try:
+        return cache.load_config(path)
+    except Exception as exc:
+        from chts import toolkit_config
+        from chts.errors import unexpected
+
+        return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"
+
+
+def exec_runtime(args: "List[str]", self_path: str, call: RuncCall, config: "Optional[Config]") -> int:
+    """Replace this process with the runtime; return 1 (after fail()) only when that is impossible."""
+    if config is None:
+        config, _ = load_config()
     candidates = config["container-hooks-runtime"]["runtimes"]
     runtime = find_runtime(candidates, self_path)
     if runtime is None:
@@ -208,11 +308,16 @@ def main(argv: "List[str]", self_path: str) -> int:
             f"no low-level runtime found: tried {', '.join(candidates)} in $PATH and {FALLBACK_PATH} "
             f"(set [container-hooks-runtime] runtimes in {config_path()})",
             call,
+            config,
         )
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed stream has nothing to flush
+            pass
     try:
         posix.execv(runtime, [runtime, *args])
-    except OSError as exc:
-        return fail(f"cannot execute {runtime}: {exc.strerror}", call)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return fail(f"cannot execute {runtime}: {reason}", call, config)
     return 1  # not reached

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import posix
-import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict
+    from typing import Any
+
+    from chts.shim import RuncCall
+    from chts.toolkit_config import Config
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
+O_NONBLOCK: int = posix.O_NONBLOCK
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -20,10 +23,14 @@ def _timestamp() -> str:
 
 
 def append_line(path: str, line: str) -> bool:
-    """Append one line with a single O_APPEND write, so concurrent shims never interleave."""
+    """Append one line with a single O_APPEND write, so concurrent shims never interleave.
+
+    O_NONBLOCK: a FIFO in the log's place (no reader, or a full pipe) must not hang a
+    create; the line is dropped instead.
+    """
     try:
-        fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | O_CLOEXEC, 0o640)
-    except OSError:
+        fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o640)
+    except (OSError, ValueError):
         return False
     try:
         posix.write(fd, line.encode("utf-8", "backslashreplace"))
@@ -70,7 +77,7 @@ class ShimLog:
         self.log("error", message, **fields)
 
 
-def open_log(config: Dict[str, Dict[str, Any]], call: Any) -> ShimLog:
+def open_log(config: Config, call: RuncCall) -> ShimLog:
     section = config["container-hooks-runtime"]
     return ShimLog(section["debug"], "debug" if call.debug else section["log-level"])
 
@@ -84,9 +91,20 @@ def runc_log_line(message: str, log_format: str) -> str:
     return f'time="{_timestamp()}" level=error msg={_quote(message)}\n'
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: an engine shows the first line of stderr, and log lines are lines."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def report_error(message: str, runc_log: str, log_format: str) -> None:
-    """Show a failure on stderr and in runc's --log file (never on stdout: engines parse it)."""
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
+    """Show a failure on stderr and in runc's --log file (never on stdout: engines parse it).
+
+    Never raises: a closed or broken stderr only loses the line.
+    """
+    message = one_line(message)
+    try:
+        posix.write(2, (message + "\n").encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
     if runc_log:
         append_line(runc_log, runc_log_line(message, log_format))

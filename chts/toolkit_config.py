@@ -173,6 +173,8 @@ def parse_config(text: str, path: str) -> Config:
         data = toml_loads(text)
     except toml_decode_error() as exc:
         raise ToolkitError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ToolkitError(f"{path}: invalid TOML: tables or arrays nested too deeply for this reader") from None
     return merge_over_defaults(data, path)
 
 

@@ -56,6 +56,13 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ["CONTAINER_HOOKS_CACHE_DIR"] = previous
 
 
+@pytest.fixture(autouse=True)
+def private_toolkit_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process ctk calls (`runtime configure` records the shim's runtime there) never reach /etc/container-hooks."""
+    if "CONTAINER_HOOKS_CONFIG" not in os.environ:
+        monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit-config") / "config.toml"))
+
+
 @pytest.fixture(scope="session")
 def pyz() -> Path:
     """The built zipapp (tox builds it first; a bare pytest run builds it here)."""
@@ -197,3 +204,16 @@ def toolkit(tmp_path: Path, pyz: Path) -> ToolkitRoot:
 def record_hook(log: Path, label: str) -> Dict[str, Any]:
     """A hook that appends ``label`` to ``log`` on the host (runs with the host's /bin/sh)."""
     return {"path": "/bin/sh", "args": ["sh", "-c", f'echo {label} >> "{log}"']}
+
+
+def write_small_toolkit(base: Path, runtime: str) -> Dict[str, str]:
+    """hooks.json (one poststop hook), a config.toml naming it and ``runtime``, bundle/config.json,
+    under ``base``; the environment that makes the shim use them."""
+    (base / "hooks.json").write_text('{"poststop": [{"path": "/bin/true"}]}')
+    (base / "config.toml").write_text(
+        f'[container-hooks]\npath = "{base}/hooks.json"\nhooks-dirs = []\n'
+        f'[container-hooks-runtime]\ndebug = "{base}/shim.log"\nruntimes = ["{runtime}"]\n'
+    )
+    (base / "bundle").mkdir()
+    (base / "bundle" / "config.json").write_text('{"ociVersion": "1.0.2"}')
+    return {"CONTAINER_HOOKS_CONFIG": str(base / "config.toml"), "CONTAINER_HOOKS_CACHE_DIR": str(base / "cache")}

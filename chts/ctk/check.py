@@ -20,13 +20,14 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts import SHIM
+from chts.ctk.chaining import chain_report
 from chts.ctk.config import apply_assignments
-from chts.ctk.engine_usage import READERS, engine_usage
-from chts.ctk.hooks import source_errors, unusable_hook_paths
-from chts.ctk.install import install_config_text, running_archive
-from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
+from chts.ctk.engine_usage import engine_usage
+from chts.ctk.hooks import source_errors, split_skipped, unusable_hook_paths
+from chts.ctk.install import install_config_text
+from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path, running_archive
 from chts.dispatch import TOOL_NAMES
-from chts.engines import get_engine
+from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
 from chts.hook_sources import scan_hook_sources
 from chts.shim import FALLBACK_PATH, find_runtime
@@ -111,7 +112,10 @@ def check_config(report: Report, path: str) -> Optional[Config]:
 
 def check_hooks(report: Report, config: Config) -> None:
     planned, sources, problems = scan_hook_sources(config)
-    errors = source_errors(config, problems)
+    errors, skipped = split_skipped(problems)
+    errors = source_errors(config, errors)
+    for problem in skipped:
+        report.line("WARN", "hooks", f"{problem}; every create warns about it")
     skip = config["container-hooks"]["on-error"] == "skip"
     for error in errors:
         effect = "the shim skips it (on-error = skip)" if skip else "every create fails (on-error = fail)"
@@ -119,7 +123,7 @@ def check_hooks(report: Report, config: Config) -> None:
     missing = unusable_hook_paths(planned)
     for problem in missing:
         report.line("FAIL", "hooks", f"{problem}: runc fails every container it applies to")
-    if not errors and not missing:
+    if not errors and not missing and not skipped:
         report.line("PASS", "hooks", f"{len(planned)} hook(s) from {len(sources)} source(s), all valid")
 
 
@@ -146,27 +150,37 @@ def check_runtime(report: Report, config: Config, shim: str) -> Optional[str]:
     return runtime
 
 
-def check_engines(report: Report, configs: Dict[str, str], shims: List[str]) -> None:
+def check_engines(
+    report: Report,
+    configs: Dict[str, str],
+    shims: List[str],
+    source: str = "auto",
+    toolkit_config: str = "",
+    runtime: Optional[str] = None,
+) -> None:
     configured = 0
     for engine, path in configs.items():
         try:
-            usage = engine_usage(engine, path, shims)
+            usage = engine_usage(engine, path, shims, source)
         except ToolkitError as exc:
             report.line("WARN", engine, f"cannot tell: {exc}")
             continue
-        if not usage.files:
+        if usage is None:
             report.line("SKIP", engine, f"no {path}: not installed or not configured here")
             continue
         if not usage.runtimes:
             hint = f"container-hooks-ctk runtime configure --runtime={engine}"
-            report.line("WARN", engine, f"{', '.join(usage.files)}: no runtime runs the shim ({hint})")
+            report.line("WARN", engine, f"{path} (seen by {usage.source}): no runtime runs the shim ({hint})")
             continue
         configured += 1
         for name, binary in usage.runtimes.items():
             role = "the default" if usage.default == name else f"not the default ({usage.default or 'engine default'})"
             status = "PASS" if os.access(binary, os.X_OK) else "FAIL"
             missing = "" if status == "PASS" else ", which is not an executable file"
-            report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({usage.files[0]})")
+            chained, execs = chain_report(engine, path, toolkit_config, runtime)
+            status = "WARN" if status == "PASS" and not chained else status
+            where = f"{path}, seen by {usage.source}"
+            report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({where}); {execs}")
     if not configured:
         report.line("WARN", "engines", "no engine on this host is configured to use the shim yet")
 
@@ -343,9 +357,10 @@ def run_check(args: argparse.Namespace) -> int:
         check_hooks(report, config)
     usable = config or default_config()
     shim = installed or running_archive() or os.path.join(dest, SHIM)
-    check_runtime(report, usable, shim)
-    engine_configs = {engine: getattr(args, f"{engine}_config") for engine in READERS}
-    check_engines(report, engine_configs, [os.path.join(dest, SHIM), *(p for p in [installed] if p)])
+    runtime = check_runtime(report, usable, shim)
+    engine_configs = {engine: getattr(args, f"{engine}_config") for engine in ENGINE_MODULES}
+    shims = [os.path.join(dest, SHIM), *(p for p in [installed] if p)]
+    check_engines(report, engine_configs, shims, args.config_source, chosen_config_path(args), runtime)
     check_container(report, args, installed, usable)
     if not args.quiet:
         print("check: FAILED" if report.failed else "check: passed")
@@ -364,9 +379,16 @@ def register(subparsers: Any) -> None:
     add_config_option(parser)
     parser.add_argument("--dest", default="/usr/bin", metavar="DIR", help="where the tools are installed")
     parser.add_argument("--no-container", action="store_true", help="skip running the throw-away container")
-    for engine in READERS:
+    for engine in ENGINE_MODULES:
         default = get_engine(engine).default_config
         parser.add_argument(
             f"--{engine}-config", default=default, metavar="PATH", help=f"{engine}'s config (default: %(default)s)"
         )
+    parser.add_argument(
+        "--config-source",
+        choices=("auto", "file", "command"),
+        default="auto",
+        help="how to learn what each engine runs with: its own command (`containerd config dump`, `crio config`), "
+        "its files read as it reads them, or `auto` (default): the command when the engine is installed",
+    )
     parser.set_defaults(func=run_check)

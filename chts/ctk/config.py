@@ -23,7 +23,7 @@ from chts.ctk.toolkit_files import (
     ensure_writable,
     make_parent_directory,
 )
-from chts.engines.toml_edit import toml_value
+from chts.engines.toml_edit import set_key, toml_value
 from chts.errors import ToolkitError
 from chts.toolkit_config import (
     MAX_CONFIG_BYTES,
@@ -119,113 +119,19 @@ def parse_assignment(text: str) -> Assignment:
         raise ToolkitError(f"--set {name}: {exc}") from None
 
 
-class Statement:
-    """One top-level TOML statement: lines[start:end] of the document, and what it means."""
-
-    def __init__(self, start: int, end: int, parsed: Dict[str, Any], is_header: bool) -> None:
-        self.start = start
-        self.end = end
-        self.parsed = parsed
-        self.is_header = is_header
-
-    def table(self) -> Optional[List[str]]:
-        """The dotted name of a `[table]` header (None for `[[arrays]]` and key = value)."""
-        if not self.is_header:
-            return None
-        names: List[str] = []
-        node: Any = self.parsed
-        while isinstance(node, dict) and len(node) == 1:
-            name, node = next(iter(node.items()))
-            names.append(name)
-        return names if node == {} else None
-
-
-def split_statements(lines: List[str]) -> List[Statement]:
-    """Cut a valid TOML document into statements: each is the shortest run of lines that parses alone.
-
-    Comments and blank lines belong to no statement; multi-line arrays and strings
-    stay whole, so a `[` inside them is never mistaken for a table header.
-    """
-    statements = []
-    index = 0
-    while index < len(lines):
-        stripped = lines[index].strip()
-        if not stripped or stripped.startswith("#"):
-            index += 1
-            continue
-        for end in range(index + 1, len(lines) + 1):
-            try:
-                parsed = toml_loads("".join(lines[index:end]))
-            except toml_decode_error():
-                continue
-            statements.append(Statement(index, end, parsed, stripped.startswith("[")))
-            index = end
-            break
-        else:  # the whole document parsed, so every statement does; guard all the same
-            raise ToolkitError("cannot split the file into TOML statements")
-    return statements
-
-
-def trailing_comment(lines: List[str], statement: Statement) -> str:
-    """The `# comment` after a statement's value on its last line, if any (kept when the value changes)."""
-    head = "".join(lines[statement.start : statement.end - 1])
-    last = lines[statement.end - 1].rstrip("\n")
-    position = last.find("#")
-    while position >= 0:
-        try:
-            if toml_loads(head + last[:position]) == statement.parsed:
-                return last[position:]
-        except toml_decode_error():
-            pass
-        position = last.find("#", position + 1)
-    return ""
-
-
-def set_key(lines: List[str], section: str, key: str, value: Any) -> List[str]:
-    """Lines of the document with ``section.key = value``: replaced in place, else added to its table."""
-    comment = SCHEMA[section][key][2]
-    new_lines = [f"# {comment}\n", f"{key} = {toml_value(value)}\n"]
-    current: Optional[List[str]] = None
-    section_end: Optional[int] = None
-    for statement in split_statements(lines):
-        table = statement.table()
-        if statement.is_header:
-            current = table
-            if table == [section]:
-                section_end = statement.end
-            continue
-        if current != [section]:
-            continue
-        section_end = statement.end
-        if list(statement.parsed) == [key]:
-            if statement.parsed[key] == value:
-                return lines  # same value: keep the line exactly as the user wrote it
-            first = lines[statement.start]
-            kept = trailing_comment(lines, statement)
-            replacement = f"{first[: first.index('=')].rstrip()} = {toml_value(value)}" + (f"  {kept}" if kept else "")
-            return [*lines[: statement.start], replacement + "\n", *lines[statement.end :]]
-    if section_end is not None:
-        return lines[:section_end] + new_lines + lines[section_end:]
-    if lines and not lines[-1].endswith("\n"):
-        lines = [*lines[:-1], lines[-1] + "\n"]
-    separator = ["\n"] if lines and lines[-1].strip() else []
-    return lines + separator + [f"[{section}]\n"] + new_lines
-
-
 def apply_assignments(text: str, path: str, assignments: List[Assignment]) -> str:
     """The document with every assignment made, verified by parsing it back."""
     try:
         expected = toml_loads(text)
     except toml_decode_error() as exc:
         raise ToolkitError(f"{path}: invalid TOML: {exc}") from None
-    lines = text.splitlines(keepends=True)
+    result = text
     for section, key, value in assignments:
-        lines = set_key(lines, section, key, value)
+        result = set_key(result, (section,), key, value, record=False, comment=SCHEMA[section][key][2])
         table = expected.setdefault(section, {})
         if not isinstance(table, dict):
             raise ToolkitError(f"{path}: {section} must be a table [{section}]")
         table[key] = copy.deepcopy(value)
-    result = "".join(lines)
     try:
         matches = toml_loads(result) == expected
     except toml_decode_error():

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
-from chts.errors import ToolkitError
+from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hook_sources import explain_hooks, scan_hook_sources
 from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, validate_hook, validate_hooks_object
 from chts.inject import apply_hooks, read_spec
 from chts.jsonio import loads_strict
 from chts.merge import has_marker
+from chts.precreate import PRECREATE
 from chts.toolkit_config import load_config, read_text_file
 
 if TYPE_CHECKING:
@@ -139,12 +140,18 @@ def file_errors(path: str) -> List[str]:
             data = loads_strict(text)
         except ValueError:
             data = None  # either parser reports the syntax error the same way
-        if isinstance(data, dict) and "version" in data:
+        if isinstance(data, dict) and ("version" in data or "hook" in data):  # hooks.json has only stages
             parse_dropin(text, path)
             return []
     except ToolkitError as exc:
         return [str(exc)]
     return hooks_json_errors(text, path)
+
+
+def split_skipped(problems: List[str]) -> Tuple[List[str], List[str]]:
+    """(errors, files skipped whatever on-error says): the shim fails a create only for the former."""
+    skipped = [problem for problem in problems if problem.endswith(SKIPPED_FILE)]
+    return [problem for problem in problems if problem not in skipped], skipped
 
 
 def source_errors(config: Config, problems: List[str]) -> List[str]:
@@ -181,20 +188,22 @@ def unusable_hook_paths(planned: List[PlannedHook]) -> List[str]:
     return problems
 
 
-def scan(args: argparse.Namespace) -> Tuple[Config, List[PlannedHook], List[str], List[str]]:
-    """(config, usable planned hooks, sources read, every error of every unusable source)."""
+def scan(args: argparse.Namespace) -> Tuple[Config, List[PlannedHook], List[str], List[str], List[str]]:
+    """(config, usable planned hooks, sources read, every error of every unusable source, files skipped)."""
     config = load_config(chosen_config_path(args))
     planned, sources, problems = scan_hook_sources(config)
-    return config, planned, sources, source_errors(config, problems)
+    errors, skipped = split_skipped(problems)
+    return config, planned, sources, source_errors(config, errors), skipped
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 def run_list(args: argparse.Namespace) -> int:
-    _, planned, sources, errors = scan(args)
+    _, planned, sources, errors, skipped = scan(args)
     if args.json:
-        json.dump({"sources": sources, "hooks": planned, "errors": errors}, sys.stdout, indent=2)
+        document = {"sources": sources, "hooks": planned, "errors": errors, "skipped": skipped}
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 1 if errors else 0
     by_source: Dict[str, List[PlannedHook]] = {source: [] for source in sources}
@@ -203,6 +212,8 @@ def run_list(args: argparse.Namespace) -> int:
     for source, entries in by_source.items():
         if any(error.startswith(f"{source}:") for error in errors):
             note = "unusable, see the errors below"
+        elif any(problem.startswith(f"{source}:") for problem in skipped):
+            note = "skipped, see the warnings below"
         elif os.path.isdir(source):
             note = "directory"
         else:
@@ -211,6 +222,8 @@ def run_list(args: argparse.Namespace) -> int:
         for entry in entries:
             when = f"  when={json.dumps(entry['when'], sort_keys=True)}" if entry.get("when") is not None else ""
             print(f"  {entry['stage']:<16} {describe_hook(entry['hook'])}{when}")
+    for problem in skipped:
+        print(f"warning: {problem}", file=sys.stderr)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     return 1 if errors else 0
@@ -218,12 +231,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     if args.files:
-        errors = [error for path in args.files for error in file_errors(path)]
-        warnings: List[str] = []
+        errors, warnings = split_skipped([error for path in args.files for error in file_errors(path)])
         checked = f"{len(args.files)} file(s)"
     else:
-        _, planned, sources, errors = scan(args)
-        warnings = unusable_hook_paths(planned)
+        _, planned, sources, errors, warnings = scan(args)
+        warnings += unusable_hook_paths(planned)
         checked = f"{len(planned)} hook(s) from {len(sources)} source(s)"
     for error in errors:
         print(error)
@@ -265,8 +277,10 @@ def run_explain(args: argparse.Namespace) -> int:
     spec, _ = read_spec(spec_path)
     if spec is None:
         raise ToolkitError(f"{spec_path}: no such file (is {args.bundle} an OCI bundle?)")
-    config, planned, _, errors = scan(args)
+    config, planned, _, errors, skipped = scan(args)
     policy = config["container-hooks"]["on-error"]
+    for problem in skipped:
+        print(f"skipped: {problem}")
     for error in errors:
         print(f"{'error' if policy == 'fail' else 'skipped (on-error = skip)'}: {error}")
     if errors and policy == "fail":
@@ -276,6 +290,8 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"{spec_path}: has the container-hooks marker in prestart: the shim would change nothing")
         return 0
     explained = explain_hooks(planned, spec)
+    precreate = [row for row in explained if row[0]["stage"] == PRECREATE]
+    explained = [row for row in explained if row[0]["stage"] != PRECREATE]
     reasons = {id(entry): reason for entry, _, reason in explained}
     result = copy.deepcopy(spec)
     added = apply_hooks(result, planned, spec_path)
@@ -284,7 +300,14 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"{stage}:")
         for mark, hook, origin in rows:
             print(f"  {mark} {describe_hook(hook) if isinstance(hook, dict) else json.dumps(hook)}  ({origin})")
-    left_out = [(entry, matched, reason) for entry, matched, reason in explained if id(entry) not in added_ids]
+    ran = [(entry, reason) for entry, matched, reason in precreate if matched]
+    if ran:
+        print("precreate (run by the shim before runc, in this order; each may rewrite config.json):")
+    for entry, reason in ran:
+        print(f"  > {describe_hook(entry['hook'])}  ({reason})")
+    left_out = [
+        row for row in explained + precreate if not row[1] or (row in explained and id(row[0]) not in added_ids)
+    ]
     if left_out:
         print("not injected:")
     for entry, matched, reason in left_out:

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
 from chts import CTK
-from chts.atomic import copy_atomically, write_atomically
+from chts.atomic import copy_atomically, symlink_atomically, write_atomically
 from chts.ctk.config import apply_assignments, default_config_text
 from chts.ctk.toolkit_files import (
     add_command,
@@ -26,6 +26,7 @@ from chts.ctk.toolkit_files import (
     chosen_config_path,
     ensure_writable,
     make_parent_directory,
+    running_archive,
 )
 from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
@@ -64,16 +65,6 @@ def is_our_archive(path: str) -> bool:
         return False
 
 
-def running_archive() -> Optional[str]:
-    """The .pyz this code runs from (the first file among this module's parents); None in a source checkout."""
-    path = os.path.abspath(__file__)
-    while path != os.path.dirname(path):
-        path = os.path.dirname(path)
-        if os.path.isfile(path):
-            return path
-    return None
-
-
 def source_archive(toolkit_root: Optional[str]) -> str:
     if toolkit_root:
         source = os.path.join(toolkit_root, PYZ_NAME)
@@ -103,17 +94,6 @@ def same_bytes(first: str, second: str) -> bool:
 
 def links_to_archive(path: str, archive: str) -> bool:
     return os.path.islink(path) and os.path.realpath(path) == os.path.realpath(archive)
-
-
-def symlink_atomically(link: str, target: str) -> None:
-    tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.{os.getpid()}.tmp")
-    try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.rename(tmp, link)
-    except OSError as exc:
-        raise ToolkitError(f"{link}: cannot link to {target}: {exc.strerror}") from None
 
 
 def remove(path: str) -> None:

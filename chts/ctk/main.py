@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 from typing import List, Optional
@@ -16,7 +15,7 @@ PROG = CTK
 
 # Each module registers one command group with `register(subparsers)` and sets
 # `func(args) -> int` on its parsers. Adding a command is one module and one line here.
-COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check")
+COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check", "node")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(f"chts.ctk.{name}").register(subparsers)
     return parser
-
-
-def require_root(what: str) -> None:
-    """Stop with a clear message when a command that writes system files runs unprivileged."""
-    if os.geteuid() != 0:
-        raise ToolkitError(f"{what} needs root (run it with sudo)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

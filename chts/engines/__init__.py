@@ -33,6 +33,11 @@ class RuntimeRequest(NamedTuple):
     path: str
     set_as_default: bool
     drop_in_dir: Optional[str] = None
+    config_source: str = "auto"  # how effective() learns the engine's view: auto, file or command
+    drop_in: bool = False  # containerd: write a file of our own under `imports` instead of editing the main file
+    toolkit_config: Optional[str] = (
+        None  # where configure records the low-level runtime for the shim (chts/ctk/chaining.py)
+    )
 
 
 class FileEdit(NamedTuple):
@@ -61,11 +66,16 @@ class EffectiveRuntimes(NamedTuple):
     default: Optional[str]
     runtimes: Dict[str, Dict[str, Any]]
     source: str
+    # everything else the engine reads from these files, which configure and unconfigure must leave as it is
+    other: Optional[Dict[str, Any]] = None
 
 
 class Engine(Protocol):
     name: str
-    default_config: str
+
+    @property
+    def default_config(self) -> str:
+        """The engine's config file when --config is not given (podman: $CONTAINERS_CONF when set)."""
 
     def configure(self, request: RuntimeRequest) -> Plan:
         """The edits that add the runtime (and make it the default when asked); idempotent."""

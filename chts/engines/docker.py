@@ -1,8 +1,10 @@
-"""Docker: `runtimes.<name>` and `default-runtime` in daemon.json, with the previous state recorded beside it.
+"""Docker: `runtimes.<name>` and `default-runtime` in daemon.json, edited byte-exactly, the undo recorded beside it.
 
-JSON has no comments, so what configure replaced (the previous default runtime, an earlier entry
-of the same name) is recorded in ``daemon.json.container-hooks-state.json``; dockerd rejects
-unknown keys in daemon.json itself. Key order and the file's indentation are kept.
+Only the members configure adds or changes are written (chts/engines/json_edit.py): inline
+arrays, compact files, CRLF, a missing final newline, ``1e3`` and ``\\u00e9`` stay as the user
+wrote them. JSON has no comments and dockerd rejects unknown keys, so what configure replaced
+(the previous ``default-runtime`` value, as its text) goes to ``daemon.json.container-hooks-state.json``;
+unconfigure applies exactly the inverse edits, giving back the original bytes.
 """
 
 from __future__ import annotations
@@ -13,72 +15,158 @@ import re
 import signal
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import FileEdit, Plan, RuntimeRequest
-from chts.engines.engine_files import parse_json_object, read_config_text, type_name, typed_value
+from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
+from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
+from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
+from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
 from chts.errors import ToolkitError
 
 WHAT = "Docker daemon.json"
 STATE_SUFFIX = ".container-hooks-state.json"
+STATE_VERSION = 2
+BUILTIN_DEFAULT = "runc"
+OURS = ("runtimes", "default-runtime")  # the members configure may change; everything else must stay
+SHIM_NAME = re.compile(r"io\.containerd\.[\w-]+\.v\d+")  # Docker >= 23 runs these without a runtimes entry
+# A new file: indented, so the user can read and extend it.
+EMPTY_DOCUMENT = "{\n}\n"
 
 
 def state_path(config: str) -> str:
     return config + STATE_SUFFIX
 
 
-def json_layout(text: Optional[str]) -> Any:
-    """The indent json.dumps needs to write like the user did: their first indented line's whitespace."""
-    if text is None:
-        return 2
-    match = re.search(r"\n([ \t]+)\S", text)
-    return match.group(1) if match else None
+def checked_document(text: str, path: str) -> Dict[str, Any]:
+    """daemon.json parsed, its ``runtimes`` and ``default-runtime`` type-checked as dockerd reads them.
 
-
-def dump(document: Dict[str, Any], layout_of: Optional[str]) -> bytes:
-    return (json.dumps(document, indent=json_layout(layout_of), ensure_ascii=False) + "\n").encode()
-
-
-def load(request: RuntimeRequest) -> Tuple[Optional[str], Dict[str, Any], Optional[Dict[str, Any]]]:
-    """daemon.json's text and object, and configure's state record if there is one; all validated."""
-    path = request.config
-    text = read_config_text(path, WHAT)
-    document = {} if text is None else parse_json_object(text, path)
+    An entry is either a runc drop-in (``path``, ``runtimeArgs``) or a containerd shim
+    (``runtimeType``, ``options``), as Docker documents; both are kept as they are.
+    """
+    document = parse_json_object(text.lstrip("\ufeff"), path)
     runtimes = document.get("runtimes", {})
     if not isinstance(runtimes, dict):
         raise ToolkitError(f"{path}: runtimes must be an object, found {type_name(runtimes)}")
     for name, entry in runtimes.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise ToolkitError(f"{path}: runtimes.{name} must be an object with a string path")
+        if not isinstance(entry, dict):
+            raise ToolkitError(f"{path}: runtimes.{name} must be an object, found {type_name(entry)}")
+        for key, kind in (("path", str), ("runtimeType", str), ("options", dict)):
+            typed_value(entry, key, kind, ("runtimes", name), path)
         args = entry.get("runtimeArgs", [])
         if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
             raise ToolkitError(f"{path}: runtimes.{name}.runtimeArgs must be a list of strings")
     typed_value(document, "default-runtime", str, (), path)
+    return document
+
+
+def load(path: str) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
+    """daemon.json's text (validated) and configure's state record, if there is one."""
+    text = read_config_text(path, WHAT)
+    if text is not None:
+        checked_document(text, path)
     state_text = read_config_text(state_path(path), "state record")
     state = None if state_text is None else parse_json_object(state_text, state_path(path))
-    return text, document, state
+    return text, state
 
 
-def restored(document: Dict[str, Any], state: Optional[Dict[str, Any]], name: str, notes: List[str]) -> Dict[str, Any]:
-    """``document`` without configure's changes: the recorded entry and default come back."""
-    document = dict(document)
-    runtimes = dict(document.get("runtimes", {}))
-    previous_entry = None if state is None else state.get("runtime")
-    if previous_entry is not None:
-        runtimes[name] = previous_entry
+def added(text: str, request: RuntimeRequest) -> Tuple[str, Dict[str, Any]]:
+    """``text`` with our runtime (and default) added, and the record that undoes exactly that."""
+    path = request.config
+    document = checked_document(text, path)
+    record: Dict[str, Any] = {"version": STATE_VERSION, "name": request.name}
+    entry = {"path": request.path}
+    if "runtimes" in document:
+        if request.name in document["runtimes"]:
+            raise foreign_runtime(path, f"runtimes.{request.name}")
+        text, record["runtimes-inside"] = add_member(text, ["runtimes", request.name], entry, path)
     else:
-        runtimes.pop(name, None)
-    if runtimes or (state is not None and state.get("had-runtimes")):
-        document["runtimes"] = runtimes
-    else:
-        document.pop("runtimes", None)
-    if document.get("default-runtime") == name:
-        previous_default = None if state is None else state.get("default-runtime")
-        if previous_default is not None:
-            document["default-runtime"] = previous_default
+        text, record["document-inside"] = add_member(text, ["runtimes"], {request.name: entry}, path)
+        record["added-runtimes"] = True
+    if request.set_as_default:
+        if "default-runtime" in document:
+            text, record["default-runtime"] = replace_value(text, ["default-runtime"], value_text(request.name), path)
         else:
-            if state is None:
-                notes.append(f"no record of the previous default runtime: removed default-runtime ({name})")
-            document.pop("default-runtime", None)
-    return document
+            text, inside = add_member(text, ["default-runtime"], request.name, path)
+            record["document-inside"] = record.get("document-inside") or inside
+    expected = dict(document)
+    expected["runtimes"] = {**document.get("runtimes", {}), request.name: entry}
+    if request.set_as_default:
+        expected["default-runtime"] = request.name
+    return verified(text, expected, path), {k: v for k, v in record.items() if v is not None}
+
+
+def removed(text: str, state: Optional[Dict[str, Any]], name: str, path: str, notes: List[str]) -> str:
+    """``text`` without configure's changes, by the inverse edits the record names.
+
+    Without a record nothing shows that configure added the entry of our name: it is left as it is.
+    """
+    document = checked_document(text, path)
+    if state is None:
+        if name in document.get("runtimes", {}):
+            notes.append(f"{path}: no record that configure added runtimes.{name} ({state_path(path)}): left as it is")
+        return text
+    record = upgraded(state)
+    expected = dict(document)
+    inside = record.get("document-inside")
+    if document.get("default-runtime") == name:
+        if "default-runtime" in record:
+            text, _ = replace_value(text, ["default-runtime"], record["default-runtime"], path)
+            expected["default-runtime"] = json.loads(record["default-runtime"])
+        else:
+            text = remove_member(text, ["default-runtime"], path, inside)
+            expected.pop("default-runtime")
+    runtimes = dict(document.get("runtimes", {}))
+    if name in runtimes:
+        del runtimes[name]
+        if record.get("added-runtimes") and not runtimes:
+            text = remove_member(text, ["runtimes"], path, inside)
+            expected.pop("runtimes")
+        else:
+            text = remove_member(text, ["runtimes", name], path, record.get("runtimes-inside"))
+            expected["runtimes"] = runtimes
+    if isinstance(record.get("runtime"), dict):  # the first release took a user's entry of our name over
+        earlier = json.dumps(record["runtime"])
+        notes.append(f"{path}: configure had replaced runtimes.{name} = {earlier}; add it back by hand if needed")
+    return verified(text, expected, path)
+
+
+def upgraded(state: Dict[str, Any]) -> Dict[str, Any]:
+    """A record of any release in today's form (the first one kept values, not their text)."""
+    if state.get("version") == STATE_VERSION:
+        return state
+    record: Dict[str, Any] = {"added-runtimes": not state.get("had-runtimes", True), "runtime": state.get("runtime")}
+    if state.get("default-runtime") is not None:
+        record["default-runtime"] = value_text(state["default-runtime"])
+    return record
+
+
+def verified(text: str, expected: Dict[str, Any], path: str) -> str:
+    """``text`` if it parses to exactly ``expected``; else refuse, naming the file (never write a surprise)."""
+    try:
+        result = json.loads(text.lstrip("\ufeff"))
+    except ValueError:
+        result = None
+    if result != expected:
+        raise ToolkitError(f"{path}: its layout defeats a minimal edit; nothing written; make this change by hand")
+    return text
+
+
+def state_bytes(record: Optional[Dict[str, Any]]) -> Optional[bytes]:
+    return None if record is None else json.dumps(record, indent=2).encode() + b"\n"
+
+
+def recorded_default(config: str) -> Optional[str]:
+    """The default runtime configure replaced, from its record (None: none, or no record)."""
+    try:
+        _, state = load(config)
+        value = json.loads(upgraded(state or {}).get("default-runtime", "null"))
+    except (ToolkitError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def dockerd_validates() -> bool:
+    """dockerd 23.0 and later have ``--validate``; 20.10 (Debian 12's) does not."""
+    done = run_engine_command(["dockerd", "--help"], "dockerd --help")
+    return done is not None and "--validate" in done.stdout
 
 
 class Docker:
@@ -88,40 +176,69 @@ class Docker:
     def configure(self, request: RuntimeRequest) -> Plan:
         if request.name == "runc":
             raise ToolkitError("the runtime name 'runc' is reserved by Docker; choose another --runtime-name")
-        text, current, state = load(request)
+        text, state = load(request.config)
         notes: List[str] = []
-        document = restored(current, state, request.name, notes) if state is not None else current
-        runtimes = dict(document.get("runtimes", {}))
-        previous_entry = runtimes.get(request.name)
-        record = {
-            "runtime": previous_entry,
-            "had-runtimes": "runtimes" in document,
-            "default-runtime": document.get("default-runtime"),
-        }
-        # keep the entry's other keys (runtimeArgs above all) and its place; only the path is ours
-        runtimes[request.name] = {**(previous_entry or {}), "path": request.path}
-        document = {**document, "runtimes": runtimes}
-        if request.set_as_default:
-            document["default-runtime"] = request.name
-        old_state = None if state is None else json.dumps(state, indent=2).encode() + b"\n"
+        base = EMPTY_DOCUMENT if text is None else text
+        if state is not None:
+            base = removed(base, state, request.name, request.config, notes)
+        new, record = added(base, request)
+        old_bytes = None if text is None else text.encode()
         return Plan(
             [
-                FileEdit(request.config, None if text is None else text.encode(), dump(document, text)),
-                FileEdit(state_path(request.config), old_state, json.dumps(record, indent=2).encode() + b"\n", False),
+                FileEdit(request.config, old_bytes, new.encode()),
+                FileEdit(state_path(request.config), state_bytes(state), state_bytes(record), backup=False),
             ],
             notes,
         )
 
     def unconfigure(self, request: RuntimeRequest) -> Plan:
-        text, current, state = load(request)
+        text, state = load(request.config)
         if text is None:
             return Plan([], [f"{request.config}: does not exist; nothing to remove"])
         notes: List[str] = []
-        document = restored(current, state, request.name, notes)
-        edits = [FileEdit(request.config, text.encode(), dump(document, text))]
+        new = removed(text, state, request.name, request.config, notes)
+        edits = [FileEdit(request.config, text.encode(), new.encode())]
         if state is not None:
-            edits.append(FileEdit(state_path(request.config), json.dumps(state).encode(), None, backup=False))
+            edits.append(FileEdit(state_path(request.config), state_bytes(state), None, backup=False))
         return Plan(edits, notes)
+
+    def effective(self, config: str, source: str) -> EffectiveRuntimes:
+        """daemon.json over dockerd's built-in ``runc`` (dockerd has no config dump)."""
+        validates = False
+        if source != "file":
+            validates = dockerd_validates()
+            if validates:
+                run_engine_command(["dockerd", "--validate", "--config-file", config], "dockerd --validate", True)
+            elif source == "command":
+                raise ToolkitError(
+                    "dockerd here has no --validate (added in Docker 23.0) and no config dump: use --config-source file"
+                )
+        text = read_config_text(config, WHAT)
+        document = {} if text is None else checked_document(text, config)
+        runtimes: Dict[str, Dict[str, Any]] = {
+            BUILTIN_DEFAULT: {"path": BUILTIN_DEFAULT},
+            **document.get("runtimes", {}),
+        }
+        default = document.get("default-runtime", BUILTIN_DEFAULT)
+        # a containerd shim named as the default (now, or before configure) needs no entry: dockerd hands
+        # it to containerd; it is part of what the engine runs with either way
+        for named in (default, recorded_default(config)):
+            if named is not None and named not in runtimes and SHIM_NAME.fullmatch(named):
+                runtimes[named] = {"runtimeType": named}
+        how = "file, checked by dockerd --validate" if validates else "file"
+        return EffectiveRuntimes(default, runtimes, how, {k: v for k, v in document.items() if k not in OURS})
+
+    def low_level_runtime(self, effective: EffectiveRuntimes, name: str) -> Optional[str]:
+        """A drop-in's ``path`` (a name is looked up in $PATH, as dockerd does); the runc shim's ``BinaryName``.
+
+        Other containerd shims (``runtimeType`` of kata, gVisor...) run no runc-like binary: None.
+        """
+        entry = effective.runtimes.get(name)
+        if entry is None:
+            return None
+        if isinstance(entry.get("path"), str):
+            return resolve_binary(entry["path"])
+        return runc_shim_binary(entry.get("runtimeType"), entry.get("options"))
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         return (
@@ -146,4 +263,4 @@ class Docker:
         return f"sent SIGHUP to dockerd (pid {pid}): it reloads its runtimes"
 
 
-ENGINE = Docker()
+ENGINE: Engine = Docker()

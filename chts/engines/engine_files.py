@@ -89,6 +89,16 @@ def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
+def without_empty_tables(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """``settings`` without empty tables: a file naming a table only for what we own changes nothing else."""
+    result = {}
+    for key, value in settings.items():
+        value = without_empty_tables(value) if isinstance(value, dict) else value
+        if value != {}:
+            result[key] = value
+    return result
+
+
 def foreign_runtime(path: str, where: str) -> ToolkitError:
     """A runtime of the requested name that configure did not add: never overwritten, never removed."""
     return ToolkitError(f"{path}: already defines {where} (not added by this tool); choose another --runtime-name")

@@ -27,9 +27,10 @@ BLOCK_BEGIN = "# >>> container-hooks-toolkit: added by `container-hooks-ctk runt
 BLOCK_END = "# <<< container-hooks-toolkit"
 SET_MARK = "# container-hooks-toolkit: set by runtime configure"
 WAS_PREFIX = "# container-hooks-toolkit was: "
+# the last line of an edited file that had no final newline, so unconfigure gives its exact bytes back
+NO_FINAL_NEWLINE = "# container-hooks-toolkit: the file had no final newline"
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-KEY_LINE = re.compile(r"([ \t]*)[A-Za-z0-9_\"'-][^=]*=")  # an assignment: its indent is the table's style
 
 
 def toml_key(key: str) -> str:
@@ -47,50 +48,149 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no one-line TOML for {type(value).__name__}")
 
 
-def header_keys(line: str) -> Optional[Tuple[str, ...]]:
-    """The key path of a ``[table]`` header line; ``()`` for ``[[array]]`` headers; None otherwise."""
-    stripped = line.strip()
-    if not stripped.startswith("["):
-        return None
-    try:
-        parsed: Any = toml_loads(stripped)
-    except toml_decode_error():
-        return None  # e.g. a line inside a multi-line array
-    keys: List[str] = []
-    while isinstance(parsed, dict) and len(parsed) == 1:
-        key, parsed = next(iter(parsed.items()))
-        keys.append(key)
-    return tuple(keys) if isinstance(parsed, dict) and not parsed and keys else ()
+class Statement:
+    """One top-level TOML statement: lines[start:end] of the document, and what it means."""
+
+    def __init__(self, start: int, end: int, parsed: Dict[str, Any], is_header: bool) -> None:
+        self.start = start
+        self.end = end
+        self.parsed = parsed
+        self.is_header = is_header
+
+    def table(self) -> Optional[Tuple[str, ...]]:
+        """The key path of a ``[table]`` header; None for ``[[array]]`` headers and for ``key = value``."""
+        if not self.is_header:
+            return None
+        names: List[str] = []
+        node: Any = self.parsed
+        while isinstance(node, dict) and len(node) == 1:
+            name, node = next(iter(node.items()))
+            names.append(name)
+        return tuple(names) if node == {} else None
+
+
+def split_statements(lines: List[str]) -> List[Statement]:
+    """Cut a valid TOML document into statements: each is the shortest run of lines that parses alone.
+
+    Comments and blank lines belong to no statement; multi-line arrays and strings stay whole,
+    so a ``[`` inside them is never mistaken for a table header.
+    """
+    statements = []
+    index = 0
+    while index < len(lines):
+        stripped = lines[index].strip()
+        if not stripped or stripped.startswith("#"):
+            index += 1
+            continue
+        for end in range(index + 1, len(lines) + 1):
+            try:
+                parsed = toml_loads("".join(lines[index:end]))
+            except toml_decode_error():
+                continue
+            statements.append(Statement(index, end, parsed, stripped.startswith("[")))
+            index = end
+            break
+        else:
+            raise ToolkitError("cannot split the file into TOML statements (is it valid TOML?)")
+    return statements
+
+
+def trailing_comment(lines: List[str], statement: Statement) -> str:
+    """The ``# comment`` after a statement's value on its last line, if any (kept when the value changes)."""
+    head = "".join(lines[statement.start : statement.end - 1])
+    last = lines[statement.end - 1].rstrip("\r\n")
+    position = last.find("#")
+    while position >= 0:
+        try:
+            if toml_loads(head + last[:position]) == statement.parsed:
+                return last[position:]
+        except toml_decode_error():
+            pass
+        position = last.find("#", position + 1)
+    return ""
+
+
+def indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def newline_of(text: str) -> str:
+    """The file's own line ending: lines we add match it (CRLF files stay CRLF)."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+def table_statements(statements: List[Statement], table: Tuple[str, ...]) -> Optional[Tuple[int, List[Statement]]]:
+    """The line after ``[table]``'s header (0 for the root table) and its key statements; None without a header."""
+    current: Optional[Tuple[str, ...]] = ()
+    start: Optional[int] = 0 if table == () else None
+    keys: List[Statement] = []
+    for statement in statements:
+        if statement.is_header:
+            current = statement.table()  # None inside [[arrays]]: never the table we look for
+            if current == table and start is None:
+                start = statement.end
+            continue
+        if current == table:
+            keys.append(statement)
+    return None if start is None else (start, keys)
 
 
 def append_block(text: str, body: str) -> str:
+    """``text`` with ``body`` appended between the block marks, in the file's line ending."""
+    nl = newline_of(text)
     if text and not text.endswith("\n"):
-        text += "\n"
-    separator = "\n" if text else ""
-    return f"{text}{separator}{BLOCK_BEGIN}\n{body.rstrip()}\n{BLOCK_END}\n"
+        text += nl
+    separator = nl if text else ""
+    block = [BLOCK_BEGIN, *body.rstrip().split("\n"), BLOCK_END]
+    return text + separator + "".join(line + nl for line in block)
 
 
-def set_key(text: str, table: Tuple[str, ...], key: str, value: Any) -> str:
-    """Set ``table.key = value`` touching one line (or appending a marked block when the table has no header)."""
+def set_key(
+    text: str, table: Tuple[str, ...], key: str, value: Any, record: bool = True, comment: Optional[str] = None
+) -> str:
+    """``table.key = value`` by touching as few lines as possible; ``()`` is the root table.
+
+    ``record`` (engine configs): the new line carries ``SET_MARK`` and a replaced line stays above
+    it as a ``WAS_PREFIX`` comment, so `remove_marks` undoes the change; a table without a header
+    gets a marked block. Without ``record`` (the toolkit's own config): an equal value leaves the
+    text as it is, a replaced value keeps its trailing comment, and ``comment`` goes above a new key.
+    """
+    nl = newline_of(text)
     lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += nl  # a last line without a newline: what follows must start on a line of its own
     assignment = f"{toml_key(key)} = {toml_value(value)}"
-    start = next((i for i, line in enumerate(lines) if header_keys(line) == table), None)
-    if start is None:
+    found = table_statements(split_statements(lines), table)
+    if found is None:
         header = "[" + ".".join(toml_key(k) for k in table) + "]"
-        return append_block(text, f"{header}\n{assignment}\n")
-    end = next((i for i in range(start + 1, len(lines)) if header_keys(lines[i]) is not None), len(lines))
-    pattern = re.compile(r"(\s*)(" + re.escape(key) + "|" + re.escape(json.dumps(key)) + r")\s*=")
-    for i in range(start + 1, end):
-        match = pattern.match(lines[i])
-        if match:
-            old = lines[i].rstrip("\r\n")
-            lines[i] = f"{WAS_PREFIX}{old}\n{match.group(1)}{assignment}  {SET_MARK}\n"
-            return "".join(lines)
-    indent = next((m.group(1) for m in map(KEY_LINE.match, lines[start + 1 : end]) if m), "")
-    if not lines[start].endswith("\n"):
-        lines[start] += "\n"
-    lines.insert(start + 1, f"{indent}{assignment}  {SET_MARK}\n")
-    return "".join(lines)
+        if record:
+            return append_block(text, f"{header}\n{assignment}\n")
+        separator = [nl] if lines and lines[-1].strip() else []
+        above = [f"# {comment}{nl}"] if comment else []
+        return "".join(lines + separator + [f"{header}{nl}", *above, f"{assignment}{nl}"])
+    start, statements = found
+    for statement in statements:
+        if list(statement.parsed) != [key]:
+            continue
+        first = lines[statement.start]
+        indent = indent_of(first)
+        if record:
+            was = [WAS_PREFIX + line.rstrip("\r\n") + nl for line in lines[statement.start : statement.end]]
+            new = [*was, f"{indent}{assignment}  {SET_MARK}{nl}"]
+        elif statement.parsed[key] == value:
+            return text  # same value: keep the line exactly as the user wrote it
+        else:
+            kept = trailing_comment(lines, statement)
+            new = [f"{first[: first.index('=')].rstrip()} = {toml_value(value)}" + (f"  {kept}" if kept else "") + nl]
+        return "".join(lines[: statement.start] + new + lines[statement.end :])
+    indent = indent_of(lines[statements[0].start]) if statements else ""  # the table's own style
+    position = statements[-1].end if statements else start
+    if record:
+        added = [f"{indent}{assignment}  {SET_MARK}{nl}"]
+    else:
+        added = ([f"{indent}# {comment}{nl}"] if comment else []) + [f"{indent}{assignment}{nl}"]
+    return "".join(lines[:position] + added + lines[position:])
 
 
 def set_key_expecting(text: str, expected: Dict[str, Any], table: Tuple[str, ...], key: str, value: Any) -> str:
@@ -99,11 +199,30 @@ def set_key_expecting(text: str, expected: Dict[str, Any], table: Tuple[str, ...
     return set_key(text, table, key, value)
 
 
-def remove_marks(text: str) -> str:
-    """Undo every marked edit: drop added blocks and keys, put replaced lines back."""
+def remove_marks(text: str, path: str) -> str:
+    """Undo every marked edit: drop added blocks and keys, put replaced lines back.
+
+    A block whose end line is gone is refused: removing "up to the end line" would remove every
+    line the user wrote after the block.
+    """
+    lines = text.splitlines(keepends=True)
+    open_at: Optional[int] = None
+    for number, line in enumerate(lines, 1):
+        stripped = line.rstrip("\r\n")
+        if stripped == BLOCK_BEGIN:
+            if open_at is not None:
+                break
+            open_at = number
+        elif stripped == BLOCK_END:
+            open_at = None
+    if open_at is not None:
+        raise ToolkitError(
+            f"{path}: line {open_at}: the block configure added has lost its end line ({BLOCK_END!r}); "
+            "put it back after the block's last line, or remove the block by hand; nothing written"
+        )
     out: List[str] = []
     in_block = False
-    for line in text.splitlines(keepends=True):
+    for line in lines:
         stripped = line.rstrip("\r\n")
         if in_block:
             in_block = stripped != BLOCK_END
@@ -112,15 +231,16 @@ def remove_marks(text: str) -> str:
             if out and out[-1].strip() == "":
                 out.pop()  # the blank line append_block put before the block
         elif stripped.endswith(SET_MARK):
-            if out and out[-1].startswith(WAS_PREFIX):
-                out[-1] = out[-1][len(WAS_PREFIX) :]
-        else:
+            back = len(out)
+            while back > 0 and out[back - 1].startswith(WAS_PREFIX):
+                back -= 1
+            out[back:] = [was[len(WAS_PREFIX) :] for was in out[back:]]
+        elif stripped != NO_FINAL_NEWLINE or line is not lines[-1]:
             out.append(line)
-    return "".join(out)
-
-
-def has_marks(text: str) -> bool:
-    return BLOCK_BEGIN in text or SET_MARK in text
+    result = "".join(out)
+    if lines and lines[-1].rstrip("\r\n") == NO_FINAL_NEWLINE:
+        result = result[: -len(newline_of(text))] if result.endswith("\n") else result
+    return result
 
 
 def verified(new_text: str, expected: Dict[str, Any], path: str) -> str:
@@ -159,8 +279,10 @@ def marked_edit(path: str, what: str, minimal_text: str, edit: Callable[[str, Di
     text = read_config_text(path, what)
     if text is not None:
         parse_toml(text, path)  # a broken file is reported as it is, before anything else
-    base = minimal_text if text is None else remove_marks(text)
+    base = minimal_text if text is None else remove_marks(text, path)
     new = edit(base, parse_toml(base, path))
+    if base and not base.endswith("\n") and new != base:
+        new = new + ("" if new.endswith("\n") else newline_of(base)) + NO_FINAL_NEWLINE + newline_of(base)
     return Plan([FileEdit(path, None if text is None else text.encode(), new.encode())], [])
 
 
@@ -173,6 +295,6 @@ def unmarked_edit(path: str, what: str, check: Callable[[Dict[str, Any]], object
     if text is None:
         return Plan([], [f"{path}: does not exist; nothing to remove"])
     check(parse_toml(text, path))
-    new = remove_marks(text)
+    new = remove_marks(text, path)
     check(parse_toml(new, path))
     return Plan([FileEdit(path, text.encode(), new.encode())], [])

@@ -31,7 +31,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from conftest import CLEAN_PATH, require_binary, require_root
 
@@ -195,12 +195,14 @@ def dockerd(
     daemon_json: Optional[Dict[str, Any]] = None,
     config_file: Optional[Path] = None,
     env: Optional[Dict[str, str]] = None,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[Dockerd]:
     """Start dockerd with ``config_file`` (default ``tmp_path/daemon.json``, written from ``daemon_json``).
 
     Data, exec root and socket live in a fresh /tmp directory removed afterwards. The daemon is
     stopped by its PID and waited for, even when the test fails. ``env`` is added to the daemon's
-    environment (and so reaches the runtimes it starts).
+    environment (and so reaches the runtimes it starts). ``wrapper`` is put before dockerd's argv
+    (``nsenter -t PID -m --``: a dockerd in another mount namespace); it must exec, not fork.
     """
     require_root()
     binary = require_binary("dockerd")
@@ -211,6 +213,7 @@ def dockerd(
     state = short_directory("chd-")
     log = state / "dockerd.log"
     argv = [
+        *wrapper,
         binary,
         "--config-file", str(config_file.resolve()),
         "--data-root", str(state / "data"),
@@ -280,14 +283,26 @@ def containerd(
 
 @contextmanager
 def start_containerd(
-    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None
+    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None, private_flags: bool = False
 ) -> Iterator[Containerd]:
-    """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml)."""
+    """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml).
+
+    ``private_flags``: the config file is a host's, untouched; root, state and socket come from
+    containerd's own flags instead (they win over the file's ``root``, ``state`` and ``grpc.address``).
+    """
     log = state / "containerd.log"
+    argv = [binary, "--config", str(config_file)]
+    if private_flags:
+        argv += [
+            "--root",
+            str(state / "root"),
+            "--state",
+            str(state / "state"),
+            "--address",
+            str(state / "containerd.sock"),
+        ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [binary, "--config", str(config_file)], stdout=out, stderr=subprocess.STDOUT, env=client_env(env)
-        )
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
     engine = Containerd(config_file, state, process)
     with serving(engine, lambda: engine.ctr("version", check=False, timeout=10).returncode == 0, "containerd"):
         yield engine

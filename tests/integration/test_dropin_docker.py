@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 import pytest
 from conftest import ToolkitRoot, record_hook
 from daemons import dockerd
+from hook_scripts import write_precreate_script
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +27,28 @@ def write_dropin(directory: Path, name: str, hook: Dict[str, Any], when: Dict[st
     return path
 
 
-def test_conditional_hooks_fire_only_for_matching_docker_containers(
-    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
-) -> None:
+def hooks_dir(toolkit: ToolkitRoot) -> Path:
+    """A hooks.d the toolkit's config names, for the test's drop-ins."""
     hooks_d = toolkit.base / "hooks.d"
     hooks_d.mkdir(mode=0o755)
     toolkit.write_config(extra=f'hooks-dirs = ["{hooks_d}"]')
+    return hooks_d
+
+
+def shim_runtime(toolkit: ToolkitRoot) -> Dict[str, Any]:
+    """daemon.json naming the shim as the runtime RUNTIME."""
+    return {"runtimes": {RUNTIME: {"path": str(toolkit.shim)}}}
+
+
+def test_conditional_hooks_fire_only_for_matching_docker_containers(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    hooks_d = hooks_dir(toolkit)
     fired = tmp_path / "fired.log"
     write_dropin(hooks_d, "10-audit.json", record_hook(fired, "audit"), {"x-container-hooks-env": {"^AUDIT$": "^1$"}})
     write_dropin(hooks_d, "20-true.json", record_hook(fired, "true-cmd"), {"commands": ["(^|/)true$"]})
     write_dropin(hooks_d, "30-binds.json", record_hook(fired, "binds"), {"hasBindMounts": True})
-    daemon_json = {"runtimes": {RUNTIME: {"path": str(toolkit.shim)}}}
+    daemon_json = shim_runtime(toolkit)
     with dockerd(tmp_path, daemon_json, env=toolkit.env()) as engine:
         image = engine.import_rootfs(busybox_rootfs)
 
@@ -61,3 +73,26 @@ def test_conditional_hooks_fire_only_for_matching_docker_containers(
         assert (
             f"container-hooks-runtime: {writable}: refusing hook file writable by others (mode 0646)" in done.stderr
         ), done.stderr
+
+
+def test_a_precreate_hook_rewrites_a_docker_containers_config(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    # Podman's precreate stage, which Docker has no notion of: the shim runs it before runc.
+    hooks_d = hooks_dir(toolkit)
+    script = write_precreate_script(tmp_path / "precreate.py")
+    dropin = {
+        "version": "1.0.0",
+        "hook": {"path": str(script), "args": [script.name, "from-precreate"], "timeout": 10},
+        "when": {"x-container-hooks-env": {"^WANT_CHAIN$": "^1$"}},
+        "stages": ["precreate"],
+    }
+    (hooks_d / "10-chain.json").write_text(json.dumps(dropin))
+    daemon_json = shim_runtime(toolkit)
+    with dockerd(tmp_path, daemon_json, env=toolkit.env()) as engine:
+        image = engine.import_rootfs(busybox_rootfs)
+        run = ("run", "--rm", "--network", "none", "--runtime", RUNTIME)
+        shown = engine.docker(*run, "-e", "WANT_CHAIN=1", image, "sh", "-c", 'echo "chain=$CHAIN"')
+        assert shown.stdout.strip() == "chain=from-precreate"
+        plain = engine.docker(*run, image, "sh", "-c", 'echo "chain=$CHAIN"')
+        assert plain.stdout.strip() == "chain="

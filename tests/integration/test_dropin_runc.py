@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 import pytest
 from conftest import ToolkitRoot, record_hook, require_binary, require_root
+from hook_scripts import write_precreate_script
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +168,87 @@ def test_a_broken_dropin_never_stops_passthrough_commands(scene: Scene) -> None:
     (scene.hooks_d / "10-bad.json").write_text("{")
     state = scene.toolkit.run_shim(["--root", str(scene.runc_root), "list"])
     assert state.returncode == 0, state.stderr
+
+
+def test_prestart_dropins_run_as_createruntime_in_file_order(scene: Scene) -> None:
+    # Podman 5 (containers/common since 2024) injects a drop-in's prestart into createRuntime,
+    # so drop-ins run in file order whichever of the two stages they name.
+    scene.toolkit.write_hooks({"prestart": [record_hook(scene.fired, "hooks.json")]})
+    scene.configure()
+    scene.dropin("10-a.json", "a", {"always": True}, ["createRuntime"])
+    scene.dropin("20-b.json", "b", {"always": True}, ["prestart"])
+    scene.dropin("30-c.json", "c", {"always": True}, ["prestart", "createRuntime"])  # once, not twice
+    scene.run(["/bin/true"])
+    assert scene.labels() == ["hooks.json", "a", "b", "c"]
+    hooks = json.loads((scene.bundle / "config.json").read_text())["hooks"]
+    assert len(hooks["prestart"]) == 1 and len(hooks["createRuntime"]) == 3
+
+
+def test_a_podman_0_1_0_file_is_read_and_converted(scene: Scene) -> None:
+    # oci-hooks(5)'s own 0.1.0 example shape: no version, "hook" a path, "cmds" regexes, any-of.
+    legacy = {
+        "hook": "/bin/sh",
+        "arguments": ["-c", f'echo legacy >> "{scene.fired}"'],
+        "cmds": ["^/bin/true$"],
+        "stages": ["prestart"],
+    }
+    (scene.hooks_d / "oci-legacy.json").write_text(json.dumps(legacy))
+    scene.run(["/bin/true"])
+    assert scene.labels() == ["legacy"]
+    scene.run(["/bin/sh", "-c", "true"])
+    assert scene.labels() == []
+
+
+def precreate_dropin(scene: Scene, name: str, script: Path, label: str, **hook: Any) -> Path:
+    path = scene.hooks_d / name
+    data = {
+        "version": "1.0.0",
+        "hook": {"path": str(script), "args": [script.name, label], **hook},
+        "when": {"always": True},
+        "stages": ["precreate"],
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_precreate_hooks_rewrite_the_config_runc_gets_in_file_order(scene: Scene, tmp_path: Path) -> None:
+    script = write_precreate_script(tmp_path / "precreate.py")
+    precreate_dropin(scene, "10-first.json", script, "a", env=["ONLY=this"])
+    precreate_dropin(scene, "20-second.json", script, "b")
+    done = scene.run(["/bin/sh", "-c", 'echo "chain=$CHAIN"'])
+    assert done.stdout == "chain=ab\n"  # seen inside the container, both hooks, in file order
+    spec = json.loads((scene.bundle / "config.json").read_text())
+    assert spec["annotations"]["org.example.precreate-cwd"] == str(scene.bundle)  # run in the bundle
+    # The hook's env only, nothing inherited from the shim (Python itself adds LC_CTYPE).
+    assert set(spec["annotations"]["org.example.precreate-env-a"].split(",")) - {"LC_CTYPE"} == {"ONLY"}
+    assert set(spec["annotations"]["org.example.precreate-env-b"].split(",")) - {"LC_CTYPE"} == set()
+    assert "precreate" not in spec.get("hooks", {})  # run by the shim, never handed to runc
+    assert "precreate hook" in scene.toolkit.log.read_text()
+
+
+def test_a_failing_precreate_hook_fails_the_create_naming_the_hook(scene: Scene, tmp_path: Path) -> None:
+    script = tmp_path / "refuse.sh"
+    script.write_text("#!/bin/sh\necho 'first line' >&2\necho 'quota exceeded' >&2\nexit 3\n")
+    script.chmod(0o755)
+    dropin = precreate_dropin(scene, "10-refuse.json", script, "x")
+    done = scene.run(["/bin/true"], expect=1)
+    expected = f"container-hooks-runtime: precreate hook {script} ({dropin}) failed: exit status 3: quota exceeded"
+    assert done.stderr.strip() == expected
+    spec = json.loads((scene.bundle / "config.json").read_text())
+    assert "annotations" not in spec and "hooks" not in spec  # config.json untouched
+
+
+def test_a_file_podman_reads_but_we_cannot_use_costs_that_file_not_every_container(scene: Scene) -> None:
+    # Under on-error = "fail": a Unicode script (valid Go, unsupported here) and a 0.1.0 file with no
+    # condition (Podman never injects it) are skipped with a warning; the good file still fires.
+    scene.dropin("10-ok.json", "ok", {"always": True}, ["prestart"])
+    greek = scene.dropin("20-greek.json", "greek", {"commands": ["^\\p{Greek}+$"]}, ["prestart"])
+    never = scene.hooks_d / "30-never.json"
+    never.write_text(json.dumps({"hook": "/bin/true", "stages": ["prestart"]}))
+    done = scene.run(["/bin/true"])
+    assert done.stderr == ""
+    assert scene.labels() == ["ok"]
+    warnings = [line for line in scene.toolkit.log.read_text().splitlines() if "level=warning" in line]
+    assert len(warnings) == 2
+    assert f"skipping hook file: {greek}:" in warnings[0] and "\\\\p{Greek} is valid in Go" in warnings[0]
+    assert f"skipping hook file: {never}: no cmds, annotations or hasbindmounts" in warnings[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ToolkitRoot, record_hook
-from daemons import dockerd
+from daemons import Dockerd, dockerd
 
 pytestmark = pytest.mark.integration
 
@@ -20,20 +20,28 @@ USER_SETTINGS = {
 }
 
 
+def reloaded_by_ctk(toolkit: ToolkitRoot, engine: Dockerd, action: str, config: Path, *extra: str) -> str:
+    """``runtime ACTION --runtime=docker --reload`` on ``config``; waits for dockerd's reload, returns stdout."""
+    before = engine.reload_count()
+    done = toolkit.run_ctk(
+        ["runtime", action, "--runtime=docker", f"--config={config}", "--reload", f"--pid-file={engine.pid_file}",
+         *extra]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    engine.wait_for_reload(before)
+    return str(done.stdout)
+
+
 def test_configure_reload_run_unconfigure(tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path) -> None:
     config = tmp_path / "daemon.json"
     original = json.dumps(USER_SETTINGS, indent=4) + "\n"
     config.write_text(original)
     with dockerd(tmp_path, config_file=config, env=toolkit.env()) as engine:
         image = engine.import_rootfs(busybox_rootfs)
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "configure", "--runtime=docker", f"--config={config}", f"--runtime-path={toolkit.shim}",
-             "--set-as-default", "--reload", f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert "SIGHUP" in done.stdout
-        engine.wait_for_reload(before)
+        out = reloaded_by_ctk(
+            toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default"
+        )
+        assert "SIGHUP" in out
         written = json.loads(config.read_text())
         assert written["runtimes"]["container-hooks-runtime"] == {"path": str(toolkit.shim)}
         assert {k: v for k, v in written.items() if k not in ("runtimes", "default-runtime")} == {
@@ -52,15 +60,55 @@ def test_configure_reload_run_unconfigure(tmp_path: Path, toolkit: ToolkitRoot, 
         engine.docker("run", "--rm", "--network", "none", image, "true")
         assert log.read_text() == "fired\nfired\n"
 
-        before = engine.reload_count()
-        done = toolkit.run_ctk(
-            ["runtime", "unconfigure", "--runtime=docker", f"--config={config}", "--reload",
-             f"--pid-file={engine.pid_file}"]
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        engine.wait_for_reload(before)
+        reloaded_by_ctk(toolkit, engine, "unconfigure", config)
         assert config.read_text() == original
         assert not Path(str(config) + ".container-hooks-state.json").exists()
         runtimes = engine.runtimes()
         assert runtimes["default"] == "runc"
         assert "container-hooks-runtime" not in runtimes["runtimes"]
+
+
+# A site's daemon.json in the layouts re-serialising would destroy: compact, CRLF, an inline array, number
+# spellings, escapes, and a runtime in Docker's documented containerd-shim form (no `path`), which
+# dockerd 20.10 accepts and ignores.
+ODD_DAEMON_JSON = (
+    '{"log-level":"info","labels":["site=caf\\u00e9"],"shutdown-timeout":10,'
+    '"runtimes":{"gvisor":{"runtimeType":"io.containerd.runsc.v1","options":{"TypeUrl":"x"}},'
+    '"wrapped":{"path":"WRAPPER"}},"default-runtime":"wrapped"}\r\n'
+)
+
+
+def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    """The default runtime was a wrapper around runc: after configure the shim execs that wrapper, not runc."""
+    wrapper = tmp_path / "runc-wrapper"
+    calls = tmp_path / "wrapper-calls"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec runc "$@"\n')
+    wrapper.chmod(0o755)
+    config = tmp_path / "daemon.json"
+    original = ODD_DAEMON_JSON.replace("WRAPPER", str(wrapper))
+    config.write_bytes(original.encode())
+    toolkit_config = toolkit.config.read_text()
+    with dockerd(tmp_path, config_file=config, env=toolkit.env()) as engine:
+        image = engine.import_rootfs(busybox_rootfs)
+        reloaded_by_ctk(toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default")
+        wrapped = f'"wrapped":{{"path":"{wrapper}"}}'
+        expected = original.replace(wrapped, f'{wrapped},"container-hooks-runtime":{{"path":"{toolkit.shim}"}}')
+        expected = expected.replace('"default-runtime":"wrapped"', '"default-runtime":"container-hooks-runtime"')
+        assert config.read_bytes() == expected.encode()  # only our member and the default's value written
+        info = engine.runtimes()
+        assert info["default"] == "container-hooks-runtime"
+        assert info["runtimes"]["container-hooks-runtime"]["path"] == str(toolkit.shim)
+        assert f'runtimes = ["{wrapper}", "runc", "docker-runc"]' in toolkit.config.read_text()
+
+        log = tmp_path / "hook.log"
+        toolkit.write_hooks({"prestart": [record_hook(log, "fired")]})
+        engine.docker("run", "--rm", "--network", "none", image, "true")
+        assert log.read_text() == "fired\n"
+        assert " create " in f" {calls.read_text()} "  # the shim exec'd the old default's binary
+
+        reloaded_by_ctk(toolkit, engine, "unconfigure", config)
+        assert config.read_bytes() == original.encode()
+        assert engine.runtimes()["default"] == "wrapped"
+        assert toolkit.config.read_text() == toolkit_config  # the chain taken back, byte for byte

@@ -118,8 +118,14 @@ def start(tmp_path_factory: pytest.TempPathFactory) -> Start:
 
 
 def python_passes_on(args: Sequence[Arg]) -> bool:
+    """What the sh start decides: Python passes on a call that injects nothing and is not logged.
+
+    The sh hands every create/run/restore to Python, which also passes on those that would
+    create nothing (--help, a missing id): Python decides those, the sh never guesses."""
     call = parse_runc_argv([a if isinstance(a, str) else a.decode("utf-8", "surrogateescape") for a in args])
-    return call.command not in INJECTING_COMMANDS and not call.debug
+    passes = call.command not in INJECTING_COMMANDS and not call.debug
+    assert not (passes and call.creates)
+    return passes
 
 
 def expected(start: Start, args: Sequence[Arg]) -> str:

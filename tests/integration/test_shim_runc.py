@@ -121,9 +121,13 @@ def test_existing_prestart_hook_stays_first_and_second_create_changes_nothing(
     spec = json.loads((bundle / "config.json").read_text())
     assert spec["hooks"]["prestart"][0] == setkey
     assert [hook["path"] for hook in spec["hooks"]["prestart"]] == ["/bin/true", "/bin/sh"]
-    # lossless: everything else as it was, in the same order
-    assert list(spec) == list(original)
-    assert {k: v for k, v in spec.items() if k != "hooks"} == {k: v for k, v in original.items() if k != "hooks"}
+    # lossless: everything else as it was, in the same order; the record of what was added last
+    assert list(spec) == [*original, "annotations"]
+    ours = ("hooks", "annotations")
+    assert {k: v for k, v in spec.items() if k not in ours} == {k: v for k, v in original.items() if k not in ours}
+    assert json.loads(spec["annotations"]["io.container-hooks.injected"]) == [
+        ["prestart", spec["hooks"]["prestart"][1]]
+    ]
     assert "\n" not in (bundle / "config.json").read_text().strip()  # compact stays compact
     written = (bundle / "config.json").stat()
     assert toolkit.run_shim([*state, "delete", "--force", "first"]).returncode == 0
@@ -142,6 +146,7 @@ def test_existing_prestart_hook_stays_first_and_second_create_changes_nothing(
         ('{"prestart": [{"path": "relative/hook"}]}', "must be absolute"),
         ('{"prestrat": []}', "unknown stage 'prestrat'"),
         ('{"poststop": [{"path": "/bin/true", "timeout": 0}]}', "timeout"),
+        ('{"poststop": [{"path": "/bin/true", "timeout": 9223372036854775808}]}', "from 1 to 9223372036"),
     ],
 )
 def test_create_with_unusable_hooks_fails_in_one_line_and_leaves_the_bundle(
@@ -263,3 +268,28 @@ def test_pyz_runs_on_every_python(toolkit: ToolkitRoot, make_bundle: Any, tmp_pa
         tag = f"cpython-{version.replace('.', '')}"
         assert any(path.name.startswith(f"code-{tag}-") for path in toolkit.cache.iterdir()), version
     assert len(fired(log)) == 3 * len(wanted)
+
+
+def test_recreating_a_bundle_replaces_the_hooks_added_before(
+    toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path
+) -> None:
+    """Podman (restart) and runc users create a bundle again: the hooks of the config as it is now
+    run, once; a hook whose args or timeout changed is not doubled, a removed one does not run."""
+    log = tmp_path / "fired"
+    setkey = {"path": "/bin/true", "args": ["libnetwork-setkey", "abc"]}
+
+    def hook(label: str, timeout: int) -> Dict[str, Any]:
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"echo {label} >> {log}"], "timeout": timeout}
+
+    toolkit.write_hooks({"prestart": [hook("audit-v1", 5)], "poststop": [hook("cleanup", 5)]})
+    bundle = make_bundle(["/bin/true"], hooks={"prestart": [setkey]})
+    state = runc_state(tmp_path)
+    assert toolkit.run_shim([*state, "run", "--bundle", str(bundle), "first"]).returncode == 0
+    assert fired(log) == ["audit-v1", "cleanup"]
+    toolkit.write_hooks({"prestart": [hook("audit-v2", 9)]})  # args and timeout changed, poststop removed
+    result = toolkit.run_shim([*state, "run", "--bundle", str(bundle), "second"])
+    assert result.returncode == 0, result.stderr
+    assert fired(log) == ["audit-v1", "cleanup", "audit-v2"]
+    spec = json.loads((bundle / "config.json").read_text())
+    assert spec["hooks"]["prestart"] == [setkey, hook("audit-v2", 9)]
+    assert spec["hooks"].get("poststop", []) == []

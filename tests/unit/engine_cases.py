@@ -42,3 +42,13 @@ def unconfigured(capsys: Any, engine: str, config: Path, *extra: str) -> str:
 def snapshot(directory: Path) -> Dict[str, bytes]:
     """Every file below ``directory`` and its bytes: equal snapshots mean nothing was written."""
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def fake_binary(directory: Path, monkeypatch: Any, name: str, script: str) -> Path:
+    """An executable ``name`` running ``script`` (sh), first on $PATH: for engines not installable here."""
+    directory.mkdir(exist_ok=True)
+    binary = directory / name
+    binary.write_text("#!/bin/sh\n" + script)
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:/usr/bin:/bin")
+    return binary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
 
@@ -17,20 +18,26 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     directory = tmp_path / "cache"
     monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", str(directory).encode())
+    # A file's ctime cannot be set back: the window is closed here and opened where it is tested.
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
     return directory
 
 
 def old_file(path: Path, text: str) -> str:
-    """A file written long enough ago to be outside the racy window."""
+    """A file with an mtime long ago, as `cp -p` leaves it (its ctime is now)."""
     path.write_text(text)
     past = time.time() - 10
     os.utime(path, (past, past))
     return str(path)
 
 
+def signed(path: str) -> List[Tuple[str, cache.Signature]]:
+    return [(path, cache.signature(path))]
+
+
 def test_round_trip_and_invalidation(tmp_path: Path, cache_dir: Path) -> None:
     source = old_file(tmp_path / "hooks.json", "{}")
-    cache.write("hooks:x", [source], {"value": [1, 2]})
+    cache.write("hooks:x", signed(source), {"value": [1, 2]})
     assert cache_dir.stat().st_mode & 0o777 == 0o700
     assert cache.read("hooks:x") == {"value": [1, 2]}
     assert cache.read("hooks:y") is None
@@ -40,29 +47,48 @@ def test_round_trip_and_invalidation(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_chmod_invalidates(tmp_path: Path, cache_dir: Path) -> None:
     source = old_file(tmp_path / "hooks.json", "{}")
-    cache.write("k:1", [source], "v")
+    cache.write("k:1", signed(source), "v")
     os.chmod(source, 0o666)
     assert cache.read("k:1") is None
 
 
 def test_missing_source_is_a_signature_too(tmp_path: Path, cache_dir: Path) -> None:
     absent = str(tmp_path / "absent")
-    cache.write("k:2", [absent], "none")
+    cache.write("k:2", signed(absent), "none")
     assert cache.read("k:2") == "none"
     old_file(tmp_path / "absent", "now here")
     assert cache.read("k:2") is None
 
 
-def test_recently_changed_sources_are_not_cached(tmp_path: Path, cache_dir: Path) -> None:
+def test_recently_changed_sources_are_not_cached(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "RACY_SECONDS", 2.0)
     fresh = tmp_path / "fresh.json"
     fresh.write_text("{}")
-    cache.write("k:3", [str(fresh)], "v")
+    cache.write("k:3", signed(str(fresh)), "v")
     assert cache.read("k:3") is None
+    # an old mtime does not make a file old: its ctime says when it was changed
+    copied = old_file(tmp_path / "copied.json", "{}")
+    cache.write("k:3", signed(copied), "v")
+    assert cache.read("k:3") is None
+
+
+def test_a_source_replaced_while_read_is_not_cached(tmp_path: Path, cache_dir: Path) -> None:
+    """The signature is the one taken before reading; a file replaced meanwhile (even with the
+    same size and an old mtime, as `cp -p` does) must not be cached under either signature."""
+    path = old_file(tmp_path / "hooks.json", '{"a": 1}')
+    before = signed(path)
+    os.unlink(path)
+    old_file(tmp_path / "hooks.json", '{"b": 2}')
+    cache.write("k:6", before, "content of the first file")
+    assert cache.read("k:6") is None
+    assert not list(cache_dir.iterdir())
 
 
 def test_untrusted_directory_or_entry_is_ignored(tmp_path: Path, cache_dir: Path) -> None:
     source = old_file(tmp_path / "hooks.json", "{}")
-    cache.write("k:4", [source], "v")
+    cache.write("k:4", signed(source), "v")
     assert cache.read("k:4") == "v"
     os.chmod(cache_dir, 0o777)
     assert cache.read("k:4") is None
@@ -74,7 +100,7 @@ def test_untrusted_directory_or_entry_is_ignored(tmp_path: Path, cache_dir: Path
 
 def test_garbage_entry_is_ignored(tmp_path: Path, cache_dir: Path) -> None:
     source = old_file(tmp_path / "hooks.json", "{}")
-    cache.write("k:5", [source], "v")
+    cache.write("k:5", signed(source), "v")
     entry = next(cache_dir.iterdir())
     entry.write_bytes(b"\x00garbage")
     assert cache.read("k:5") is None

@@ -13,6 +13,7 @@ from conftest import require_binary
 from ctk_cli import run_ctk
 
 from chts.ctk.check import is_static_elf
+from chts.shim import find_runtime
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 
@@ -46,7 +47,16 @@ class Host:
             for engine in ("docker", "containerd", "crio", "podman")
         ]
         status, out, err = run_ctk(
-            capsys, "check", "--no-container", "--dest", str(self.bin), "--config", str(self.config), *engines, *extra
+            capsys,
+            "check",
+            "--no-container",
+            "--config-source=file",
+            "--dest",
+            str(self.bin),
+            "--config",
+            str(self.config),
+            *engines,
+            *extra,
         )
         assert err == ""
         return status, out.splitlines()
@@ -123,6 +133,21 @@ def test_hook_problems(capsys: Any, host: Host) -> None:
     ]
 
 
+def test_a_file_skipped_whatever_on_error_says_is_a_warning(capsys: Any, host: Host, tmp_path: Path) -> None:
+    hooks_d = tmp_path / "hooks.d"
+    hooks_d.mkdir()
+    legacy = hooks_d / "oci-register.json"
+    legacy.write_text(json.dumps({"hook": "/bin/true", "stages": ["prestart"]}))  # 0.1.0, no condition
+    host.config.write_text(host.config.read_text().replace("hooks-dirs = []", f'hooks-dirs = ["{hooks_d}"]'))
+    host.install_names()
+    status, lines = host.check(capsys)
+    assert status == 0, lines
+    assert lines_about(lines, "hooks") == [
+        f"WARN  hooks: {legacy}: no cmds, annotations or hasbindmounts: Podman never injects such a 0.1.0 hook, "
+        "nor does this toolkit (this file is skipped whatever on-error says); every create warns about it"
+    ]
+
+
 def test_no_runtime_fails(capsys: Any, host: Host) -> None:
     host.write_config(runtime='runtimes = ["/no/such/runc", "no-such-runc"]')
     status, lines = host.check(capsys)
@@ -144,12 +169,12 @@ def test_engines_configured_for_the_shim(capsys: Any, host: Host) -> None:
     )
     write(
         host.engines / "containerd" / "config",
-        'version = 2\nimports = ["conf.d/*.toml"]\n'
+        f'version = 2\nimports = ["{host.engines}/containerd/conf.d/*.toml"]\n'
         '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\nBinaryName = "/usr/sbin/runc"\n',
     )
-    write(
+    write(  # containerd 1.x: this import's CRI table replaces the main file's (runc included)
         host.engines / "containerd" / "conf.d" / "hooks.toml",
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hooks.options]\n'
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hooks.options]\n'
         f'BinaryName = "{host.bin}/container-hooks-runtime"\n',
     )
     write(host.engines / "podman" / "config", f'[engine.runtimes]\nhooks = ["/nowhere/x", "{shim}"]\n')
@@ -161,13 +186,37 @@ def test_engines_configured_for_the_shim(capsys: Any, host: Host) -> None:
     status, lines = host.check(capsys)
     assert status == 0, lines
     docker = lines_about(lines, "docker")
-    assert docker == [f"PASS  docker: runtime 'hooks' runs {shim}; the default ({host.engines}/docker/config)"]
+    seen = "seen by file"  # unit tests read the files: no engine binary is asked
+    assert len(docker) == 1
+    assert docker[0].startswith(
+        f"PASS  docker: runtime 'hooks' runs {shim}; the default ({host.engines}/docker/config, {seen})"
+    )
+    assert docker[0].endswith(f"; the shim execs {find_runtime(['runc', 'docker-runc'], str(shim))}")
     assert lines_about(lines, "containerd")[0].startswith(
         f"PASS  containerd: runtime 'hooks' runs {shim}; not the default"
     )
     assert lines_about(lines, "podman")[0].startswith(f"PASS  podman: runtime 'hooks' runs {shim}; not the default")
     assert lines_about(lines, "crio")[0].startswith(f"PASS  crio: runtime 'hooks' runs {shim}; the default")
     assert not lines_about(lines, "engines")
+
+
+def test_the_binary_configure_chained_to_is_shown_and_a_missing_one_warned(capsys: Any, host: Host) -> None:
+    shim = host.bin / "container-hooks-runtime"
+    host.install_names()
+    config = host.engines / "docker" / "config"
+    write(config, json.dumps({"runtimes": {"hooks": {"path": str(shim)}}, "default-runtime": "hooks"}))
+    runc = find_runtime(["runc"], str(shim))
+    records = Path(f"{host.config}.chains.json")
+    records.write_text(json.dumps({f"docker:{config}": {"runtime": runc}}))
+    host.write_config(runtime=f'runtimes = ["{runc}"]\n')
+    status, lines = host.check(capsys)
+    assert lines_about(lines, "docker")[0].endswith(
+        f"the shim execs {runc}, as docker's default runtime did before configure"
+    )
+    records.write_text(json.dumps({f"docker:{config}": {"runtime": "/usr/libexec/crio/gone"}}))
+    status, lines = host.check(capsys)
+    line = lines_about(lines, "docker")[0]
+    assert line.startswith("WARN  docker:") and "not /usr/libexec/crio/gone that docker's default ran" in line
 
 
 def test_engines_not_configured_broken_or_pointing_nowhere(capsys: Any, host: Host) -> None:
@@ -177,7 +226,7 @@ def test_engines_not_configured_broken_or_pointing_nowhere(capsys: Any, host: Ho
     status, lines = host.check(capsys)
     assert status == 1
     docker = lines_about(lines, "docker")[0]
-    assert docker.startswith(f"WARN  docker: {host.engines}/docker/config: no runtime runs the shim")
+    assert docker.startswith(f"WARN  docker: {host.engines}/docker/config (seen by file): no runtime runs the shim")
     assert lines_about(lines, "containerd")[0].startswith("WARN  containerd: cannot tell: ")
     assert "invalid TOML" in lines_about(lines, "containerd")[0]
     assert lines_about(lines, "crio")[0].startswith("SKIP  crio: no ")
@@ -208,3 +257,20 @@ def test_static_elf_detection() -> None:
 def test_help_has_examples(capsys: Any) -> None:
     status, out, _ = run_ctk(capsys, "check", "--help")
     assert status == 0 and "examples:" in out and "--docker-config" in out
+
+
+def test_a_runtime_hidden_by_an_import_is_not_reported_as_running(capsys: Any, host: Host) -> None:
+    """check reads the effective configuration: on containerd 1.x an imported CRI table hides the main file's."""
+    shim = host.bin / "container-hooks-runtime"
+    host.install_names()
+    cri = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes'
+    write(
+        host.engines / "containerd" / "config",
+        f'version = 2\nimports = ["{host.engines}/containerd/conf.d/*.toml"]\n'
+        f'{cri}.hooks]\nruntime_type = "io.containerd.runc.v2"\n{cri}.hooks.options]\nBinaryName = "{shim}"\n',
+    )
+    write(host.engines / "containerd" / "conf.d" / "99-nvidia.toml", f"version = 2\n{cri}.nvidia]\n")
+    status, lines = host.check(capsys)
+    assert lines_about(lines, "containerd")[0].startswith(
+        f"WARN  containerd: {host.engines}/containerd/config (seen by file): no runtime runs the shim"
+    )

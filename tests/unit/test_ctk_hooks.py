@@ -77,7 +77,7 @@ def test_validate_reports_every_error_with_its_line(capsys: Any, root: Root) -> 
     lines = out.splitlines()
     assert lines[:5] == [
         f"{root.hooks}:4: prestart[1].path: must be absolute, not 'relative'",
-        f"{root.hooks}:5: prestart[2].timeout: must be an integer >= 1 (seconds), not 0",
+        f"{root.hooks}:5: prestart[2].timeout: must be an integer from 1 to 9223372036 (seconds), not 0",
         f"{root.hooks}:7: poststart: must be a list of hooks",
         f"{root.hooks}:8: unknown stage 'bogus' (stages: prestart, createRuntime, createContainer, "
         "startContainer, poststart, poststop)",
@@ -150,7 +150,7 @@ def test_list_by_source_and_stage(capsys: Any, root: Root) -> None:
         '  prestart         /bin/true args=["true", "a b"] timeout=5s',
         f"{root.dropins} (directory)",
         f"{root.dropins}/audit.json (2 hook(s))",
-        '  prestart         /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
+        '  createRuntime    /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
         '  poststop         /usr/bin/env args=["env", "audit"]  when={"commands": ["nginx$"]}',
     ]
 
@@ -178,15 +178,18 @@ def test_explain_shows_result_origin_and_reasons(capsys: Any, root: Root, tmp_pa
     assert status == 0, out
     assert (bundle / "config.json").read_bytes() == before
     text = out.splitlines()
-    assert text[:4] == [
+    audit = (
+        f'  + /usr/bin/env args=["env", "audit"]  ({root.dropins}/audit.json: matched: commands: '
+        "'/usr/sbin/nginx' matches 'nginx$')"
+    )
+    assert text[:3] == [
         "prestart:",
         '    /proc/1/exe args=["libnetwork-setkey", "abc"]  (already in config.json)',
         f"  + /bin/true  ({root.hooks}: applies to every container)",
-        f'  + /usr/bin/env args=["env", "audit"]  ({root.dropins}/audit.json: matched: commands: '
-        "'/usr/sbin/nginx' matches 'nginx$')",
     ]
-    assert text[4:7] == ["poststop:", f"  + /bin/false  ({root.hooks}: applies to every container)", text[6]]
-    assert text[6].startswith("  + /usr/bin/env")
+    assert text[3:6] == ["poststop:", f"  + /bin/false  ({root.hooks}: applies to every container)", audit]
+    # The drop-in's prestart is injected as createRuntime, as Podman 5 does.
+    assert text[6:8] == ["createRuntime:", audit]
     assert "not injected:" in text
     assert '  - prestart /proc/1/exe args=["libnetwork-setkey", "abc"]  (identical hook already in config.json)' in text
     assert any(line.startswith("  - poststart /usr/bin/env") and "not matched" in line for line in text)
@@ -240,3 +243,42 @@ def test_help_has_examples(capsys: Any) -> None:
     for argv in (["hooks"], ["hooks", "list"], ["hooks", "validate"], ["hooks", "explain"]):
         status, out, _ = run_ctk(capsys, *argv, "--help")
         assert status == 0 and "example" in out
+
+
+def test_files_skipped_whatever_on_error_says_are_warnings_not_errors(capsys: Any, root: Root) -> None:
+    root.write_dropin("10-ok.json", AUDIT_DROPIN)
+    greek = root.write_dropin("20-greek.json", {**AUDIT_DROPIN, "when": {"commands": ["\\p{Greek}"]}})
+    status, out, err = run_ctk(capsys, "hooks", "validate")
+    assert status == 0 and out.startswith("OK: ")
+    assert f"warning: {greek}:1: when.commands: Unicode script \\p{{Greek}} is valid in Go" in err
+    status, out, err = run_ctk(capsys, "hooks", "list")
+    assert status == 0 and f"{greek} (skipped, see the warnings below)" in out and "warning:" in err
+
+
+def test_validate_reads_a_0_1_0_file_named_on_the_command_line(capsys: Any, root: Root) -> None:
+    umount = {"hook": "/usr/libexec/oci/hooks.d/oci-umount", "hasbindmounts": True, "stages": ["prestart"]}
+    good = root.write_dropin("oci-umount.json", umount)
+    bad = root.write_dropin("oci-bad.json", {**umount, "stage": ["prestart"]})
+    status, out, _ = run_ctk(capsys, "hooks", "validate", str(good))
+    assert status == 0, out
+    status, out, _ = run_ctk(capsys, "hooks", "validate", str(bad))
+    assert status == 1 and out.splitlines() == [f"{bad}:1: cannot set both 'stage' and 'stages'"]
+
+
+def test_explain_lists_precreate_hooks_in_the_order_the_shim_runs_them(capsys: Any, root: Root, tmp_path: Path) -> None:
+    precreate = {
+        "version": "1.0.0",
+        "hook": {"path": "/usr/libexec/rewrite"},
+        "when": {"always": True},
+        "stages": ["precreate"],
+    }
+    root.write_dropin("10-rewrite.json", precreate)
+    root.write_dropin("20-never.json", {**precreate, "when": {"commands": ["^nginx$"]}})
+    bundle = root.bundle(tmp_path, ["sh"])
+    status, out, _ = run_ctk(capsys, "hooks", "explain", "--bundle", str(bundle))
+    assert status == 0, out
+    lines = out.splitlines()
+    start = lines.index("precreate (run by the shim before runc, in this order; each may rewrite config.json):")
+    assert lines[start + 1] == f"  > /usr/libexec/rewrite  ({root.dropins}/10-rewrite.json: matched: always: true)"
+    assert any(line.startswith("  - precreate /usr/libexec/rewrite") and "not matched" in line for line in lines)
+    assert lines[-1] == f"0 hook(s) would be added; {bundle}/config.json is not changed by this command"

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from chts.dropin_hooks import ENV_CONDITION, evaluate_when, first_bind_mount, line_of, parse_dropin
-from chts.errors import ToolkitError
+from chts.errors import SKIPPED_FILE, ToolkitError
+from chts.hook_sources import apply_failure_policy
 
 PATH = "/etc/container-hooks/hooks.d/10-x.json"
 
@@ -54,7 +55,7 @@ def test_a_valid_file_becomes_plain_data() -> None:
     assert parsed == {
         "hook": {"path": "/usr/bin/hook", "args": ["hook", "prestart"], "env": ["A=1"], "timeout": 5},
         "when": {"always": True, "commands": ["nginx"]},
-        "stages": ["prestart", "poststop"],
+        "stages": ["createRuntime", "poststop"],  # prestart is read as createRuntime, as Podman 5 does
     }
 
 
@@ -76,7 +77,13 @@ def test_podmans_documented_examples_parse() -> None:
 
 
 def test_a_stage_listed_twice_is_injected_once() -> None:
-    assert parse(dropin(stages=["prestart", "poststop", "prestart"]))["stages"] == ["prestart", "poststop"]
+    assert parse(dropin(stages=["prestart", "poststop", "prestart"]))["stages"] == ["createRuntime", "poststop"]
+    # prestart is createRuntime (Podman 5): listing both still injects the hook once.
+    assert parse(dropin(stages=["createRuntime", "prestart"]))["stages"] == ["createRuntime"]
+
+
+def test_precreate_is_a_stage_as_in_podman() -> None:
+    assert parse(dropin(stages=["precreate", "poststop"]))["stages"] == ["precreate", "poststop"]
 
 
 def test_empty_conditions_constrain_nothing_as_in_podman() -> None:
@@ -84,11 +91,21 @@ def test_empty_conditions_constrain_nothing_as_in_podman() -> None:
     assert parse(dropin(when={"always": True, "annotations": {}, "commands": []}))["when"] == {"always": True}
 
 
-def test_posix_bracket_classes_are_translated() -> None:
-    when = parse(dropin(when={"commands": ["^[[:alpha:]]+[[:digit:]]$"]}))["when"]
-    assert when == {"commands": ["^[A-Za-z]+[0-9]$"]}
+def test_patterns_are_kept_as_written_and_matched_as_go() -> None:
+    when = parse(dropin(when={"commands": ["^[[:alpha:]]+[[:^alpha:]]$"]}))["when"]
+    assert when == {"commands": ["^[[:alpha:]]+[[:^alpha:]]$"]}
     assert evaluate_when(when, spec(args=["abc1"]))[0]
-    assert not evaluate_when(when, spec(args=["abc:"]))[0]
+    assert not evaluate_when(when, spec(args=["abcd"]))[0]
+    # $ is the end of the text (Python's re would also match before a final newline).
+    yes = parse(dropin(when={"annotations": {"^a$": "^yes$"}}))["when"]
+    assert evaluate_when(yes, spec(annotations={"a": "yes"}))[0]
+    assert not evaluate_when(yes, spec(annotations={"a": "yes\n"}))[0]
+
+
+def test_a_catastrophic_pattern_is_matched_in_linear_time() -> None:
+    # Python's re takes hours on 40 letters and "!"; the NFA visits each state once per character.
+    when = parse(dropin(when={"annotations": {"^a$": "^([a-z]+-?)*$"}}))["when"]
+    assert not evaluate_when(when, spec(annotations={"a": "a" * 40 + "!"}))[0]
 
 
 # ----------------------------------------------------------------------------- rejections
@@ -107,20 +124,23 @@ REJECTIONS = [
     ("missing when", dropin(when=None), None, "missing required key 'when' (write \"when\": {\"always\": true} for every container)"),
     ("missing hook", dropin(hook=None), None, "missing required key 'hook'"),
     ("missing stages", dropin(stages=None), None, "missing required key 'stages'"),
-    ("missing version", dropin(version=None), None, "missing required key 'version' (write \"version\": \"1.0.0\")"),
-    ("version 0.1.0", dropin(version="0.1.0"), 2, "version '0.1.0' is not supported: this toolkit reads oci-hooks(5) version '1.0.0' files"),
-    ("version as a number", dropin(version=1), 2, "version 1 is not supported"),
+    ("missing version: read as 0.1.0", dropin(version=None), 13, "unknown key 'when' (known: version, hook, arguments, stages, stage, cmds, cmd, annotations, annotation, hasbindmounts); a file without \"version\" is read in the 0.1.0 format, as Podman does: write \"version\": \"1.0.0\" for 1.0.0"),
+    ("version 0.1.0 with a 1.0.0 body", dropin(version="0.1.0"), 14, "unknown key 'when'"),
+    ("version as a number", dropin(version=1), 2, "version 1 is not supported: oci-hooks(5) files are version '1.0.0', or '0.1.0' (or no version)"),
+    ("unknown version", dropin(version="2.0.0"), 2, "version '2.0.0' is not supported"),
     ("relative path", dropin(hook={"path": "bin/hook"}), 4, "hook.path: must be absolute, not 'bin/hook'"),
     ("no path", dropin(hook={"args": ["x"]}), 3, "hook: \"path\" is required"),
-    ("timeout 0", dropin(hook={"path": "/bin/true", "timeout": 0}), 5, "hook.timeout: must be an integer >= 1 (seconds), not 0"),
-    ("timeout negative", dropin(hook={"path": "/bin/true", "timeout": -3}), 5, "hook.timeout: must be an integer >= 1"),
-    ("timeout as a string", dropin(hook={"path": "/bin/true", "timeout": "5"}), 5, "hook.timeout: must be an integer >= 1"),
+    ("timeout 0", dropin(hook={"path": "/bin/true", "timeout": 0}), 5, "hook.timeout: must be an integer from 1 to 9223372036 (seconds), not 0"),
+    ("timeout negative", dropin(hook={"path": "/bin/true", "timeout": -3}), 5, "hook.timeout: must be an integer from 1 to 9223372036"),
+    ("timeout as a string", dropin(hook={"path": "/bin/true", "timeout": "5"}), 5, "hook.timeout: must be an integer from 1 to 9223372036"),
     ("env without =", dropin(hook={"path": "/bin/true", "env": ["NOEQUALS"]}), 5, "hook.env: 'NOEQUALS' is not KEY=VALUE"),
     ("args not strings", dropin(hook={"path": "/bin/true", "args": ["a", 1]}), 5, "hook.args: must be a list of strings"),
     ("unknown stage", dropin(stages=["prestart", "prestrat"]), 19, "stages: unknown stage 'prestrat' (stages: prestart, createRuntime"),
     ("empty stages", dropin(stages=[]), 17, "stages: must be a non-empty list"),
     ("stages as a string", dropin(stages="prestart"), 17, "stages: must be a non-empty list"),
-    ("invalid command regex", dropin(when={"commands": ["ok", "(unclosed"]}), 17, "when.commands: invalid regular expression '(unclosed': missing ), unterminated subpattern"),
+    ("invalid command regex", dropin(when={"commands": ["ok", "(unclosed"]}), 17, "when.commands: invalid regular expression '(unclosed': error parsing regexp: missing closing ): `(unclosed`"),
+    ("lookahead, which Go refuses", dropin(when={"commands": ["(?=x)"]}), 16, "when.commands: invalid regular expression '(?=x)': error parsing regexp: invalid or unsupported Perl syntax: `(?=`"),
+    ("backreference, which Go refuses", dropin(when={"commands": ["(a)\\1"]}), 16, "error parsing regexp: invalid escape sequence: `\\1`"),
     ("invalid annotation key regex", dropin(when={"annotations": {"[": "x"}}), 16, "when.annotations: invalid regular expression '['"),
     ("invalid annotation value regex", dropin(when={"annotations": {"k": "*x"}}), 16, "when.annotations: invalid regular expression '*x'"),
     ("invalid env regex", dropin(when={ENV_CONDITION: {"A": "+"}}), 16, f"when.{ENV_CONDITION}: invalid regular expression '+'"),
@@ -270,3 +290,102 @@ def test_malformed_specs_do_not_crash_matching() -> None:
     assert not evaluate_when({ENV_CONDITION: [[".", "."]]}, odd)[0]
     assert first_bind_mount(odd) is None
     assert first_bind_mount({"mounts": ["x", {"type": "bind", "destination": "/d"}]}) == "/d"
+
+
+# ----------------------------------------------------------------------------- 0.1.0 files
+
+LEGACY_CONVERSIONS = [
+    # (case, file data, parsed) — containers/common's 0.1.0 reader: path, args = [hook, *arguments], any-of
+    ("cmds", {"hook": "/a/b/c", "stages": ["prestart"], "cmds": ["sh"]}, {"hook": {"path": "/a/b/c"}, "when": {"anyOf": True, "commands": ["sh"]}, "stages": ["createRuntime"]}),
+    ("arguments", {"hook": "/a/b/c", "arguments": ["d", "e"], "stages": ["poststop"], "cmds": ["sh"]}, {"hook": {"path": "/a/b/c", "args": ["/a/b/c", "d", "e"]}, "when": {"anyOf": True, "commands": ["sh"]}, "stages": ["poststop"]}),
+    ("stage and cmd synonyms", {"hook": "/a/b/c", "stage": ["prestart"], "cmd": ["sh"]}, {"hook": {"path": "/a/b/c"}, "when": {"anyOf": True, "commands": ["sh"]}, "stages": ["createRuntime"]}),
+    ("annotations: any key, values joined", {"hook": "/a", "stages": ["prestart"], "annotations": ["^a$", "b"]}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "annotations": [[".*", "^a$|b"]]}, "stages": ["createRuntime"]}),
+    ("annotation synonym", {"hook": "/a", "stages": ["prestart"], "annotation": ["x"]}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "annotations": [[".*", "x"]]}, "stages": ["createRuntime"]}),
+    ("hasbindmounts", {"hook": "/a", "stages": ["prestart"], "hasbindmounts": True}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "hasBindMounts": True}, "stages": ["createRuntime"]}),
+    ("explicit version 0.1.0", {"version": "0.1.0", "hook": "/a", "stages": ["prestart"], "cmds": ["."]}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "commands": ["."]}, "stages": ["createRuntime"]}),
+    ("empty version", {"version": "", "hook": "/a", "stages": ["precreate"], "cmds": ["."]}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "commands": ["."]}, "stages": ["precreate"]}),
+    ("null is absent, as in Go", {"hook": "/a", "stages": ["prestart"], "cmds": ["."], "stage": None, "arguments": None}, {"hook": {"path": "/a"}, "when": {"anyOf": True, "commands": ["."]}, "stages": ["createRuntime"]}),
+    ("empty arguments still set args", {"hook": "/a", "arguments": [], "stages": ["prestart"], "cmds": ["."]}, {"hook": {"path": "/a", "args": ["/a"]}, "when": {"anyOf": True, "commands": ["."]}, "stages": ["createRuntime"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "parsed"), [c[1:] for c in LEGACY_CONVERSIONS], ids=[c[0] for c in LEGACY_CONVERSIONS]
+)
+def test_0_1_0_files_convert_as_podman_converts_them(data: Dict[str, Any], parsed: Dict[str, Any]) -> None:
+    assert parse(data) == parsed
+
+
+LEGACY_REJECTIONS = [
+    ("stage and stages", {"hook": "/a", "stage": ["prestart"], "stages": ["prestart"], "cmds": ["."]}, "cannot set both 'stage' and 'stages'"),
+    ("cmd and cmds", {"hook": "/a", "stages": ["prestart"], "cmd": ["."], "cmds": ["."]}, "cannot set both 'cmd' and 'cmds'"),
+    ("annotation and annotations", {"hook": "/a", "stages": ["prestart"], "annotation": ["."], "annotations": ["."]}, "cannot set both 'annotation' and 'annotations'"),
+    ("no hook", {"stages": ["prestart"], "cmds": ["."]}, "missing required key 'hook' (the hook's path); a file without \"version\""),
+    ("hook object without version", {"hook": {"path": "/a"}, "stages": ["prestart"], "cmds": ["."]}, "hook: must be a string, the hook's path, not an object; a file without \"version\" is read in the 0.1.0 format"),
+    ("relative hook", {"hook": "bin/a", "stages": ["prestart"], "cmds": ["."]}, "hook: must be absolute, not 'bin/a'"),
+    ("empty hook", {"hook": "", "stages": ["prestart"], "cmds": ["."]}, "hook: is required and must be a string"),
+    ("arguments not strings", {"hook": "/a", "arguments": [1], "stages": ["prestart"], "cmds": ["."]}, "arguments: must be a list of strings"),
+    ("no stages", {"hook": "/a", "cmds": ["."]}, "missing required key 'stages'"),
+    ("unknown stage, spelled stage", {"hook": "/a", "stage": ["prestrat"], "cmds": ["."]}, "stage: unknown stage 'prestrat'"),
+    ("cmd not a list", {"hook": "/a", "stages": ["prestart"], "cmd": "sh"}, "cmd: must be a list of regular expressions"),
+    ("invalid cmd regex", {"hook": "/a", "stages": ["prestart"], "cmds": ["(x"]}, "cmds: invalid regular expression '(x': error parsing regexp: missing closing ): `(x`"),
+    ("invalid joined annotations", {"hook": "/a", "stages": ["prestart"], "annotations": ["a", "*"]}, "annotations: invalid regular expression 'a|*': error parsing regexp: missing argument to repetition operator: `*`"),
+    ("hasbindmounts a string", {"hook": "/a", "stages": ["prestart"], "hasbindmounts": "true"}, "hasbindmounts: must be true or false"),
+    ("typo", {"hook": "/a", "stages": ["prestart"], "cmdss": ["."]}, "unknown key 'cmdss' (known: version, hook, arguments, stages, stage, cmds, cmd, annotations, annotation, hasbindmounts); did you mean 'cmds'?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "words"), [r[1:] for r in LEGACY_REJECTIONS], ids=[r[0] for r in LEGACY_REJECTIONS])
+def test_0_1_0_rejections(data: Any, words: str) -> None:
+    message = rejection(data)
+    assert words in message, message
+    assert not message.endswith(SKIPPED_FILE)  # a broken file the user meant: the failure policy decides
+
+
+SKIPPED = [
+    ("0.1.0 without a condition", {"hook": "/a", "stages": ["prestart"]}, "no cmds, annotations or hasbindmounts: Podman never injects such a 0.1.0 hook"),
+    ("0.1.0 with empty cmds and no binds", {"hook": "/a", "stages": ["prestart"], "cmds": [], "hasbindmounts": False}, "no cmds, annotations or hasbindmounts"),
+    ("1.0.0 without a condition", dropin(when={}), "when: has no condition, so the hook would never run (nor would Podman run it)"),
+    ("a Unicode script", dropin(when={"commands": ["\\p{Greek}"]}), "when.commands: Unicode script \\p{Greek} is valid in Go but not supported by this toolkit"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "words"), [r[1:] for r in SKIPPED], ids=[r[0] for r in SKIPPED])
+def test_files_podman_reads_but_never_uses_or_we_cannot_are_skipped_not_failed(data: Any, words: str) -> None:
+    message = rejection(data)
+    assert words in message and message.endswith(SKIPPED_FILE), message
+
+
+def test_skipped_files_are_warnings_under_either_policy() -> None:
+    skipped = f"{PATH}: when: has no condition{SKIPPED_FILE}"
+    broken = f"{PATH}:3: hook.path: must be absolute"
+    for policy in ("fail", "skip"):
+        warnings: List[str] = []
+        apply_failure_policy([skipped], policy, warnings.append)
+        assert warnings == [f"skipping hook file: {skipped}"]
+    warnings = []
+    with pytest.raises(ToolkitError) as caught:
+        apply_failure_policy([skipped, broken], "fail", warnings.append)
+    assert str(caught.value) == broken and warnings == [f"skipping hook file: {skipped}"]
+
+
+LEGACY_TRUTH_TABLE = [
+    # 0.1.0: any condition is enough (containers/common's When.Or)
+    ("cmds match", {"anyOf": True, "commands": ["sh$"]}, spec(), True, "commands: '/bin/sh' matches 'sh$' (0.1.0 file: any condition)"),
+    ("cmds do not match", {"anyOf": True, "commands": ["nginx"]}, spec(), False, "commands: '/bin/sh' matches none of 'nginx'"),
+    ("binds match, cmds do not", {"anyOf": True, "hasBindMounts": True, "commands": ["nginx"]}, spec(mounts=[BIND]), True, "hasBindMounts: bind mount on /data"),
+    ("annotation value matches", {"anyOf": True, "annotations": [[".*", "^a$|b"]]}, spec(annotations={"x": "b"}), True, "annotations: x='b'"),
+    ("no annotation value matches", {"anyOf": True, "annotations": [[".*", "^a$"]], "hasBindMounts": True}, spec(annotations={"x": "b"}), False, "hasBindMounts: the container has no bind mount; annotations: x='b' matches '.*' but not the value '^a$'"),
+    ("hasbindmounts false counts for nothing", {"anyOf": True, "hasBindMounts": False, "commands": ["sh"]}, spec(mounts=[BIND]), True, "commands:"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("when", "container", "matched", "reason"),
+    [row[1:] for row in LEGACY_TRUTH_TABLE],
+    ids=[row[0] for row in LEGACY_TRUTH_TABLE],
+)
+def test_0_1_0_truth_table(when: Dict[str, Any], container: Dict[str, Any], matched: bool, reason: str) -> None:
+    got, why = evaluate_when(when, container)
+    assert got is matched
+    assert reason in why, why

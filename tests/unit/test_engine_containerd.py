@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
-from chts.engines.toml_edit import WAS_PREFIX
+from chts.engines import containerd, containerd_config
+from chts.engines.containerd import ENGINE
+from chts.engines.runtime_binaries import search_path
+from chts.engines.toml_edit import BLOCK_END, WAS_PREFIX
+from chts.errors import ToolkitError
 from chts.toolkit_config import toml_loads
 
 PLUGIN = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+
+
+@pytest.fixture(autouse=True)
+def no_containerd_binary(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Unit tests read the files as containerd would, whatever containerd this host has (integration tests ask it)."""
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
+    # configure may record the chained runtime in the toolkit config: never the host's
+    monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit") / "config.toml"))
 
 
 def containerd_table(config: Path, version: int) -> Dict[str, Any]:
@@ -80,3 +93,189 @@ def test_a_runtime_of_that_name_defined_by_the_user_is_left_alone(tmp_path: Path
     assert status != 0 and "already defines runtime" in err
     unconfigured(capsys, "containerd", config)
     assert NAME in config.read_text()  # unconfigure removes only what configure added
+
+
+def effective(config: Path) -> Any:
+    return ENGINE.effective(str(config), "file")
+
+
+def test_a_runtimes_table_replaces_the_built_in_one_on_1x(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]\n')
+    assert set(effective(config).runtimes) == {"crun"}  # runc gone: what broke the CRI plugin
+    config.write_text("version = 2\n")
+    assert effective(config).runtimes == {"runc": {"runtime_type": "io.containerd.runc.v2"}}
+    assert effective(config).default == "runc"
+
+
+def test_imports_replace_plugin_tables_on_1x_and_merge_on_2x(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drop_in = tmp_path / "conf.d" / "10-x.toml"
+    drop_in.parent.mkdir()
+    drop_in.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.x]\n')
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'version = 2\nimports = ["{tmp_path}/conf.d/*.toml"]\n'
+        '[plugins."io.containerd.grpc.v1.cri"]\nsandbox_image = "mine"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+    )
+    one = effective(config)
+    assert set(one.runtimes) == {"x"} and "sandbox_image" not in str(one.other)
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: "/fake/containerd")
+    monkeypatch.setattr(containerd_config, "binary_major", lambda binary: 2)
+    two = effective(config)
+    assert set(two.runtimes) == {"runc", "x"} and "mine" in str(two.other)
+
+
+def test_relative_imports_and_a_missing_import(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\ndefault_runtime_name = "a"\n'
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('version = 2\nimports = ["a.toml"]\n')
+    assert effective(config).default == "a"  # relative to the importing file
+    config.write_text('version = 2\nimports = ["gone.toml"]\n')
+    with pytest.raises(ToolkitError, match=r"gone.toml: imported but missing: containerd would refuse to start"):
+        effective(config)
+
+
+def test_legacy_default_runtime_and_untrusted_tables_on_1x(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[plugins.cri.containerd.default_runtime]\n"
+        'runtime_type = "io.containerd.runc.v2"\n'
+        "[plugins.cri.containerd.untrusted_workload_runtime]\n"
+        'runtime_type = "io.containerd.kata.v2"\n'
+    )
+    view = effective(config)
+    assert view.default == "default"
+    assert set(view.runtimes) == {"runc", "default", "untrusted"}
+    assert ENGINE.low_level_runtime(view, "untrusted") is None  # kata runs no runc-like binary
+
+
+def test_zero_values_are_unset(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+        'runtime_type = "io.containerd.runc.v2"\nbase_runtime_spec = ""\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+        'BinaryName = ""\nSystemdCgroup = false\n'
+    )
+    view = effective(config)
+    assert view.runtimes == {"runc": {"runtime_type": "io.containerd.runc.v2"}}
+    assert ENGINE.low_level_runtime(view, "runc") == shutil.which("runc", path=search_path())
+
+
+def test_the_verification_restores_the_file_when_runc_would_be_lost(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the edit as it was before the fix: a runtimes table without runc
+    monkeypatch.setattr(
+        containerd, "runtime_tables", lambda table, request: {request.name: containerd.shim_entry(table, request)}
+    )
+    config = tmp_path / "config.toml"
+    original = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n'
+    config.write_text(original)
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config)
+    assert status == 1 and err.count("\n") == 1
+    says = "containerd would not run as asked: the default runtime 'runc' is not defined any more (seen by file)"
+    assert says in err and err.endswith("; the files are restored\n")
+    assert snapshot(tmp_path) == {"config.toml": original.encode()}  # and no backup left behind
+    backup = tmp_path / "config.toml.container-hooks.bak"
+    backup.write_text("an older backup\n")
+    assert runtime_cmd(capsys, "configure", "containerd", config)[0] == 1
+    assert backup.read_text() == "an older backup\n"
+
+
+def test_a_file_containerd_rejects_is_named(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: None)
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config, "--config-source=command")
+    assert status == 1 and "containerd is not on PATH: --config-source=command needs it" in err
+    assert config.read_text() == "version = 2\n"
+
+
+def test_disabled_cri_plugin_is_warned_about(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config)
+    assert status == 0
+    assert "disables the CRI plugin (disabled_plugins): this edit has no effect until it is enabled" in err
+
+
+def test_crlf_config_comes_back_byte_for_byte(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    original = b'version = 2\r\n[plugins."io.containerd.grpc.v1.cri".containerd]\r\n  default_runtime_name = "runc"\r\n'
+    config.write_bytes(original)
+    configured(capsys, "containerd", config, "--set-as-default")
+    assert b"\n" not in config.read_bytes().replace(b"\r\n", b"")
+    unconfigured(capsys, "containerd", config)
+    assert config.read_bytes() == original
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('version = 2\nimports = "conf.d/*.toml"\n', "imports must be a list of strings"),
+        ("version = 2\nimports = [1]\n", "imports must be a list of strings"),
+    ],
+)
+def test_bad_imports_are_one_clear_line(tmp_path: Path, capsys: Any, content: str, says: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    for action in ("configure", "unconfigure"):
+        status, _, err = runtime_cmd(capsys, action, "containerd", config, "--drop-in")
+        assert status == 1 and err == f"container-hooks-ctk: {config}: {says}\n"
+    assert config.read_text() == content
+
+
+def test_a_broken_imported_file_is_named(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "10-x.toml").write_text("[plugins\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'version = 2\nimports = ["{tmp_path}/conf.d/*.toml"]\n')
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config)
+    assert status == 1 and err.startswith(f"container-hooks-ctk: {tmp_path}/conf.d/10-x.toml: invalid TOML")
+    assert err.count("\n") == 1 and config.read_text().startswith("version = 2\nimports")
+
+
+def test_a_drop_in_of_our_name_written_by_someone_else_is_refused(tmp_path: Path, capsys: Any) -> None:
+    theirs = tmp_path / "conf.d" / "99-container-hooks.toml"
+    theirs.parent.mkdir()
+    theirs.write_text("# not ours\nversion = 2\n")
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    before = snapshot(tmp_path)
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config, "--drop-in")
+    assert status == 1 and f"{theirs}: exists and was not written by this tool" in err
+    unconfigured(capsys, "containerd", config)
+    assert snapshot(tmp_path) == before  # unconfigure leaves it too
+
+
+def test_unconfigure_refuses_a_block_whose_end_line_was_deleted(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    configured(capsys, "containerd", config)
+    text = config.read_text().replace(BLOCK_END + "\n", "") + "# the operator's own line\n"
+    config.write_text(text)
+    status, _, err = runtime_cmd(capsys, "unconfigure", "containerd", config)
+    assert status == 1 and err.count("\n") == 1 and "has lost its end line" in err
+    assert config.read_text() == text
+
+
+def test_option_names_in_any_case_are_one_option(tmp_path: Path, capsys: Any) -> None:
+    """kubespray wrote `binaryName`/`systemdCgroup`: containerd matches names without case, so must we."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+        'runtime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+        'systemdCgroup = true\nbinaryName = "/opt/bin/runc"\n'
+    )
+    configured(capsys, "containerd", config)
+    ours = containerd_table(config, 2)["runtimes"][NAME]["options"]
+    assert ours == {"systemdCgroup": True, "BinaryName": SHIM}  # never two spellings of the binary
+    view = effective(config)
+    assert view.runtimes["runc"]["options"] == {"SystemdCgroup": True, "BinaryName": "/opt/bin/runc"}
+    assert ENGINE.low_level_runtime(view, "runc") == "/opt/bin/runc"
+    assert ENGINE.low_level_runtime(view, NAME) == SHIM

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine_cases import NAME, SHIM, configured, unconfigured
+from ctk_cli import run_ctk
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
+from chts.engines.podman import ENGINE
 from chts.toolkit_config import toml_loads
 
 ORIGINAL = """\
@@ -30,7 +32,8 @@ def test_edits_in_place_and_restores(tmp_path: Path, capsys: Any) -> None:
     assert engine["runtime"] == NAME
     assert engine["runtimes"] == {"runc": ["/usr/sbin/runc"], NAME: [SHIM]}
     lines = text.splitlines()
-    assert lines[lines.index("[engine.runtimes]") + 1].startswith(f'{NAME} = ["{SHIM}"]')  # under its table
+    # under its table, after the user's runtimes
+    assert lines[lines.index('runc = ["/usr/sbin/runc"]') + 1].startswith(f'{NAME} = ["{SHIM}"]')
     unconfigured(capsys, "podman", config)
     assert config.read_text() == ORIGINAL
 
@@ -39,3 +42,69 @@ def test_a_missing_file_gets_a_minimal_one(tmp_path: Path, capsys: Any) -> None:
     config = tmp_path / "containers.conf"
     configured(capsys, "podman", config)
     assert toml_loads(config.read_text()) == {"engine": {"runtimes": {NAME: [SHIM]}}}
+
+
+def test_drop_ins_count_and_podman_conf_alone_when_set(tmp_path: Path, monkeypatch: Any) -> None:
+    """containers/common: the file, then <file>.d/*.conf sorted, no subdirectories; CONTAINERS_CONF: that file alone."""
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    monkeypatch.delenv("CONTAINERS_CONF_OVERRIDE", raising=False)
+    config = tmp_path / "containers.conf"
+    config.write_text('[engine]\nruntime = "runc"\n')
+    drop_ins = tmp_path / "containers.conf.d"
+    (drop_ins / "sub").mkdir(parents=True)
+    (drop_ins / "10-crun.conf").write_text('[engine]\nruntime = "crun"\n')
+    (drop_ins / "20-ignored.toml").write_text('[engine]\nruntime = "not-read"\n')
+    (drop_ins / "sub" / "30-ignored.conf").write_text('[engine]\nruntime = "not-read"\n')
+    assert ENGINE.effective(str(config), "file").default == "crun"
+    monkeypatch.setenv("CONTAINERS_CONF", str(config))
+    assert ENGINE.effective(str(config), "file").default == "runc"
+
+
+def test_a_drop_in_default_makes_set_as_default_refuse(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    config = tmp_path / "containers.conf"
+    config.write_text(ORIGINAL)
+    (tmp_path / "containers.conf.d").mkdir()
+    (tmp_path / "containers.conf.d" / "50-site.conf").write_text('[engine]\nruntime = "runc"\n')
+    status, _, err = runtime_cmd(capsys, "configure", "podman", config, "--set-as-default")
+    assert status != 0 and "the effective default runtime is 'runc'" in err
+    assert config.read_text() == ORIGINAL  # restored
+    (tmp_path / "containers.conf.d" / "60-mine.conf").write_text(f'[engine.runtimes]\n{NAME} = ["/x"]\n')
+    status, _, err = runtime_cmd(capsys, "configure", "podman", config)
+    assert status != 0 and "60-mine.conf: already defines engine.runtimes" in err
+
+
+def test_without_runtime_podman_picks_the_first_it_finds(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    runc = tmp_path / "my-runc"
+    runc.write_text("")
+    config = tmp_path / "containers.conf"
+    config.write_text(f'[engine.runtimes]\ncrun = ["/nonexistent/crun"]\nrunc = ["/nonexistent/runc", "{runc}"]\n')
+    effective = ENGINE.effective(str(config), "file")
+    assert effective.default == "runc"
+    assert ENGINE.low_level_runtime(effective, "runc") == str(runc)  # the first path that exists
+    assert ENGINE.low_level_runtime(effective, "/opt/bin/crun") == "/opt/bin/crun"  # `runtime` may be a path
+
+
+def test_the_command_source_takes_podman_infos_runtime(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    bin_dir = tmp_path / "bin"
+    info = '{"host": {"ociRuntime": {"name": "runc", "path": "/usr/sbin/runc", "package": "runc"}}}'
+    fake_binary(bin_dir, monkeypatch, "podman", f"echo \"$CONTAINERS_CONF\" > {bin_dir}/conf\necho '{info}'\n")
+    config = tmp_path / "containers.conf"
+    config.write_text('[engine]\nruntime = "runc"\n')
+    effective = ENGINE.effective(str(config), "command")
+    assert (effective.source, effective.default) == ("podman info", "runc")
+    assert (bin_dir / "conf").read_text().strip() == str(config)  # podman pointed at this file
+    assert ENGINE.effective(str(config), "auto").source == "file"  # podman info sets up storage: asked for only
+
+
+def test_without_config_the_file_podman_reads_is_edited(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """CONTAINERS_CONF set: podman reads that file alone, so that is the one configure edits."""
+    config = tmp_path / "mine.conf"
+    config.write_text(ORIGINAL)
+    monkeypatch.setenv("CONTAINERS_CONF", str(config))
+    status, _, err = run_ctk(capsys, "runtime", "configure", "--runtime=podman", f"--runtime-path={SHIM}")
+    assert status == 0, err
+    assert toml_loads(config.read_text())["engine"]["runtimes"][NAME] == [SHIM]

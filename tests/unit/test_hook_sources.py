@@ -6,13 +6,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from chts import cache, inject
 from chts.errors import ToolkitError
-from chts.hook_sources import explain_hooks, load_hook_sources, scan_hook_sources, select_hooks
+from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim_log import ShimLog
 from chts.toolkit_config import default_config
 
@@ -57,7 +57,14 @@ def root(tmp_path: Path) -> Root:
     return Root(tmp_path)
 
 
-def hook_paths(planned: List[Dict[str, Any]]) -> List[str]:
+def load_hook_sources(config: Any, warn: Any = None) -> Tuple[List[Any], List[str]]:
+    """What the shim plans for ``config``: the scan, then the failure policy (as inject.planned_hooks does)."""
+    planned, sources, problems = scan_hook_sources(config)
+    apply_failure_policy(problems, config["container-hooks"]["on-error"], warn or (lambda message: None))
+    return planned, sources
+
+
+def hook_paths(planned: List[Any]) -> List[str]:
     return [entry["hook"]["path"] for entry in planned]
 
 
@@ -119,7 +126,8 @@ def test_only_json_files_count_and_missing_directories_are_empty(root: Root) -> 
 def test_one_file_with_several_stages(root: Root) -> None:
     root.dropin(0, "10-x.json", "/a/x", stages=["poststop", "prestart", "createRuntime"])
     planned = load_hook_sources(root.config())[0]
-    assert [entry["stage"] for entry in planned] == ["poststop", "prestart", "createRuntime"]
+    # prestart is read as createRuntime (as Podman 5 does), so the hook is planned there once.
+    assert [entry["stage"] for entry in planned] == ["poststop", "createRuntime"]
 
 
 def test_planned_hooks_are_plain_data_for_the_marshal_cache(root: Root) -> None:
@@ -219,6 +227,8 @@ def test_hooks_json_alone_applies_to_every_container(root: Root) -> None:
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setattr(cache, "cache_dir", lambda: str(directory))
+    # A file's ctime cannot be set back, and age() only sets the mtime: no racy window here.
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
     return directory
 
 
@@ -266,3 +276,175 @@ def test_skip_policy_warns_on_every_create_even_from_the_cache(root: Root, cache
     lines = log_file.read_text().splitlines()
     assert len(lines) == 2
     assert all("level=warning" in line and f"{bad}:1:2: invalid JSON" in line for line in lines)
+
+
+def test_cache_is_right_while_files_are_replaced_with_old_mtimes(
+    root: Root, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hooks.json replaced again and again the way install -p, rsync -t, tar and dpkg do it (a new
+    file, its mtime set into the past, renamed over the old one) while creates plan their hooks:
+    every create sees a version that was there while it ran, and once the writer stops, the last
+    one, from the cache too. Many drop-ins widen the window between reading hooks.json and storing."""
+    import threading
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.3)
+    for index in range(150):
+        root.dropin(index % 3, f"{index:03d}.json", f"/d/{index}")
+    age(*root.dirs)
+    past = time.time() - 3600
+
+    def install(version: int) -> None:
+        tmp = root.base / "hooks.json.tmp"
+        tmp.write_text(json.dumps({"prestart": [{"path": "/bin/true", "args": [f"v{version:06d}"]}]}))
+        os.utime(tmp, (past, past))
+        os.rename(tmp, root.hooks_json)
+
+    install(0)
+    # [rename started, rename done (None: under way), version], appended before the rename
+    history: List[List[Any]] = [[0.0, time.monotonic(), 0]]
+    stop = threading.Event()
+
+    def writer() -> None:
+        version = 0
+        while not stop.is_set():
+            version += 1
+            history.append([time.monotonic(), None, version])
+            install(version)
+            history[-1][1] = time.monotonic()
+            time.sleep(0.002)
+
+    log = ShimLog("", "info")
+    config = root.config()
+
+    def planned_version() -> int:
+        planned = inject.planned_hooks(config, log)
+        return int(planned[0]["hook"]["args"][0][1:])
+
+    def visible_during(begin: float, end: float) -> List[int]:
+        return [
+            version
+            for index, (started, _, version) in enumerate(list(history))
+            if started <= end and (index + 1 == len(history) or (history[index + 1][1] or end) >= begin)
+        ]
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        seen = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            begin = time.monotonic()
+            version = planned_version()
+            end = time.monotonic()
+            seen.append(version)
+            assert version in visible_during(begin, end), (version, history[-3:])
+    finally:
+        stop.set()
+        thread.join()
+    assert len(set(seen)) > 3  # the creates really ran while the file changed
+    time.sleep(0.4)  # past the racy window: now the plan is stored and served
+    final = history[-1][2]
+    assert planned_version() == final
+    assert len(list(cache_dir.iterdir())) == 1
+    assert planned_version() == final
+
+
+# ----------------------------------------------------------------------------- hook executables
+
+
+@pytest.fixture
+def exe_dir(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give files to another user")
+    directory = tmp_path / "libexec"
+    directory.mkdir(mode=0o755)
+    return directory
+
+
+def executable(directory: Path, name: str, uid: int = 0, mode: int = 0o755) -> Path:
+    path = directory / name
+    path.write_text("#!/bin/sh\n")
+    os.chown(path, uid, 0)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("uid", "mode", "refusal"),
+    [
+        (1000, 0o755, "refusing hook executable owned by uid 1000 (mode 0755)"),
+        (0, 0o775, "refusing hook executable writable by group (mode 0775)"),
+        (0, 0o757, "refusing hook executable writable by others (mode 0757)"),
+    ],
+)
+def test_a_hook_executable_others_could_change_is_refused(
+    root: Root, exe_dir: Path, uid: int, mode: int, refusal: str
+) -> None:
+    hook = executable(exe_dir, "audit", uid, mode)
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(hook)}]}))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert planned == []
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{root.hooks_json}: poststop hook {hook}: {hook}: {refusal}: hooks run as root")
+
+
+def test_a_directory_above_the_executable_counts_too(root: Root, exe_dir: Path) -> None:
+    hook = executable(exe_dir, "audit")
+    os.chown(exe_dir, 1000, 1000)
+    dropin = root.dropin(0, "10-audit.json", str(hook))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert planned == []
+    assert len(problems) == 1
+    # A drop-in's prestart runs as createRuntime (Podman 5's mapping), and the message names the stage it runs in.
+    assert problems[0].startswith(
+        f"{dropin}: createRuntime hook {hook}: {exe_dir}: refusing directory above a hook executable owned by uid 1000"
+    )
+
+
+def test_links_sticky_directories_container_stages_and_the_insecure_switch(root: Root, exe_dir: Path) -> None:
+    theirs = executable(exe_dir, "theirs", uid=1000)
+    link = exe_dir / "link"
+    link.symlink_to(theirs)
+    sticky = exe_dir / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    ours_in_sticky = executable(sticky, "ours")
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(link)}]}))
+    _, _, problems = scan_hook_sources(root.config())
+    assert len(problems) == 1 and f"{theirs}: refusing hook executable owned by uid 1000" in problems[0]
+    # in the container's namespaces the host's file at that path is not what runs
+    hooks = {"createContainer": [{"path": str(theirs)}], "poststop": [{"path": str(ours_in_sticky)}]}
+    root.hooks_json.write_text(json.dumps(hooks))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert problems == [] and len(planned) == 2
+    # the insecure switch accepts any owner, never a file others may write
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(theirs)}]}))
+    config = root.config()
+    config["container-hooks"]["insecure-allow-non-root-files"] = True
+    assert scan_hook_sources(config)[2] == []
+    theirs.chmod(0o777)
+    assert "writable by group and others" in scan_hook_sources(config)[2][0]
+
+
+def test_skip_policy_leaves_out_a_source_with_an_untrusted_executable(root: Root, exe_dir: Path) -> None:
+    theirs = executable(exe_dir, "theirs", uid=1000)
+    root.dropin(0, "10-bad.json", str(theirs))
+    root.dropin(0, "20-good.json", "/bin/true")
+    warnings: List[str] = []
+    planned, _ = load_hook_sources(root.config("skip"), warnings.append)
+    assert hook_paths(planned) == ["/bin/true"]
+    assert len(warnings) == 1 and "refusing hook executable owned by uid 1000" in warnings[0]
+
+
+def test_a_chmod_of_a_cached_hook_executable_is_seen(root: Root, exe_dir: Path, cache_dir: Path) -> None:
+    hook = executable(exe_dir, "audit")
+    root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(hook)}]}))
+    age(root.hooks_json, *root.dirs)
+    cache_dir.mkdir(mode=0o700)  # beside the executable's directory: made now, not while planning
+    log = ShimLog("", "info")
+    config = root.config()
+    assert hook_paths(inject.planned_hooks(config, log)) == [str(hook)]
+    assert len(list(cache_dir.iterdir())) == 1
+    hook.chmod(0o777)
+    with pytest.raises(ToolkitError, match="refusing hook executable writable by group and others"):
+        inject.planned_hooks(config, log)

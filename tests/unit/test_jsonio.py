@@ -33,10 +33,21 @@ def test_dumps_indented_is_json_dumps(value: Any, indent: str) -> None:
     assert jsonio.dumps(value, indent) == json.dumps(value, indent=indent)
 
 
-@pytest.mark.parametrize("value", [math.inf, -math.inf, [math.nan], {"a": [1.5e300, -0.0, 1e-7]}])
-def test_dumps_special_floats_as_json_does(value: Any) -> None:
+def test_dumps_special_floats_as_json_does() -> None:
+    value = {"a": [1.5e300, -0.0, 1e-7]}
     assert jsonio.dumps(value) == json.dumps(value, separators=(",", ":"))
     assert jsonio.dumps(value, "\t") == json.dumps(value, indent="\t")
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, [math.nan], {"a": [1.0, {"b": -math.inf}]}])
+@pytest.mark.parametrize("indent", [None, "\t"])
+def test_dumps_never_writes_non_finite_numbers(value: Any, indent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Go's encoding/json reads no NaN or Infinity: runc would refuse the file."""
+    with pytest.raises(ValueError, match="Out of range float"):
+        jsonio.dumps(value, indent)
+    monkeypatch.setattr(jsonio, "_json", None)  # without the accelerator too
+    with pytest.raises(ValueError, match="Out of range float"):
+        jsonio.dumps(value, indent)
 
 
 def test_dumps_refuses_what_json_refuses() -> None:

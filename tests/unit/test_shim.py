@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import pytest
+from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,6 +59,9 @@ ENGINE_CASES = [
     (["create", "x", "--bundle", B], "create", B, "x"),
     (["create", "--pid-file", "--bundle", "x"], "create", ".", "x"),  # "--bundle" is --pid-file's value
     (["create", "--", "--bundle"], "create", ".", "--bundle"),
+    # "--" among a command's options: what follows is an argument, never an option
+    (["create", "--bundle", B, "--", "x"], "create", B, "x"),
+    (["create", "x", "--", "--bundle", "/other"], "create", ".", "x"),
     (["create", "--detach", "--bundle", B, "x"], "create", B, "x"),
     (["create", "x"], "create", ".", "x"),
     (["create", "--bundle=", "x"], "create", ".", "x"),
@@ -151,3 +155,200 @@ def test_find_runtime_falls_back_to_standard_dirs(tmp_path: Path, monkeypatch: p
     monkeypatch.setitem(posix.environ, b"PATH", str(tmp_path).encode())
     found: Optional[str] = find_runtime(["sh"], str(tmp_path / "shim"))
     assert found is not None and found.endswith("/sh")
+
+
+# ----------------------------------------------------------------------------- main() and fail()
+
+
+class Execd(BaseException):
+    """posix.execv replaced: main() reached the runtime (a BaseException, as nothing may catch it)."""
+
+
+@pytest.fixture
+def shim_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A toolkit config, hooks.json and bundle under tmp_path; execv records instead of exec'ing."""
+    import posix
+
+    runtime = make_executable(tmp_path / "runc")
+    for name, value in write_small_toolkit(tmp_path, str(runtime)).items():
+        monkeypatch.setitem(posix.environ, name.encode(), value.encode())
+
+    def execv(path: str, argv: List[str]) -> None:
+        raise Execd(path, argv)
+
+    monkeypatch.setattr(posix, "execv", execv)
+    return tmp_path
+
+
+def run_main(root: Path, args: List[str]) -> Union[int, Execd]:
+    from chts import shim
+
+    try:
+        return shim.main(["container-hooks-runtime", *args], str(root / "shim"))
+    except Execd as execd:
+        return execd
+
+
+def test_main_injects_on_create_then_execs_the_runtime_with_the_same_argv(shim_root: Path) -> None:
+    args = ["--root", "/r", "create", "--bundle", str(shim_root / "bundle"), "c1"]
+    execd = run_main(shim_root, args)
+    assert isinstance(execd, Execd)
+    assert execd.args == (str(shim_root / "runc"), [str(shim_root / "runc"), *args])
+    spec = (shim_root / "bundle" / "config.json").read_text()
+    assert '"poststop":[{"path":"/bin/true"}]' in spec
+
+
+def test_main_passthrough_does_not_touch_the_bundle(shim_root: Path) -> None:
+    execd = run_main(shim_root, ["delete", "c1"])
+    assert isinstance(execd, Execd)
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_main_fails_a_create_in_one_line_everywhere(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    (shim_root / "hooks.json").write_text('{"poststop": [{"path": "/bin/true",}]}')
+    log = shim_root / "runc.log"
+    status = run_main(shim_root, ["--log", str(log), "create", "-b", str(shim_root / "bundle"), "c1"])
+    assert status == 1
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"container-hooks-runtime: {shim_root}/hooks.json:1:")
+    assert "level=error" in log.read_text() and "hooks.json:1:" in log.read_text()
+    assert "level=error" in (shim_root / "shim.log").read_text()
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_an_unexpected_exception_fails_a_create_in_one_line(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from chts import inject
+
+    def broken(*args: object) -> None:
+        raise KeyError("line one\nline two")
+
+    monkeypatch.setattr(inject, "inject", broken)
+    status = run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"])
+    assert status == 1
+    err = capfd.readouterr().err
+    assert err == "container-hooks-runtime: create failed inside the shim: KeyError: 'line one\\nline two'\n"
+
+
+def test_an_unexpected_exception_never_stops_passthrough(shim_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import cache
+
+    def broken(path: str) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(cache, "load_config", broken)
+    execd = run_main(shim_root, ["state", "c1"])
+    assert isinstance(execd, Execd)
+    assert execd.args[1][1:] == ["state", "c1"]  # the default runtimes: runc from PATH
+
+
+def test_fail_writes_one_line_to_stderr_and_to_runc_log_in_its_format(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from chts.shim import fail
+
+    for log_format in ("json", "text"):
+        log = tmp_path / f"log.{log_format}"
+        call = parse_runc_argv(["--log", str(log), "--log-format", log_format, "create", "c1"])
+        assert fail("two\nlines", call) == 1
+        assert capfd.readouterr().err == "container-hooks-runtime: two\\nlines\n"
+        (line,) = log.read_text().splitlines()
+        if log_format == "json":
+            assert json.loads(line)["msg"] == "container-hooks-runtime: two\\nlines"
+            assert json.loads(line)["level"] == "error"
+        else:
+            assert line.startswith('time="') and 'level=error msg="container-hooks-runtime: two\\\\nlines"' in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "debug"),
+    [("--debug", True), ("--debug=true", True), ("--debug=1", True), ("--debug=false", False), ("-debug=0", False)],
+)
+def test_debug_flag_value(flag: str, debug: bool) -> None:
+    assert parse_runc_argv([flag, "state", "x"]).debug is debug
+
+
+# ----------------------------------------------------------------------------- will runc really create?
+
+CREATES = [
+    [*DOCKER_ROOT, "create", "--bundle", B, "--pid-file", f"{B}/init.pid", "abc"],
+    ["create", "--bundle", B, "--pid-file", "/p", "--console-socket", "/s", "abc"],
+    ["create", "x"],
+    ["create", "x", "--bundle", B],  # options after the id: urfave/cli reorders them
+    ["run", "-d", "--keep", "--no-subreaper", "x"],
+    ["create", "--no-pivot=true", "--no-new-keyring", "--preserve-fds", "2", "x"],
+    ["--debug=false", "--systemd-cgroup", "run", "x"],
+    ["create", "--", "-x"],  # after "--", "-x" is the id
+    ["create", "--config", "/etc/spec.json", "x"],
+    ["restore", "--tcp-established", "--some-criu-option", "-b", B, "x"],  # restore is not second-guessed
+]
+DOES_NOT_CREATE = [
+    ["create", "--help"],
+    ["create", "-h", "x"],
+    ["run", "x", "--help"],
+    ["--help", "create", "x"],
+    ["-h", "create", "x"],
+    ["-v", "create", "x"],
+    ["--version", "run", "x"],
+    ["--no-such-global", "create", "x"],
+    ["create", "c1", "-b"],  # the value is missing: runc refuses (and "." would be edited)
+    ["create", "x", "--bundle"],
+    ["create", "--pid-file"],
+    ["create"],  # no id
+    ["create", "x", "y"],  # two ids
+    ["create", "--", "a", "b"],
+    ["create", "x", "--", "--bundle", "/other"],  # three ids after "--"
+    ["create", "--no-such-flag", "x"],
+    ["run", "-x", "c"],
+    ["--root"],
+    ["state", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", CREATES)
+def test_calls_that_create(argv: List[str]) -> None:
+    assert parse_runc_argv(argv).creates
+
+
+@pytest.mark.parametrize("argv", DOES_NOT_CREATE)
+def test_calls_that_create_nothing_leave_config_json_alone(argv: List[str]) -> None:
+    assert not parse_runc_argv(argv).creates
+
+
+def test_spec_path_follows_bundle_and_config() -> None:
+    assert parse_runc_argv(["create", "-b", "/b/", "x"]).spec_path() == "/b/config.json"
+    assert parse_runc_argv(["create", "-b", "/b", "x"]).spec_path() == "/b/config.json"
+    assert parse_runc_argv(["create", "x"]).spec_path() == "./config.json"
+    assert parse_runc_argv(["create", "--config", "s.json", "-b", "/b", "x"]).spec_path() == "/b/s.json"
+    assert parse_runc_argv(["create", "--config=/s.json", "-b", "/b", "x"]).spec_path() == "/s.json"
+
+
+@pytest.mark.parametrize("argv", [["create", "--help"], ["create", "c1", "-b"], ["create", "-h", "c1"]])
+def test_main_leaves_config_json_alone_when_runc_creates_nothing(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch, argv: List[str]
+) -> None:
+    monkeypatch.chdir(shim_root / "bundle")
+    execd = run_main(shim_root, argv)
+    assert isinstance(execd, Execd) and execd.args[1][1:] == argv  # runc says what is wrong
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_a_non_executable_runtime_early_in_path_does_not_hide_a_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import posix
+
+    early, late = tmp_path / "early", tmp_path / "late"
+    early.mkdir()
+    late.mkdir()
+    (early / "runc").write_text("#!/bin/sh\n")  # mode 0644: not executable
+    (early / "runc").chmod(0o644)
+    real = make_executable(late / "runc")
+    monkeypatch.setitem(posix.environ, b"PATH", f"{early}:{late}".encode())
+    assert find_runtime(["runc"], str(tmp_path / "shim")) == str(real)
+    (early / "runc").chmod(0o755)
+    assert find_runtime(["runc"], str(tmp_path / "shim")) == str(early / "runc")

@@ -1,0 +1,483 @@
+"""`container-hooks-ctk node`: the installer a Kubernetes DaemonSet runs, with the node's root at --host-root.
+
+preflight -> install (files, hooks, engine drop-in, restart only when the effective engine config
+changed) -> verify (a container through the handler with a probe hook, ready file, node label);
+`run` does all three and stays up; `uninstall` gives the node back. Every step is idempotent and
+runs under a lock on the host, so two installers on one node never interleave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Set
+
+from chts import __version__
+from chts.ctk.chaining import KEY as CHAIN_KEY
+from chts.ctk.chaining import SECTION as CHAIN_SECTION
+from chts.ctk.chaining import load_records
+from chts.ctk.toolkit_files import add_command, running_archive
+from chts.engines.toml_edit import set_key
+from chts.errors import ToolkitError
+from chts.node_engine import (
+    configure_engine,
+    containers_using,
+    digest,
+    effective_config,
+    effective_default,
+    engine_older_than_config,
+    handler_binary,
+    main_pid,
+    require_handler,
+    restart_engine,
+    restart_mode,
+    served_handler,
+    verify_container,
+    wait_until_serving,
+)
+from chts.node_files import (
+    DEFAULT_TOOLKIT_DIR,
+    HOST_CONFIG_DIR,
+    NodeLock,
+    NodeState,
+    SourceFile,
+    archive_files,
+    host_view,
+    install_archive,
+    read_source_dir,
+    shim_path,
+    sync_config,
+)
+from chts.node_host import (
+    EngineLayout,
+    HostRoot,
+    archive_interpreter,
+    check_python,
+    choose_layout,
+    has_systemd,
+    unit_of,
+)
+from chts.toolkit_config import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
+
+DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
+DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
+RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
+
+EPILOG = f"""\
+examples (in the DaemonSet's pod, the node's / mounted at /host):
+  container-hooks-ctk node preflight
+  container-hooks-ctk node run                      # install, verify, label, then watch the ConfigMap
+  container-hooks-ctk node ready                    # the readiness probe: exit 0 once verified
+  container-hooks-ctk node uninstall                # the cleanup Job
+  container-hooks-ctk node install --host-root /tmp/fake-node --restart-mode none
+
+install puts the .pyz at {DEFAULT_TOOLKIT_DIR}/versions/ behind {DEFAULT_TOOLKIT_DIR}/bin/container-hooks-runtime
+(switched by one atomic rename), syncs --source-dir (a ConfigMap: config.toml, hooks.json, other
+*.json go to hooks.d) into /etc/container-hooks, and configures the engine through its drop-in,
+running the installed container-hooks-ctk as the host (chroot). The engine is restarted only
+when its effective configuration changed: `systemctl restart` run in the host's root, which talks
+to the host's PID 1 over /run/systemd.
+"""
+
+
+class Node:
+    """One invocation's view of the node: options, host root, engine layout and what was said."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.host = HostRoot(args.host_root)
+        if not os.path.isdir(self.host.root):
+            raise ToolkitError(f"{self.host.root}: --host-root is not a directory (mount the node's / there)")
+        self.toolkit_dir = args.toolkit_dir
+        self.shim = shim_path(self.toolkit_dir)
+        self._layout: Optional[EngineLayout] = None
+
+    @property
+    def layout(self) -> EngineLayout:
+        if self._layout is None:
+            self._layout = choose_layout(self.host, self.args.engine)
+        return self._layout
+
+    def say(self, message: str) -> None:
+        if message and not self.args.quiet:
+            print(message)
+            sys.stdout.flush()
+
+    # ------------------------------------------------------------------------- steps
+
+    def preflight(self) -> str:
+        """Facts about the node, or the one reason it cannot run the shim; returns the restart mode."""
+        self.say(check_python(self.host, archive_interpreter(running_archive())))
+        layout = self.layout
+        self.say(f"engine: {layout.engine}, layout: {layout.layout}, config: {layout.config}")
+        manager = "systemd" if has_systemd(self.host) else "none found"
+        self.say(f"service manager: {manager} (unit {unit_of(self.host, layout)})")
+        mode = restart_mode(self.host, layout, self.args.restart_mode)
+        self.say(f"restart mode: {mode}")
+        return mode
+
+    def install(self, mode: str) -> None:
+        for line in install_archive(self.host, self.toolkit_dir, archive_to_install()):
+            self.say(line)
+        state = NodeState(self.host, self.toolkit_dir)
+        self.sync(state)
+        before = effective_config(self.host, self.layout)
+        if state.applied is None:
+            state.applied = digest(before)  # what the running engine has: nothing of ours yet
+        self.configure(state, True)
+        after = effective_config(self.host, self.layout)
+        self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
+        self.apply(state, after, mode)
+
+    def configure(self, state: NodeState, configure: bool) -> None:
+        """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
+        backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
+        directories = (os.path.dirname(self.layout.config), HOST_CONFIG_DIR)
+        present = {directory: entries(self.host.path(directory)) for directory in directories}
+        set_as_default = self.args.set_as_default and configure
+        self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
+        for directory in directories:
+            for name in sorted(entries(self.host.path(directory)) - present[directory]):
+                if f"{directory}/{name}" not in state.created:
+                    state.created.append(f"{directory}/{name}")
+        state.save()
+
+    def sync(self, state: NodeState) -> List[str]:
+        source = self.args.source_dir
+        if not os.path.isdir(source):
+            self.say(f"{source}: no hooks ConfigMap mounted; /etc/container-hooks left as it is")
+            return []
+        changes = sync_config(self.host, state, source, self.keep_chain)
+        for line in changes or ["/etc/container-hooks: in sync with the ConfigMap"]:
+            self.say(line)
+        return changes
+
+    def keep_chain(self, item: SourceFile) -> SourceFile:
+        """The ConfigMap's config.toml with the low-level runtime `runtime configure` chained the shim to.
+
+        configure records in config.toml.chains.json the binary the engine's default ran (crun,
+        nvidia-container-runtime ...) and puts it first in the runtimes list; a ConfigMap sync must
+        not take it away, or the shim would switch those containers to another runtime.
+        """
+        if item.host_path != DEFAULT_CONFIG_PATH:
+            return item
+        records = load_records(self.host.path(DEFAULT_CONFIG_PATH))
+        chained = [r["runtime"] for r in records.values() if isinstance(r, dict) and isinstance(r.get("runtime"), str)]
+        if not chained:
+            return item
+        text = item.data.decode()
+        runtimes = runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH))
+        wanted = [*dict.fromkeys(chained), *(r for r in runtimes if r not in chained)]
+        comment = SCHEMA[CHAIN_SECTION][CHAIN_KEY][2]
+        text = set_key(text, (CHAIN_SECTION,), CHAIN_KEY, wanted, record=False, comment=comment)
+        if runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH)) != wanted:
+            raise ToolkitError(
+                f"{DEFAULT_CONFIG_PATH}: cannot keep the chained runtime {chained[0]} in the ConfigMap's file"
+            )
+        return item._replace(data=text.encode())
+
+    def apply(self, state: NodeState, effective: str, mode: str) -> None:
+        """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
+        reason = self.restart_reason(state, effective, mode)
+        if reason is None:
+            self.say(f"{self.layout.engine} runs its effective configuration: no restart")
+            state.save()
+            return
+        self.say(f"{self.layout.engine} needs a restart: {reason}")
+        self.say(restart_engine(self.host, self.layout, mode))
+        if mode != "none":
+            self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+            if handler_binary(effective, self.layout, RUNTIME_NAME) is not None:
+                self.require_served(effective)
+            state.applied = digest(effective)
+        state.save()
+
+    def restart_reason(self, state: NodeState, effective: str, mode: str) -> Optional[str]:
+        """Why the running engine may not run ``effective`` (None: it does, as far as can be told).
+
+        containerd is asked what it serves (CRI status); CRI-O cannot be, so a process older than a file
+        of its configuration counts instead.
+        """
+        if state.applied != digest(effective):
+            return "its effective configuration changed"
+        if mode == "none" or handler_binary(effective, self.layout, RUNTIME_NAME) is None:
+            return None
+        if self.layout.engine == "containerd":
+            try:
+                return self.served_problem(effective)
+            except ToolkitError as exc:
+                return f"it cannot be asked what it serves ({exc})"
+        pid = main_pid(self.host, unit_of(self.host, self.layout))
+        return engine_older_than_config(self.host, self.layout, effective, pid)
+
+    def served_problem(self, effective: str) -> Optional[str]:
+        default = RUNTIME_NAME if effective_default(effective, self.layout) == RUNTIME_NAME else None
+        return served_handler(self.host, self.layout, RUNTIME_NAME, self.shim, default)
+
+    def require_served(self, effective: str) -> None:
+        problem = self.served_problem(effective)
+        if problem:
+            raise ToolkitError(problem)
+        if self.layout.engine == "containerd":
+            self.say(f"containerd serves runtime handler {RUNTIME_NAME!r} running {self.shim} (CRI status)")
+
+    def verify(self) -> None:
+        effective = effective_config(self.host, self.layout)
+        require_handler(effective, self.layout, RUNTIME_NAME, self.shim)
+        self.require_served(effective)
+        NodeState(self.host, self.toolkit_dir).make_hook_directories(self.host)  # the probe hook goes in hooks.d
+        self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
+        write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")
+        self.say(f"wrote {self.args.ready_file}")
+        self.label("true")
+
+    def run_on_host(self, argv: List[str]) -> str:
+        return self.host.run(argv, "probe container", timeout=self.args.engine_timeout)
+
+    def label(self, value: Optional[str]) -> None:
+        # here, not at the top: ssl and urllib cost every other ctk command ~20 ms at start
+        from chts.kube_api import READY_LABEL, in_cluster, set_node_label
+
+        api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)
+        if api is None:
+            self.say(f"not in a cluster (no KUBERNETES_SERVICE_HOST): node label {READY_LABEL} not changed")
+            return
+        node = self.args.node_name or os.environ.get("NODE_NAME")
+        if not node:
+            raise ToolkitError("no node name: set NODE_NAME (the downward API's spec.nodeName) or --node-name")
+        set_node_label(api, node, READY_LABEL, value)
+        self.say(f"node {node}: label {READY_LABEL}={value}" if value else f"node {node}: label {READY_LABEL} removed")
+
+    def uninstall(self, mode: str) -> None:
+        remove_ready_file(self.args.ready_file)
+        self.label(None)
+        state = NodeState(self.host, self.toolkit_dir)
+        if os.path.exists(self.host.path(self.shim)):
+            before = effective_config(self.host, self.layout)
+            if handler_binary(before, self.layout, RUNTIME_NAME) is not None:
+                if state.applied is None:
+                    state.applied = digest(before)
+                self.configure(state, False)
+                self.apply(state, effective_config(self.host, self.layout), mode)
+        for host_path in list(state.managed):
+            self.say(state.give_back(self.host, host_path))
+        for line in state.remove_created(self.host):
+            self.say(line)
+        state.remove()
+        users = containers_using(self.host, self.layout, self.shim)
+        if users:
+            self.say(
+                f"kept {self.toolkit_dir}: {len(users)} container(s) started through it still exist "
+                f"({', '.join(users[:3])}{', ...' if len(users) > 3 else ''}) and {self.layout.engine} needs it "
+                "to stop them; run uninstall again once they are gone"
+            )
+            return
+        for path, is_dir in archive_files(self.host, self.toolkit_dir):
+            if is_dir:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    continue
+            elif os.path.lexists(path):
+                os.unlink(path)
+            else:
+                continue
+            self.say(f"removed {host_view(self.host, path)}")
+
+
+def archive_to_install() -> str:
+    archive = running_archive()
+    if archive is None:
+        raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+    return archive
+
+
+def entries(directory: str) -> Set[str]:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
+
+
+def write_ready_file(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def remove_ready_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def locked(args: argparse.Namespace, body: Callable[[Node], None]) -> int:
+    node = Node(args)
+    with NodeLock(node.host), one_line_os_errors():
+        body(node)
+    return 0
+
+
+@contextmanager
+def one_line_os_errors() -> Iterator[None]:
+    """A file the installer could not handle (full disk, read-only /opt ...) is one line, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or "node installer"
+        raise ToolkitError(f"{where}: {exc.strerror or exc}") from None
+
+
+def run_preflight(args: argparse.Namespace) -> int:
+    Node(args).preflight()
+    return 0
+
+
+def run_install(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.install(node.preflight()))
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.verify())
+
+
+def run_uninstall(args: argparse.Namespace) -> int:
+    return locked(args, lambda node: node.uninstall(node.preflight()))
+
+
+def run_ready(args: argparse.Namespace) -> int:
+    """Readiness: the ready file of this version exists and the host's shim path resolves."""
+    node = Node(args)
+    try:
+        with open(args.ready_file, encoding="utf-8") as handle:
+            version = handle.read().split()[0]
+    except (OSError, IndexError):
+        print(f"{args.ready_file}: not verified yet", file=sys.stderr)
+        return 1
+    if version != __version__ or not os.path.exists(node.host.path(node.shim)):
+        print(f"{args.ready_file}: stale (version {version}, {node.shim} present: no)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """install + verify, then keep the node as configured until SIGTERM (which leaves it working)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    node = Node(args)
+    seen = source_signature(args.source_dir)  # before the sync: an edit made while verifying is seen next pass
+    with NodeLock(node.host), one_line_os_errors():
+        mode = node.preflight()
+        node.install(mode)
+        node.verify()
+    while not stop.wait(args.interval):
+        with NodeLock(node.host), one_line_os_errors():
+            seen = watch_once(node, mode, seen)
+    if args.cleanup_on_exit:
+        with NodeLock(node.host), one_line_os_errors():
+            node.uninstall(mode)
+    else:
+        node.say("stopping; the node keeps its configuration and the engine keeps running")
+    return 0
+
+
+def watch_once(node: Node, mode: str, seen: str) -> str:
+    """One pass of `run`: sync a changed ConfigMap (no restart), re-assert the engine drop-in if it went."""
+    current = source_signature(node.args.source_dir)
+    if current != seen:
+        try:
+            node.sync(NodeState(node.host, node.toolkit_dir))
+        except ToolkitError as exc:  # a bad edit of the ConfigMap: keep the last good hooks, say why
+            print(f"container-hooks-ctk: {exc}; the node keeps its previous hooks", file=sys.stderr)
+    effective = effective_config(node.host, node.layout)
+    if handler_binary(effective, node.layout, RUNTIME_NAME) != node.shim:
+        node.say(f"{node.layout.config}: runtime {RUNTIME_NAME!r} is gone (config regenerated?): configuring again")
+        node.install(mode)  # restarted if the running engine lacks the handler (see restart_reason)
+        node.verify()
+    elif still_serving(node, effective) is False:
+        node.install(mode)
+        node.verify()
+    return current
+
+
+def still_serving(node: Node, effective: str) -> Optional[bool]:
+    """Whether the running engine still serves the handler (None: cannot tell now, ask next pass)."""
+    try:
+        problem = node.served_problem(effective)
+    except ToolkitError:
+        return None  # the engine is being restarted by someone else, say
+    if problem:
+        node.say(f"{problem}: configuring again")
+    return problem is None
+
+
+def source_signature(source_dir: str) -> str:
+    """What the ConfigMap holds now (kubelet swaps its ..data link atomically on an update)."""
+    try:
+        return repr([(item.host_path, item.data) for item in read_source_dir(source_dir)])
+    except ToolkitError as exc:
+        return f"error: {exc}"
+
+
+def register(subparsers: Any) -> None:
+    node = add_command(subparsers, "node", "install, verify and keep the toolkit on a Kubernetes node", EPILOG)
+    actions = node.add_subparsers(dest="action", metavar="ACTION")
+    for action, summary, func in (
+        (
+            "preflight",
+            "check that the node can run the shim: python3, engine and layout, service manager",
+            run_preflight,
+        ),
+        ("install", "install the .pyz, sync hooks, configure the engine's drop-in, restart it if needed", run_install),
+        ("verify", "run a container through the handler with a probe hook; write the ready file; label", run_verify),
+        ("run", "preflight, install and verify, then re-sync hooks and re-assert the drop-in until SIGTERM", run_run),
+        ("uninstall", "remove the label, the drop-in and every file of the installer; restart once", run_uninstall),
+        ("ready", "exit 0 when this node was verified by this version (a readiness probe)", run_ready),
+    ):
+        parser = add_command(actions, action, summary, EPILOG)
+        parser.set_defaults(func=func)
+        parser.add_argument("--host-root", default="/host", metavar="DIR", help="the node's / (default: %(default)s)")
+        parser.add_argument(
+            "--toolkit-dir", default=DEFAULT_TOOLKIT_DIR, metavar="DIR", help="host path (default: %(default)s)"
+        )
+        parser.add_argument("--ready-file", default=DEFAULT_READY_FILE, metavar="PATH", help="default: %(default)s")
+        if action == "ready":
+            continue
+        parser.add_argument("--engine", default="auto", choices=("auto", "containerd", "crio"), help="default: auto")
+        parser.add_argument(
+            "--restart-mode",
+            default="auto",
+            choices=("auto", "systemd", "signal", "none"),
+            help="auto: systemd when the host runs it (default: %(default)s)",
+        )
+        parser.add_argument("--engine-timeout", type=float, default=120.0, metavar="S", help="default: %(default)s")
+        parser.add_argument(
+            "--source-dir",
+            default=DEFAULT_SOURCE_DIR,
+            metavar="DIR",
+            help="the mounted ConfigMap (default: %(default)s)",
+        )
+        parser.add_argument("--set-as-default", action="store_true", help="make the shim the engine's default runtime")
+        parser.add_argument("--node-name", help="this node (default: $NODE_NAME)")
+        parser.add_argument("--api-server", metavar="URL", help="default: the in-cluster API server")
+        parser.add_argument("--token-file", metavar="PATH", help="default: the pod's service account token")
+        parser.add_argument("--ca-file", metavar="PATH", help="default: the pod's service account CA")
+        if action == "run":
+            parser.add_argument(
+                "--interval", type=float, default=10.0, metavar="S", help="watch period (default: %(default)s)"
+            )
+            parser.add_argument("--cleanup-on-exit", action="store_true", help="uninstall on SIGTERM")

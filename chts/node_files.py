@@ -1,0 +1,343 @@
+"""The node installer's files on the host: the versioned .pyz behind one stable path, synced hooks, state, lock.
+
+Layout under the toolkit directory (default /opt/container-hooks on the host):
+
+    versions/container-hooks-toolkit-<version>-<sha12>.pyz   every build installed, the last two kept
+    current.pyz -> versions/...                              switched by one atomic rename
+    bin/container-hooks-runtime -> ../current.pyz            what the engine's BinaryName names: never changes
+    bin/container-hooks-ctk, bin/container-hooks             likewise
+    node-state.json                                          what uninstall needs to give the host back
+    backup/                                                  host files that were there before the first sync
+
+A container started before an upgrade keeps working: the engine execs bin/container-hooks-runtime by
+path for every runc call, and that path resolves to a complete archive at every instant.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+from chts import __version__
+from chts.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
+from chts.dispatch import TOOL_NAMES
+from chts.dropin_hooks import parse_dropin
+from chts.engines.engine_files import parse_json_object
+from chts.errors import ToolkitError
+from chts.hooks_file import parse_hooks_json
+from chts.node_host import HostRoot
+from chts.toolkit_config import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config, read_text_file
+
+DEFAULT_TOOLKIT_DIR = "/opt/container-hooks"
+HOST_CONFIG_DIR = os.path.dirname(DEFAULT_CONFIG_PATH)  # /etc/container-hooks
+HOST_HOOKS = f"{HOST_CONFIG_DIR}/hooks.json"
+HOST_HOOKS_DIR = f"{HOST_CONFIG_DIR}/hooks.d"
+KEPT_VERSIONS = 2
+LOCK_PATH = "/run/container-hooks-node.lock"
+STATE_NAME = "node-state.json"
+MAX_KEYS = 256
+
+
+def shim_path(toolkit_dir: str) -> str:
+    """The stable host path the engine's runtime entry names."""
+    return f"{toolkit_dir}/bin/container-hooks-runtime"
+
+
+def ctk_path(toolkit_dir: str) -> str:
+    return f"{toolkit_dir}/bin/container-hooks-ctk"
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def make_directory(path: str) -> None:
+    """A root-owned 0755 directory (the shim refuses hook directories others can write)."""
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot create: {exc.strerror}") from None
+    if not os.path.isdir(path):
+        raise ToolkitError(f"{path}: exists and is not a directory")
+
+
+def switch_link(link: str, target: str) -> bool:
+    """Point ``link`` at ``target`` by renaming a new link over it; False when it already did."""
+    if os.path.islink(link) and os.readlink(link) == target:
+        return False
+    if os.path.lexists(link) and not os.path.islink(link):
+        raise ToolkitError(f"{link}: exists and is not a link of this installer; move it away first")
+    symlink_atomically(link, target)
+    return True
+
+
+def install_archive(host: HostRoot, toolkit_dir: str, source: str) -> List[str]:
+    """Put ``source`` (this .pyz) on the host behind the stable names; what changed, one line each."""
+    home = host.path(toolkit_dir)
+    versions = os.path.join(home, "versions")
+    for directory in (home, versions, os.path.join(home, "bin")):
+        make_directory(directory)
+    name = f"container-hooks-toolkit-{__version__}-{file_digest(source)[:12]}.pyz"
+    changes = []
+    versioned = os.path.join(versions, name)
+    if not os.path.isfile(versioned) or file_digest(versioned) != file_digest(source):
+        copy_atomically(source, versioned, 0o755)
+        changes.append(f"installed {host_view(host, versioned)}")
+    if switch_link(os.path.join(home, "current.pyz"), f"versions/{name}"):
+        changes.append(f"switched {toolkit_dir}/current.pyz to versions/{name}")
+    for tool in TOOL_NAMES:
+        if switch_link(os.path.join(home, "bin", tool), "../current.pyz"):
+            changes.append(f"linked {toolkit_dir}/bin/{tool} -> ../current.pyz")
+    changes += prune_versions(host, versions, name)
+    return changes
+
+
+def prune_versions(host: HostRoot, versions: str, current: str) -> List[str]:
+    """Keep the current build and the one before it (a runc call may be starting it right now)."""
+    builds = [name for name in os.listdir(versions) if name.endswith(".pyz") and not name.startswith(".")]
+    older = sorted(
+        (name for name in builds if name != current), key=lambda n: os.stat(os.path.join(versions, n)).st_mtime
+    )
+    removed = []
+    for name in older[: max(0, len(older) - (KEPT_VERSIONS - 1))]:
+        os.unlink(os.path.join(versions, name))
+        removed.append(f"removed old build {host_view(host, os.path.join(versions, name))}")
+    return removed
+
+
+def host_view(host: HostRoot, seen: str) -> str:
+    """The host's own path of a path under the host root (for messages a node admin reads)."""
+    if host.root == "/":
+        return seen
+    return "/" + os.path.relpath(seen, host.root)
+
+
+# ----------------------------------------------------------------------------- config sync
+
+
+class SourceFile(NamedTuple):
+    host_path: str  # where it goes on the host
+    data: bytes
+
+
+def read_source_dir(source_dir: str) -> List[SourceFile]:
+    """The ConfigMap's files, each validated as the shim will read it; ToolkitError before anything is written.
+
+    Keys: ``config.toml`` (the toolkit config), ``hooks.json`` (hooks for every container) and any other
+    ``*.json`` (an oci-hooks(5) file for hooks.d). kubelet's ``..data`` machinery is skipped.
+    """
+    try:
+        names = sorted(name for name in os.listdir(source_dir) if not name.startswith("."))
+    except OSError as exc:
+        raise ToolkitError(f"{source_dir}: cannot list the hooks ConfigMap: {exc.strerror}") from None
+    if len(names) > MAX_KEYS:
+        raise ToolkitError(f"{source_dir}: {len(names)} files; at most {MAX_KEYS} are synced")
+    files = []
+    for name in names:
+        path = os.path.join(source_dir, name)
+        text = read_text_file(path, MAX_CONFIG_BYTES, "ConfigMap")
+        if name == "config.toml":
+            check_synced_config(parse_config(text, path), path)
+            files.append(SourceFile(DEFAULT_CONFIG_PATH, text.encode()))
+        elif name == "hooks.json":
+            parse_hooks_json(text, path)
+            files.append(SourceFile(HOST_HOOKS, text.encode()))
+        elif name.endswith(".json"):
+            parse_dropin(text, path)
+            files.append(SourceFile(f"{HOST_HOOKS_DIR}/{name}", text.encode()))
+        else:
+            raise ToolkitError(f"{path}: unknown key: expected config.toml, hooks.json or an oci-hooks(5) *.json file")
+    return files
+
+
+def check_synced_config(config: Dict[str, Dict[str, Any]], path: str) -> None:
+    """The synced files land in /etc/container-hooks: the config must read them from there."""
+    if config["container-hooks"]["path"] != HOST_HOOKS:
+        raise ToolkitError(f"{path}: [container-hooks] path must be {HOST_HOOKS} (the node installer syncs it there)")
+    if HOST_HOOKS_DIR not in config["container-hooks"]["hooks-dirs"]:
+        raise ToolkitError(f"{path}: [container-hooks] hooks-dirs must include {HOST_HOOKS_DIR}")
+    if config["container-hooks"]["insecure-allow-non-root-files"]:
+        raise ToolkitError(f"{path}: insecure-allow-non-root-files is for test roots, not nodes")
+
+
+def write_root_file(path: str, data: bytes) -> None:
+    """Atomically replace ``path``; root-owned 0644 whatever was there (the shim's trust rules)."""
+    write_atomically(path, data, mode=0o644)
+    try:
+        if os.geteuid() == 0:
+            os.chown(path, 0, 0)
+        os.chmod(path, 0o644)
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot set owner and mode: {exc.strerror}") from None
+
+
+def sync_config(
+    host: HostRoot, state: NodeState, source_dir: str, adjust: Optional[Callable[[SourceFile], SourceFile]] = None
+) -> List[str]:
+    """Make the host's /etc/container-hooks hold the ConfigMap's files (each as ``adjust`` has it); what changed."""
+    wanted = [adjust(item) if adjust else item for item in read_source_dir(source_dir)]
+    changes = []
+    state.make_hook_directories(host)
+    for item in wanted:
+        seen = host.path(item.host_path)
+        current = read_bytes(seen)
+        if current == item.data:
+            state.manage(item.host_path)
+            continue
+        if current is not None and item.host_path not in state.managed:
+            state.back_up(host, item.host_path, current)
+        state.manage(item.host_path)
+        state.save()  # first: a crash after the write still knows the file is ours
+        write_root_file(seen, item.data)
+        changes.append(f"synced {item.host_path}")
+    kept = {item.host_path for item in wanted}
+    for host_path in sorted(set(state.managed) - kept):
+        changes.append(state.give_back(host, host_path))
+    state.save()
+    return changes
+
+
+# ----------------------------------------------------------------------------- state and lock
+
+
+class NodeState:
+    """node-state.json: which host files are ours, what was there before, and the engine config last applied."""
+
+    def __init__(self, host: HostRoot, toolkit_dir: str) -> None:
+        self.path = host.path(f"{toolkit_dir}/{STATE_NAME}")
+        self.backup_dir = host.path(f"{toolkit_dir}/backup")
+        data: Dict[str, Any] = {}
+        text = read_bytes(self.path)
+        if text is not None:
+            try:
+                data = parse_json_object(text.decode("utf-8", "replace"), self.path)
+            except ToolkitError as exc:
+                raise ToolkitError(f"{exc}; move it away to start over") from None
+        self.managed: List[str] = list(data.get("managed", []))
+        self.backups: Dict[str, str] = dict(data.get("backups", {}))
+        self.applied: Optional[str] = data.get("applied")
+        # host paths the installer created (conf.d and a backup beside the engine config, /etc/container-hooks)
+        self.created: List[str] = list(data.get("created", []))
+
+    def manage(self, host_path: str) -> None:
+        if host_path not in self.managed:
+            self.managed.append(host_path)
+
+    def back_up(self, host: HostRoot, host_path: str, data: bytes) -> None:
+        copy = os.path.join(self.backup_dir, host_path.lstrip("/"))
+        os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+        write_atomically(copy, data, mode=0o600)
+        self.backups[host_path] = copy
+
+    def give_back(self, host: HostRoot, host_path: str) -> str:
+        """Restore what was at ``host_path`` before the installer, or remove the installer's file."""
+        seen = host.path(host_path)
+        copy = self.backups.pop(host_path, None)
+        if host_path in self.managed:
+            self.managed.remove(host_path)
+        if copy is not None and os.path.isfile(copy):
+            with open(copy, "rb") as handle:
+                write_atomically(seen, handle.read())
+            os.unlink(copy)
+            return f"restored {host_path} as it was before the installer"
+        try:
+            os.unlink(seen)
+        except FileNotFoundError:
+            pass
+        return f"removed {host_path}"
+
+    def make_hook_directories(self, host: HostRoot) -> None:
+        """/etc/container-hooks and its hooks.d, remembered for uninstall when the installer made them."""
+        for directory in (HOST_CONFIG_DIR, HOST_HOOKS_DIR):
+            if not os.path.isdir(host.path(directory)):
+                make_directory(host.path(directory))
+                if directory not in self.created:
+                    self.created.append(directory)
+                self.save()
+
+    def remove_created(self, host: HostRoot) -> List[str]:
+        """Remove what the installer created (beside the engine config, /etc/container-hooks), a directory only
+        when empty; what was removed."""
+        removed = []
+        for host_path in sorted(self.created, key=len, reverse=True):  # a directory's files first
+            seen = host.path(host_path)
+            try:
+                if os.path.isdir(seen) and not os.path.islink(seen):
+                    os.rmdir(seen)
+                elif os.path.lexists(seen):
+                    os.unlink(seen)
+                else:
+                    continue
+            except OSError:  # not empty: files put there since (a log the shim wrote ...) are not the installer's
+                kept = ", ".join(sorted(os.listdir(seen))[:3]) if os.path.isdir(seen) else "cannot remove"
+                removed.append(f"kept {host_path}: not empty ({kept})")
+                continue
+            removed.append(f"removed {host_path}")
+        self.created = []
+        return removed
+
+    def save(self) -> None:
+        data = {
+            "version": __version__,
+            "managed": self.managed,
+            "backups": self.backups,
+            "applied": self.applied,
+            "created": self.created,
+        }
+        make_directory(os.path.dirname(self.path))
+        write_atomically(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), mode=0o600)
+
+    def remove(self) -> None:
+        for path in (self.path,):
+            if os.path.lexists(path):
+                os.unlink(path)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class NodeLock:
+    """One installer per node: an flock on a file in the host's /run, seen by every pod on the node."""
+
+    def __init__(self, host: HostRoot) -> None:
+        self.path = host.path(LOCK_PATH)
+        self.fd = -1
+
+    def __enter__(self) -> NodeLock:
+        make_directory(os.path.dirname(self.path))
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ToolkitError(f"{self.path}: another node installer holds it (pid {holder} on the host)") from None
+            raise ToolkitError(f"{self.path}: cannot lock: {exc.strerror}") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the flock
+
+
+def archive_files(host: HostRoot, toolkit_dir: str) -> Iterator[Tuple[str, bool]]:
+    """(path, is_dir) of everything install put under ``toolkit_dir``, deepest first, for uninstall."""
+    home = host.path(toolkit_dir)
+    for tool in TOOL_NAMES:
+        yield os.path.join(home, "bin", tool), False
+    yield os.path.join(home, "current.pyz"), False
+    versions = os.path.join(home, "versions")
+    if os.path.isdir(versions):
+        for name in sorted(os.listdir(versions)):
+            yield os.path.join(versions, name), False
+    for directory in (os.path.join(home, "bin"), versions, home):
+        yield directory, True

@@ -1,0 +1,61 @@
+"""File-format cases as files (tests/data/{dropin,hooks-json}/{valid,invalid}), like tomli's tests/data.
+
+A valid case is NAME.json beside NAME.parsed.json, what the shim plans from it; an
+invalid case is NAME.json beside NAME.err, the exact one line a create shows (the file
+named as NAME.json). Adding a case is adding two files: no Python.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+import pytest
+
+from chts.dropin_hooks import parse_dropin
+from chts.errors import ToolkitError
+from chts.hooks_file import parse_hooks_json
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+PARSERS: Dict[str, Callable[[str, str], Any]] = {"dropin": parse_dropin, "hooks-json": parse_hooks_json}
+
+
+def cases(validity: str) -> List[Tuple[str, Path]]:
+    return [
+        (kind, path)
+        for kind in PARSERS
+        for path in sorted((DATA / kind / validity).glob("*.json"))
+        if not path.name.endswith(".parsed.json")
+    ]
+
+
+def case_id(case: Tuple[str, Path]) -> str:
+    return f"{case[0]}/{case[1].stem}"
+
+
+@pytest.mark.parametrize("case", cases("valid"), ids=case_id)
+def test_valid_files_parse_to_what_is_beside_them(case: Tuple[str, Path]) -> None:
+    kind, path = case
+    expected = json.loads(path.with_name(path.stem + ".parsed.json").read_text())
+    assert PARSERS[kind](path.read_text(), path.name) == expected
+
+
+@pytest.mark.parametrize("case", cases("invalid"), ids=case_id)
+def test_invalid_files_fail_with_the_one_line_beside_them(case: Tuple[str, Path]) -> None:
+    kind, path = case
+    expected = path.with_suffix(".err").read_text()
+    assert expected.endswith("\n") and expected.count("\n") == 1, f"{path.stem}.err must hold one line"
+    with pytest.raises(ToolkitError) as caught:
+        PARSERS[kind](path.read_text(), path.name)
+    assert str(caught.value) == expected.rstrip("\n")
+
+
+def test_every_case_has_its_expectation_and_nothing_is_orphaned() -> None:
+    for kind in PARSERS:
+        valid = {p.name for p in (DATA / kind / "valid").iterdir()}
+        invalid = {p.name for p in (DATA / kind / "invalid").iterdir()}
+        inputs = {name for name in valid if not name.endswith(".parsed.json")}
+        assert valid == inputs | {name[: -len(".json")] + ".parsed.json" for name in inputs}, kind
+        stems = {name.rsplit(".", 1)[0] for name in invalid}
+        assert invalid == {f"{stem}.json" for stem in stems} | {f"{stem}.err" for stem in stems}, kind

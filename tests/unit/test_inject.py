@@ -1,0 +1,218 @@
+"""chts.inject's edit of config.json: exact text round-trip, replacing what an earlier create added, linear merging."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chts import merge
+from chts.errors import ToolkitError
+from chts.inject import RECORD_ANNOTATION, SpecText, edit_spec
+from chts.jsonio import loads_object
+
+SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "abc"]}
+
+
+def planned(stage: str, path: str, *args: str, timeout: Optional[int] = None) -> Any:
+    hook: Dict[str, Any] = {"path": path}
+    if args:
+        hook["args"] = list(args)
+    if timeout is not None:
+        hook["timeout"] = timeout
+    return {"stage": stage, "hook": hook, "source": "/etc/container-hooks/hooks.json"}
+
+
+def edit(text: str, hooks: List[Any]) -> Optional[str]:
+    data, _ = edit_spec(SpecText("/b/config.json", text.encode()), hooks)
+    return None if data is None else data.decode()
+
+
+def member_texts(text: str) -> Dict[str, str]:
+    """Each top-level member's value as written."""
+    _, members, _, _ = loads_object(text)
+    return {key: text[value_start:value_end] for key, _, _, value_start, value_end, _ in members}
+
+
+NUMBERS = ["1e400", "1e2", "-0", "0.30000000000000001", "12345678901234567890123", "1E-7", "-0.0", "5"]
+
+
+@pytest.mark.parametrize("indent", [None, "\t", "    "])
+def test_numbers_and_every_untouched_value_keep_their_text(indent: Optional[str]) -> None:
+    body = {"ociVersion": "1.0.2", "process": {"args": ["/bin/true"]}, "hooks": {"prestart": [SETKEY]}}
+    text = json.dumps(body, indent=indent)
+    # numbers json would rewrite (1e400 -> Infinity, 1e2 -> 100.0, -0 -> 0 ...), in unknown fields
+    numbers = "[" + ", ".join(NUMBERS) + "]"
+    text = (
+        text[: text.rindex("}")].rstrip()
+        + f',{"" if indent is None else chr(10) + indent}"x-numbers": {numbers}'
+        + "\n}"
+    )
+    text = text.replace('"/proc/42/exe"', '"/proc/42/exe", "x-vendor": 1e400')  # inside a kept hook too
+    result = edit(text, [planned("prestart", "/bin/audit", "audit"), planned("poststop", "/bin/stop")])
+    assert result is not None
+    before, after = member_texts(text), member_texts(result)
+    for key in ("ociVersion", "process", "x-numbers"):
+        assert after[key] == before[key]
+    assert after["x-numbers"] == numbers
+    assert '"x-vendor": 1e400' in after["hooks"]  # Docker's hook: copied as text, first
+    assert result.index("libnetwork-setkey") < result.index("/bin/audit")
+    hooks = json.loads(result)["hooks"]
+    assert [hook["path"] for hook in hooks["prestart"]] == ["/proc/42/exe", "/bin/audit"]
+    assert hooks["poststop"] == [{"path": "/bin/stop"}]
+    assert "Infinity" not in result and "NaN" not in result
+
+
+# Documents of arbitrary members whose values are written in forms json does not reproduce.
+number_text = (
+    st.sampled_from(NUMBERS) | st.integers().map(str) | st.floats(allow_nan=False, allow_infinity=False).map(repr)
+)
+leaf = number_text | st.text(max_size=5).map(json.dumps) | st.sampled_from(["true", "null", "{}", "[ ]"])
+value_text = st.recursive(
+    leaf,
+    lambda inner: st.lists(inner, max_size=3).map(lambda items: "[" + " ,".join(items) + "]")
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3).map(
+        lambda d: "{" + ",".join(f"{json.dumps(k)}: {v}" for k, v in d.items()) + "}"
+    ),
+    max_leaves=12,
+)
+keys = st.text(max_size=6).filter(lambda key: key not in ("hooks", "annotations"))
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(keys, value_text, max_size=6), st.sampled_from([None, "\t", "  "]))
+def test_any_document_keeps_every_member_but_hooks_and_the_record(members: Dict[str, str], indent: Any) -> None:
+    if indent is None:
+        text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in members.items()) + "}"
+    else:
+        text = "{\n" + ",\n".join(f"{indent}{json.dumps(k)}: {v}" for k, v in members.items()) + "\n}\n"
+    result = edit(text, [planned("prestart", "/bin/audit")])
+    assert result is not None
+    after = member_texts(result)
+    assert {key: after[key] for key in members} == members
+    assert list(after) == [*members, "hooks", "annotations"]
+    assert json.loads(result)["hooks"] == {"prestart": [{"path": "/bin/audit"}]}
+
+
+def test_second_create_changes_nothing() -> None:
+    hooks = [planned("prestart", "/bin/audit", "audit", timeout=5)]
+    once = edit('{"ociVersion": "1.0.2"}', hooks)
+    assert once is not None
+    assert edit(once, hooks) is None
+
+
+def test_changed_and_removed_hooks_are_replaced_not_doubled() -> None:
+    text = json.dumps({"ociVersion": "1.0.2", "hooks": {"prestart": [SETKEY]}, "annotations": {"a": "b"}})
+    first = edit(text, [planned("prestart", "/bin/audit", "audit", timeout=5), planned("poststop", "/bin/gone")])
+    assert first is not None
+    # the configuration changes: another timeout and args, the poststop hook removed, a new one
+    second = edit(
+        first, [planned("prestart", "/bin/audit", "audit", "--v2", timeout=9), planned("poststart", "/bin/n")]
+    )
+    assert second is not None
+    spec = json.loads(second)
+    assert spec["hooks"]["prestart"] == [SETKEY, {"path": "/bin/audit", "args": ["audit", "--v2"], "timeout": 9}]
+    assert spec["hooks"]["poststop"] == []
+    assert spec["hooks"]["poststart"] == [{"path": "/bin/n"}]
+    assert spec["annotations"]["a"] == "b"
+    # nothing configured any more: the engine's own hook alone, and no record
+    third = edit(second, [])
+    assert third is not None
+    spec = json.loads(third)
+    assert spec["hooks"]["prestart"] == [SETKEY]
+    assert spec["annotations"] == {"a": "b"}
+
+
+def test_an_engine_hook_equal_to_ours_is_never_taken_out() -> None:
+    """Not added (it was there), so not recorded, so not removed when the configuration drops it."""
+    text = json.dumps({"hooks": {"prestart": [{"path": "/bin/audit"}]}})
+    assert edit(text, [planned("prestart", "/bin/audit")]) is None
+    assert edit(text, []) is None
+
+
+def test_conditions_do_not_see_our_own_record() -> None:
+    """A drop-in matching any annotation must not start matching because of the record."""
+    conditional = dict(planned("prestart", "/bin/annotated"), when={"annotations": [[".*", ".*"]]})
+    first = edit("{}", [planned("poststop", "/bin/stop"), conditional])
+    assert first is not None
+    assert json.loads(first)["hooks"] == {"poststop": [{"path": "/bin/stop"}]}
+    assert edit(first, [planned("poststop", "/bin/stop"), conditional]) is None
+
+
+def test_a_member_too_deep_to_parse_is_copied_as_text() -> None:
+    """runc (Go) reads 10,000 levels; Python's parsers stop near 1,000 before 3.12."""
+    deep = "[" * 5000 + "]" * 5000
+    text = '{"ociVersion": "1.0.2", "x-deep": ' + deep + "}"
+    result = edit(text, [planned("prestart", "/bin/audit")])
+    assert result is not None and result.startswith('{"ociVersion": "1.0.2", "x-deep": ' + deep + ",")
+    with pytest.raises(ToolkitError, match='"hooks" is nested too deeply'):
+        edit('{"hooks": {"prestart": [' + deep + "]}}", [planned("prestart", "/bin/audit")])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1,}', "invalid JSON"),
+        ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+        ('{"a": {"b": 1, "b": 1}}', "duplicate key 'b'"),
+        ("[]", "must be a JSON object, not list"),
+        ('{"a": NaN}', "NaN is not valid JSON"),
+        ('{"a": 1} x', "Extra data"),
+        ('{"hooks": []}', '"hooks" must be an object'),
+    ],
+)
+def test_bad_config_json_is_one_error_naming_it(text: str, message: str) -> None:
+    with pytest.raises(ToolkitError, match="^/b/config.json") as caught:
+        edit(text, [planned("prestart", "/bin/audit")])
+    assert message in str(caught.value)
+
+
+def test_a_foreign_or_broken_record_is_ignored() -> None:
+    for record in ("not json", json.dumps([["nostage", {"path": "/x"}]]), json.dumps({"a": 1})):
+        text = json.dumps({"hooks": {"prestart": [{"path": "/x"}]}, "annotations": {RECORD_ANNOTATION: record}})
+        result = edit(text, [])
+        assert result is not None  # the record is dropped...
+        assert json.loads(result)["hooks"]["prestart"] == [{"path": "/x"}]  # ...and no hook with it
+
+
+def test_merging_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """4,000 hooks: each hook's identity is computed a bounded number of times (was n squared)."""
+    calls = 0
+    identity = merge.hook_identity
+
+    def counted(hook: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return identity(hook)
+
+    monkeypatch.setattr(merge, "hook_identity", counted)
+    existing = [{"path": f"/engine/{n}"} for n in range(2000)]
+    wanted = [("prestart", {"path": f"/ours/{n}"}) for n in range(4000)]
+    previous = wanted[:2000]
+    spec_hooks = {"prestart": existing + [dict(hook) for _, hook in previous]}
+    layout, added = merge.plan_merge(spec_hooks, wanted, previous)
+    assert len(added) == 4000 and len(layout["prestart"]) == 6000
+    assert calls <= 3 * (len(existing) + len(wanted) + len(previous))
+
+
+def test_a_too_deep_member_that_is_also_broken_is_one_error() -> None:
+    deep = "[" * 5000 + '"unterminated'
+    with pytest.raises(ToolkitError, match=r"^/b/config.json: invalid JSON: "):
+        edit('{"x": ' + deep, [planned("prestart", "/bin/audit")])
+
+
+def test_the_edit_works_without_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import jsonio
+
+    monkeypatch.setattr(jsonio, "_json", None)
+    text = '{"ociVersion": "1.0.2", "x": 1e400, "hooks": {"prestart": [{"path": "/x", "timeout": 1e2}]}}'
+    result = edit(text, [planned("prestart", "/bin/audit")])
+    assert result is not None
+    assert result.startswith(
+        '{"ociVersion": "1.0.2", "x": 1e400, "hooks": {"prestart":[{"path": "/x", "timeout": 1e2},'
+    )
+    with pytest.raises(ToolkitError, match="invalid JSON"):
+        edit('{"a": 1,}', [])

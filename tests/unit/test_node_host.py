@@ -1,0 +1,154 @@
+"""What the node installer reads of a host root: its python3, its engine layout, its service manager; refusals."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from ctk_cli import run_ctk
+
+from chts import __version__
+from chts.errors import ToolkitError
+from chts.node_host import HostRoot, check_python, choose_layout, detect_layouts, has_systemd, python_version_of
+
+
+def fake_host(root: Path, os_id: str = "debian", python: str = "python3.11") -> HostRoot:
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text(f'ID={os_id}\nPRETTY_NAME="{os_id} node"\n')
+    if python:
+        (root / "usr" / "bin").mkdir(parents=True)
+        (root / "usr" / "bin" / python).write_text("")
+        if python != "python3":
+            (root / "usr" / "bin" / "python3").symlink_to(python)
+    return HostRoot(str(root))
+
+
+def test_python_version_from_the_hosts_link(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    assert python_version_of(host, "/usr/bin/python3") == (3, 11)
+    assert check_python(host) == "/usr/bin/python3 is Python 3.11 (debian node)"
+
+
+def test_python_version_from_its_standard_library_when_python3_is_the_file(tmp_path: Path) -> None:
+    host = fake_host(tmp_path, python="python3")
+    (tmp_path / "usr" / "lib" / "python3.9").mkdir(parents=True)
+    (tmp_path / "usr" / "lib" / "python3.9" / "os.py").write_text("")
+    assert python_version_of(host, "/usr/bin/python3") == (3, 9)
+
+
+def test_links_resolve_inside_the_host_root_not_here(tmp_path: Path) -> None:
+    """An absolute link on the host (/usr/bin/python3 -> /usr/local/bin/python3.12) means the host's path."""
+    host = fake_host(tmp_path, python="")
+    (tmp_path / "usr" / "local" / "bin").mkdir(parents=True)
+    (tmp_path / "usr" / "local" / "bin" / "python3.12").write_text("")
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "usr" / "bin" / "python3").symlink_to("/usr/local/bin/python3.12")
+    assert python_version_of(host, "/usr/bin/python3") == (3, 12)
+
+
+@pytest.mark.parametrize(
+    ("os_id", "named"),
+    [("flatcar", "Flatcar Container Linux ships no Python"), ("bottlerocket", "Bottlerocket ships no Python"),
+     ("talos", "Talos Linux ships no Python"), ("debian", "no /usr/bin/python3")],
+)  # fmt: skip
+def test_hosts_without_python_are_refused_in_one_line(tmp_path: Path, os_id: str, named: str) -> None:
+    host = fake_host(tmp_path, os_id=os_id, python="")
+    with pytest.raises(ToolkitError) as error:
+        check_python(host)
+    message = str(error.value)
+    assert named in message and "3.8 or later" in message and "\n" not in message
+
+
+def test_old_python_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ToolkitError, match="Python 3.6 is too old"):
+        check_python(fake_host(tmp_path, python="python3.6"))
+
+
+def test_layouts(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    assert choose_layout(host, "auto").layout == "plain"
+    (tmp_path / "etc" / "containerd" / "conf.d").mkdir()
+    assert choose_layout(host, "auto").layout == "plain"  # a directory nothing imports is not read
+    config = tmp_path / "etc" / "containerd" / "config.toml"
+    config.write_text('version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n')
+    assert choose_layout(host, "auto").layout == "drop-in directory"
+    k3s = tmp_path / "var/lib/rancher/k3s/agent/etc/containerd"
+    k3s.mkdir(parents=True)
+    (found,) = detect_layouts(host)  # k3s's own containerd wins over a packaged one beside it
+    assert (found.layout, found.socket, found.ctr) == ("k3s", "/run/k3s/containerd/containerd.sock", ("k3s", "ctr"))
+
+
+def test_no_engine_and_two_engines_are_one_line_each(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    with pytest.raises(ToolkitError, match="no containerd or CRI-O found on the host"):
+        choose_layout(host, "auto")
+    (tmp_path / "etc" / "containerd").mkdir()
+    (tmp_path / "etc" / "crio").mkdir()
+    with pytest.raises(ToolkitError, match="both containerd and crio are on this host: choose one with --engine"):
+        choose_layout(host, "auto")
+    assert choose_layout(host, "crio").config == "/etc/crio/crio.conf"
+
+
+def test_systemd_is_seen_by_its_run_directory(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    assert not has_systemd(host)
+    (tmp_path / "run" / "systemd" / "system").mkdir(parents=True)
+    assert has_systemd(host)
+
+
+def test_preflight_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    status, out, err = run_ctk(capsys, "node", "preflight", "--host-root", str(tmp_path), "--restart-mode", "none")
+    assert status == 0, err
+    assert out.splitlines() == [
+        "/usr/bin/python3 is Python 3.11 (debian node)",
+        "engine: containerd, layout: plain, config: /etc/containerd/config.toml",
+        "service manager: none found (unit containerd)",
+        "restart mode: none",
+    ]
+    status, out, err = run_ctk(capsys, "node", "preflight", "--host-root", str(tmp_path))
+    assert status == 1
+    assert err.count("\n") == 1 and "does not run systemd" in err and "--restart-mode none" in err
+    status, out, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path / "nope"))
+    assert (status, err) == (1, f"container-hooks-ctk: {tmp_path}/nope: --host-root is not a directory "
+                                "(mount the node's / there)\n")  # fmt: skip
+    status, out, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path), "--restart-mode", "signal")
+    assert status == 1 and "containerd exits on SIGHUP" in err
+
+
+def test_ready_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_host(tmp_path / "host")
+    ready = tmp_path / "ready"
+    options = ["--host-root", str(tmp_path / "host"), "--ready-file", str(ready)]
+    status, _, err = run_ctk(capsys, "node", "ready", *options)
+    assert (status, err) == (1, f"{ready}: not verified yet\n")
+    ready.write_text(f"{__version__} /opt/container-hooks/bin/container-hooks-runtime\n")
+    status, _, err = run_ctk(capsys, "node", "ready", *options)
+    assert status == 1 and "stale" in err  # the host's shim is gone
+    shim = tmp_path / "host/opt/container-hooks/bin/container-hooks-runtime"
+    shim.parent.mkdir(parents=True)
+    shim.write_text("")
+    assert run_ctk(capsys, "node", "ready", *options)[0] == 0
+    ready.write_text("0.0.1 /opt/container-hooks/bin/container-hooks-runtime\n")  # an older installer's verdict
+    assert run_ctk(capsys, "node", "ready", *options)[0] == 1
+
+
+def test_a_file_where_the_toolkit_directory_goes_is_one_line(tmp_path: Path, pyz: Path) -> None:
+    fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    (tmp_path / "opt").write_text("not a directory")
+    argv = [str(pyz), "ctk", "node", "install", "--host-root", str(tmp_path), "--restart-mode", "none"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr == f"container-hooks-ctk: {tmp_path}/opt/container-hooks: cannot create: Not a directory\n"
+
+
+def test_outside_the_pyz_install_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_host(tmp_path)
+    (tmp_path / "etc" / "containerd").mkdir()
+    status, _, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path), "--restart-mode", "none")
+    assert (status, err) == (1, "container-hooks-ctk: node install copies the .pyz it runs from: "
+                                "run it as container-hooks-toolkit.pyz\n")  # fmt: skip

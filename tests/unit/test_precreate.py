@@ -1,0 +1,119 @@
+"""chts.precreate: Podman's precreate stage as the shim runs it — order, input, output, and each failure in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from chts.errors import ToolkitError
+from chts.precreate import run_precreate_stage
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.lines.append(message)
+
+
+def script(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def entry(path: str, when: Any = None, **hook: Any) -> Dict[str, Any]:
+    return {
+        "stage": "precreate",
+        "hook": {"path": path, **hook},
+        "source": f"/hooks.d/{Path(path).name}.json",
+        "when": when or {"always": True},
+    }
+
+
+def stage(planned: List[Any], bundle: Path, log: Any = None) -> Tuple[Dict[str, Any], bool]:
+    """(the config runc would get, whether a hook ran)."""
+    log_like: Any = log or Log()  # the one method the stage calls: info()
+    data = run_precreate_stage(planned, SPEC, json.dumps(SPEC).encode(), str(bundle), log_like)
+    return (SPEC, False) if data is None else (json.loads(data), True)
+
+
+SPEC: Dict[str, Any] = {"ociVersion": "1.0.2", "process": {"args": ["/bin/true"], "env": []}}
+
+
+def test_without_precreate_hooks_nothing_runs(tmp_path: Path) -> None:
+    planned = [{"stage": "poststop", "hook": {"path": "/bin/false"}, "source": "/h.json"}]
+    assert stage(planned, tmp_path) == (SPEC, False)
+
+
+def test_each_hook_gets_the_previous_ones_output_in_order(tmp_path: Path) -> None:
+    # sed edits the JSON text: the first hook sets ociVersion, the second sees and extends it.
+    first = script(tmp_path, "first", 'sed \'s/"1.0.2"/"first"/\'\n')
+    second = script(tmp_path, "second", 'sed \'s/"first"/"first+second"/\'\n')
+    log = Log()
+    spec, ran = stage([entry(first), entry(second)], tmp_path, log)
+    assert ran and spec["ociVersion"] == "first+second"
+    assert log.lines == [
+        f"precreate hook {first} (/hooks.d/first.json) ran",
+        f"precreate hook {second} (/hooks.d/second.json) ran",
+    ]
+
+
+def test_only_matching_hooks_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hook = script(tmp_path, "hook", f"touch {marker}; cat\n")
+    spec, ran = stage([entry(hook, {"commands": ["^nginx$"]})], tmp_path)
+    assert (spec, ran) == (SPEC, False) and not marker.exists()
+
+
+def test_the_hooks_output_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    # Numbers Python cannot hold exactly reach runc as the hook printed them.
+    printed = tmp_path / "printed.json"
+    printed.write_bytes(b'{"ociVersion": "1.0.2", "x": 1e400, "y": 1e2}')
+    hook = script(tmp_path, "hook", f"cat >/dev/null; cat {printed}\n")
+    planned: List[Any] = [entry(hook)]
+    log: Any = Log()
+    data = run_precreate_stage(planned, SPEC, b"{}", str(tmp_path), log)
+    assert data == printed.read_bytes()
+
+
+def test_input_is_the_proposed_config_and_the_hook_runs_in_the_bundle_with_its_env_only(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    hook = script(tmp_path, "hook", f"cat > {seen}; pwd >> {seen}.cwd; env >> {seen}.env; cat {seen}\n")
+    stage([entry(hook, env=["ONLY=1"])], tmp_path)
+    assert json.loads(seen.read_text()) == SPEC
+    assert Path(f"{seen}.cwd").read_text().strip() == str(tmp_path)
+    names = {line.split("=")[0] for line in Path(f"{seen}.env").read_text().split()}
+    assert "ONLY" in names and "PATH" not in names and "CONTAINER_HOOKS_CONFIG" not in names
+
+
+FAILURES = [
+    ("exit status", "echo noise >&2; echo 'disk full' >&2; exit 4\n", {}, "failed: exit status 4: disk full"),
+    ("silent failure", "exit 1\n", {}, "failed: exit status 1"),
+    ("signal", "kill -9 $$\n", {}, "failed: killed by signal 9"),
+    ("timeout", "sleep 30\n", {"timeout": 1}, "timed out after 1 s"),
+    ("invalid JSON", "echo '{nope'\n", {}, "printed invalid JSON on stdout"),
+    ("empty output", "true\n", {}, "printed invalid JSON on stdout"),
+    ("not an object", "echo '[1]'\n", {}, "printed a JSON list, not the config object"),
+    ("not UTF-8", "printf '\\377'\n", {}, "printed a config that is not UTF-8 (byte 0)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "hook", "words"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES])
+def test_failures_are_one_line_naming_the_hook_and_its_file(tmp_path: Path, body: str, hook: Any, words: str) -> None:
+    path = script(tmp_path, "bad", body)
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path, **hook)], tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"precreate hook {path} (/hooks.d/bad.json)") and words in message, message
+    assert "\n" not in message
+
+
+def test_a_missing_hook_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ToolkitError, match=r"precreate hook /nonexistent/hook \(.*\): cannot run it: No such file"):
+        stage([entry("/nonexistent/hook")], tmp_path)

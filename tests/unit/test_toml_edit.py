@@ -1,0 +1,95 @@
+"""The one TOML line editor (engines and `ctk config`): tables found by statements, marks undone exactly."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pytest
+
+from chts.engines.toml_edit import (
+    BLOCK_END,
+    SET_MARK,
+    WAS_PREFIX,
+    append_block,
+    remove_marks,
+    set_key,
+    split_statements,
+)
+from chts.errors import ToolkitError
+from chts.toolkit_config import toml_decode_error, toml_loads
+
+
+def parsed(text: str) -> Dict[str, Any]:
+    result: Dict[str, Any] = toml_loads(text)
+    return result
+
+
+def test_an_array_of_tables_header_is_not_the_table_of_that_name() -> None:
+    text = '[[engine]]\nruntime = "a"\n[engine2]\nx = 1\n'
+    new = set_key(text, ("engine",), "runtime", "b", record=False)
+    # [[engine]] is an array: setting [engine].runtime must not touch its element
+    assert new.startswith('[[engine]]\nruntime = "a"\n')
+    with pytest.raises(toml_decode_error()):
+        parsed(new)  # an [engine] table after [[engine]] is invalid TOML: the verifying callers refuse it
+
+
+def test_keys_under_an_array_header_are_not_the_table_keys() -> None:
+    text = '[engine]\nx = 1\n[[engine.hooks]]\nruntime = "a"\n'
+    new = set_key(text, ("engine",), "runtime", "b")
+    assert parsed(new) == {"engine": {"x": 1, "runtime": "b", "hooks": [{"runtime": "a"}]}}
+    assert remove_marks(new, "f") == text
+
+
+def test_a_header_on_the_last_line_without_a_newline() -> None:
+    text = "a = 1\n[engine]"
+    new = set_key(text, ("engine",), "runtime", "x")
+    assert parsed(new) == {"a": 1, "engine": {"runtime": "x"}}
+    assert new.endswith(f'[engine]\nruntime = "x"  {SET_MARK}\n')
+
+
+def test_the_root_table_takes_keys_before_the_first_header() -> None:
+    text = "version = 2\n\n[plugins]\n  x = 1\n"
+    new = set_key(text, (), "imports", ["/a/*.toml"])
+    assert new.startswith(f'version = 2\nimports = ["/a/*.toml"]  {SET_MARK}\n\n[plugins]')
+    assert remove_marks(new, "f") == text
+
+
+def test_a_multi_line_value_is_replaced_and_given_back_whole() -> None:
+    text = 'imports = [\n  "/a.toml",\n  "/b.toml",\n]\n[x]\n'
+    new = set_key(text, (), "imports", ["/a.toml", "/b.toml", "/c.toml"])
+    assert parsed(new)["imports"] == ["/a.toml", "/b.toml", "/c.toml"]
+    assert new.count(WAS_PREFIX) == 4
+    assert remove_marks(new, "f") == text
+
+
+def test_a_bracket_inside_a_multi_line_string_is_no_header() -> None:
+    text = '[a]\ns = """\n[b]\n"""\n[b]\nk = 1\n'
+    new = set_key(text, ("b",), "k", 2, record=False)
+    assert parsed(new) == {"a": {"s": "[b]\n"}, "b": {"k": 2}}
+
+
+def test_crlf_files_stay_crlf_and_come_back_byte_for_byte() -> None:
+    text = '[engine]\r\nruntime = "runc"\r\n'
+    new = append_block(set_key(text, ("engine",), "runtime", "x"), "[t]\nk = 1\n")
+    assert "\n" not in new.replace("\r\n", "")
+    assert remove_marks(new, "f") == text
+
+
+def test_a_block_without_its_end_line_is_refused_not_cut_to_the_end() -> None:
+    text = append_block("a = 1\n", "[t]\nk = 1\n") + "# the user's own lines after the block\nb = 2\n"
+    broken = text.replace(BLOCK_END + "\n", "")
+    with pytest.raises(ToolkitError) as caught:
+        remove_marks(broken, "/etc/x.toml")
+    message = str(caught.value)
+    assert message.startswith("/etc/x.toml: line 3: the block configure added has lost its end line")
+    assert "\n" not in message
+
+
+def test_a_block_followed_by_user_lines_is_removed_alone() -> None:
+    text = append_block("a = 1\n", "[t]\nk = 1\n") + "[u]\nb = 2\n"
+    assert remove_marks(text, "f") == "a = 1\n[u]\nb = 2\n"
+
+
+def test_statements_split_multi_line_arrays_whole() -> None:
+    lines = "a = [\n 1,\n 2,\n]\n# c\n[t]\n".splitlines(keepends=True)
+    assert [(s.start, s.end, s.is_header) for s in split_statements(lines)] == [(0, 4, False), (5, 6, True)]
