@@ -96,7 +96,12 @@ def main() -> int:
         help="where bundles, runc's state and the caches go (default /dev/shm, a tmpfs: engines keep "
         "theirs under /run, a tmpfs on systemd hosts, where the shim's fsync of config.json costs nothing)",
     )
+    parser.add_argument(
+        "--devices", action="store_true", help="only what each start-up device of the create path saves"
+    )
     args = parser.parse_args()
+    if args.devices:
+        return startup_devices(args.rounds // 5 or 1)
     if os.geteuid() != 0:
         sys.exit("bench: needs root (runc creates containers)")
     runc = shutil.which("runc", path=CLEAN_ENV["PATH"])
@@ -202,6 +207,41 @@ def main() -> int:
         print(f"docker run --rm busybox true, median of {len(docker['runc'])} interleaved runs:")
         print(f"  --runtime runc      {plain:7.1f} ms")
         print(f"  the shim (default)  {shimmed:7.1f} ms   {shimmed / plain:.3f}x")
+    return 0
+
+
+def startup_devices(rounds: int) -> int:
+    """What each start-up device of the create path saves: the work it avoids, timed in fresh interpreters."""
+    # The modules a cached create runs (tiers 0 and 1, tests/integration/test_hot_path.py).
+    create_path = ["__init__", "dispatch", "shim", "cache", "runtime_record", "inject", "jsonio", "merge"]
+    create_path += ["hook_sources", "hooks_file", "shim_log", "atomic", "errors"]
+    sources = [os.path.join(ROOT, "chts", f"{name}.py") for name in create_path]
+    toml = '[container-hooks]\npath = "/etc/x"\n[container-hooks-runtime]\nruntimes = ["runc"]\n'
+    with open(PYZ, "rb") as handle:
+        words = handle.read(20000).decode("latin-1").split("'")
+    program = next(word for word in words if word.startswith("import sys;exec"))  # chts/start.sh's PROGRAM
+    commands = {
+        "the interpreter alone (python3 -IS)": [PYTHON, "-ISc", "pass"],
+        "+ import _json (what jsonio drives)": [PYTHON, "-ISc", "import _json"],
+        "+ import json": [PYTHON, "-ISc", "import json"],
+        "+ import tomllib and parse a config (what the parse cache avoids)": [
+            PYTHON, "-ISc", f"import tomllib; tomllib.loads({toml!r})"],
+        f"+ compile the {len(sources)} modules of a create (what the code cache avoids)": [
+            PYTHON, "-ISc", f"for f in {sources!r}: compile(open(f, 'rb').read(), f, 'exec')"],
+        "the marker through the archive's first bytes (the sh start's way)": [PYTHON, "-ISc", program, PYZ, "marker"],
+        "the marker through runpy (python3 -IS file.pyz)": [PYTHON, "-IS", PYZ, "marker"],
+    }  # fmt: skip
+    env = dict(CLEAN_ENV, CONTAINER_HOOKS_CACHE_DIR=tempfile.mkdtemp(prefix="chts-bench-"))
+    times: Dict[str, List[float]] = {name: [] for name in commands}
+    for round_number in range(rounds + 1):
+        for name, argv in commands.items():
+            wall = run_timed(argv, env)[0]
+            if round_number:  # round 0 warms up (and fills the code cache)
+                times[name].append(wall)
+    print(f"start-up devices, median of {rounds} interleaved rounds (wall ms):")
+    for name in commands:
+        print(f"  {median(times[name]):6.2f}  {name}")
+    shutil.rmtree(env["CONTAINER_HOOKS_CACHE_DIR"])
     return 0
 
 
