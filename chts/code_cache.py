@@ -26,10 +26,17 @@ if TYPE_CHECKING:
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 SITE = "site-packages/"
-# Only what the shim and the marker run: the admin CLI and the TOML libraries stay in
-# the archive, which keeps the file every runc call reads and unmarshals small.
+# Only what the shim runs: the admin CLI, the node installer and the TOML libraries stay in
+# the archive, which keeps the file every Python start reads and unmarshals small.
 CACHED = "site-packages/chts/"
-NOT_CACHED = ("site-packages/chts/ctk/", "site-packages/chts/engines/")
+NOT_CACHED = (
+    "site-packages/chts/ctk/",
+    "site-packages/chts/engines/",
+    # the node installer's
+    "site-packages/chts/node_",
+    "site-packages/chts/kube_api.py",
+    "site-packages/chts/cri_status.py",
+)
 
 
 class CachedModules:
