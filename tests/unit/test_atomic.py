@@ -163,3 +163,102 @@ def test_an_unreadable_target_is_one_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(posix, "stat", broken_stat)
     with pytest.raises(ToolkitError, match="cannot read: Permission denied"):
         write_atomically(str(tmp_path / "x.json"), b"{}")
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+@pytest.mark.parametrize(("name", "directory"), [("config.json", "."), ("sub/config.json", "sub")])
+def test_the_temporary_is_beside_the_file_for_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, directory: str
+) -> None:
+    """rename(2) is atomic only within one file system: the temporary never goes elsewhere (/)."""
+    from chts import atomic
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    directories = []
+    real = atomic.temp_name
+
+    def recorded(directory: str, name: str, pid: int) -> str:
+        directories.append(directory)
+        return real(directory, name, pid)
+
+    monkeypatch.setattr(atomic, "temp_name", recorded)
+    write_atomically(name, b"new")
+    assert directories == [directory]
+    assert (tmp_path / name).read_bytes() == b"new"
+
+
+def test_short_writes_are_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = posix.write
+    monkeypatch.setattr(posix, "write", lambda fd, data: real(fd, bytes(data[:3])))
+    path = tmp_path / "config.json"
+    write_atomically(str(path), b"0123456789")
+    assert path.read_bytes() == b"0123456789"
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_closes_and_removes_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """ENOSPC is one error naming the file; anything else (^C) is never reported as success."""
+    path = tmp_path / "config.json"
+    path.write_text("old")
+
+    def broken(fd: int, data: object) -> int:
+        raise error
+
+    monkeypatch.setattr(posix, "write", broken)
+    before = open_descriptors()
+    with pytest.raises(ToolkitError if isinstance(error, OSError) else KeyboardInterrupt) as caught:
+        write_atomically(str(path), b"new")
+    if isinstance(error, OSError):
+        assert str(caught.value) == f"{path}: cannot write: No space left on device"
+    assert open_descriptors() == before
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_stale_temporaries_beside_a_bare_relative_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / f".config.json.{_dead_pid()}.tmp").write_text("half")
+    remove_stale_temps("config.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_a_live_writer_is_only_asked_whether_it_lives(tmp_path: Path) -> None:
+    """The liveness probe is signal 0: a running writer is neither disturbed nor its file taken."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        keep = [f".config.json.{child.pid}.tmp", ".config.json.99999999999999999999.tmp", ".config.json.x1.tmp"]
+        for name in keep:
+            (tmp_path / name).write_text("being written")
+        remove_stale_temps(str(tmp_path / "config.json"))
+        assert child.poll() is None
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_copy_atomically_sets_the_mode_and_names_a_failure(tmp_path: Path) -> None:
+    from chts.atomic import copy_atomically
+
+    source = tmp_path / "source"
+    source.write_bytes(b"\x7fELF binary")
+    os.chmod(source, 0o600)
+    copy_atomically(str(source), str(tmp_path / "installed"), 0o755)
+    assert (tmp_path / "installed").read_bytes() == b"\x7fELF binary"
+    assert (tmp_path / "installed").stat().st_mode & 0o777 == 0o755
+    missing = tmp_path / "missing" / "installed"
+    with pytest.raises(ToolkitError, match=f"^{missing}: cannot install: No such file or directory$"):
+        copy_atomically(str(source), str(missing), 0o755)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["installed", "source"]
