@@ -304,6 +304,13 @@ def tests_for(module: str) -> List[str]:
     return found
 
 
+def choose(items: List[Tuple[str, Mutation]], spec: str, sample: int, seed: int) -> List[Tuple[str, Mutation]]:
+    """``sample`` of ``items`` (all with 0), the same for the same seed and module, in line order."""
+    if sample and len(items) > sample:
+        items = random.Random(seed ^ zlib.crc32(spec.encode())).sample(items, sample)
+    return sorted(items, key=lambda item: (item[1].line, item[1].index, item[1].arg))
+
+
 class Sandbox:
     """A private copy of the tree that one mutant at a time is written into."""
 
@@ -364,10 +371,7 @@ def mutate_module(spec: str, sample: int, seed: int, jobs: int, log: bool) -> Mo
         if text != original and text not in unique:  # a no-op or a repeat tells nothing new
             unique[text] = mutation
     result.candidates = len(unique)
-    chosen = list(unique.items())
-    rng = random.Random(seed ^ zlib.crc32(spec.encode()))
-    if sample and len(chosen) > sample:
-        chosen = sorted(rng.sample(chosen, sample), key=lambda item: (item[1].line, item[1].index, item[1].arg))
+    chosen = choose(list(unique.items()), spec, sample, seed)
 
     sandboxes = [Sandbox() for _ in range(max(1, jobs))]
     try:
@@ -417,10 +421,12 @@ def report(results: Sequence[ModuleResult], sample: int, seed: int) -> str:
         if result.error:
             lines.append(f"{result.path:44} {result.error}")
             continue
+        module, _, functions = result.path.partition(":")
+        name = f"{module} ({functions.count(',') + 1} functions)" if functions else module
         run = result.killed + len(result.survivors)
         score = f"{result.score:.2f}" if result.score is not None else "-"
         sampled = f"{run}/{result.candidates}"
-        lines.append(f"{result.path:44} {sampled:>8} {result.killed:>7} {len(result.survivors):>9} {score:>6}")
+        lines.append(f"{name:44} {sampled:>8} {result.killed:>7} {len(result.survivors):>9} {score:>6}")
     for result in results:
         if result.survivors:
             lines += ["", f"survivors in {result.path}:"]
@@ -450,7 +456,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         started = time.monotonic()
         result = mutate_module(spec, args.sample, args.seed, args.jobs, args.verbose)
         score = f"{result.score:.2f}" if result.score is not None else result.error
-        print(f"{spec}: {score} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        print(f"{spec}: {score} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+        for mutation in result.survivors:  # as each module ends: a long run is useful before it finishes
+            print(f"  survived: {spec.partition(':')[0]}:{mutation.line}: {mutation.text}", file=sys.stderr)
+        sys.stderr.flush()
         results.append(result)
     print(report(results, args.sample, args.seed))
     if args.json:
