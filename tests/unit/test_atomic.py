@@ -233,20 +233,33 @@ def test_stale_temporaries_beside_a_bare_relative_name(tmp_path: Path, monkeypat
 
 
 def test_a_live_writer_is_only_asked_whether_it_lives(tmp_path: Path) -> None:
-    """The liveness probe is signal 0: a running writer is neither disturbed nor its file taken."""
+    """The liveness probe is signal 0: a running writer is neither signalled nor its file taken."""
     import subprocess
+    import sys
 
-    child = subprocess.Popen(["sleep", "30"])
+    program = (
+        "import signal, sys\n"
+        "got = []\n"
+        "signal.signal(signal.SIGHUP, lambda *a: got.append(1))\n"
+        "signal.signal(signal.SIGTERM, lambda *a: got.append(1))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"  # a signal sent before stdin closes is handled before this returns
+        "print(len(got))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
         keep = [f".config.json.{child.pid}.tmp", ".config.json.99999999999999999999.tmp", ".config.json.x1.tmp"]
         for name in keep:
             (tmp_path / name).write_text("being written")
         remove_stale_temps(str(tmp_path / "config.json"))
-        assert child.poll() is None
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+        out, _ = child.communicate("")
+        assert (child.returncode, out) == (0, "0\n")
     finally:
-        child.kill()
-        child.wait()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_copy_atomically_sets_the_mode_and_names_a_failure(tmp_path: Path) -> None:
@@ -262,3 +275,50 @@ def test_copy_atomically_sets_the_mode_and_names_a_failure(tmp_path: Path) -> No
     with pytest.raises(ToolkitError, match=f"^{missing}: cannot install: No such file or directory$"):
         copy_atomically(str(source), str(missing), 0o755)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["installed", "source"]
+
+
+def test_the_data_and_the_directory_entry_are_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash right after write_atomically (or copy_atomically) returns leaves the new file, not an empty one."""
+    import stat
+
+    from chts.atomic import copy_atomically
+
+    real = posix.fsync
+    synced = []
+
+    def recorded(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other")
+        real(fd)
+
+    monkeypatch.setattr(posix, "fsync", recorded)
+    monkeypatch.setattr(os, "fsync", recorded)
+    write_atomically(str(tmp_path / "config.json"), b"{}")
+    assert synced == ["file", "dir"]
+    synced.clear()
+    copy_atomically(str(tmp_path / "config.json"), str(tmp_path / "copy"), 0o644)
+    assert synced == ["file", "dir"]
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_the_temporary_is_private_while_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stale: bool
+) -> None:
+    """config.json holds the container's environment: no one else reads the new one before it is complete."""
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    os.chmod(path, 0o644)
+    if stale:  # the temporary name is taken by a crashed writer with our pid: it is created anew
+        (tmp_path / f".config.json.{os.getpid()}.tmp").write_text("half")
+        os.chmod(tmp_path / f".config.json.{os.getpid()}.tmp", 0o666)
+    real = posix.write
+    modes = []
+
+    def recorded(fd: int, data: object) -> int:
+        modes.append(os.fstat(fd).st_mode & 0o777)
+        return real(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(posix, "write", recorded)
+    write_atomically(str(path), b'{"env": ["TOKEN=secret"]}')
+    assert modes == [0o600]
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -93,3 +93,10 @@ TEXT = '{"a": 1, "b": {"c": 2}, "d": 3}'
 )
 def test_removed_members_take_their_separator(text: str, keys: List[str], inside: Any, expected: str) -> None:
     assert remove_member(text, keys, "f", inside) == expected
+
+
+def test_in_a_file_of_mixed_line_endings_the_object_added_to_sets_them() -> None:
+    text = '{\n  "runtimes": {\r\n    "runc": {"path": "runc"}\r\n  }\n}'
+    new, _ = add_member(text, ["runtimes", "shim"], {"path": "/x"}, "f")
+    shim = '    "shim": {\r\n      "path": "/x"\r\n    }\r\n'
+    assert new == '{\n  "runtimes": {\r\n    "runc": {"path": "runc"},\r\n' + shim + "  }\n}"
