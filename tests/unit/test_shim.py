@@ -399,7 +399,10 @@ def test_silence_warnings_silences_every_line(tmp_path: Path) -> None:
         "warnings.warn_explicit('nested set', FutureWarning, 'm.py', 5)\n"
         "warnings.warn('later', UserWarning)\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    import chts
+
+    root = Path(chts.__file__).resolve().parent.parent  # `-c` imports from the working directory
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True)
     assert done.stderr == ""
 
 
