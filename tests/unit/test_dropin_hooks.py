@@ -389,3 +389,11 @@ def test_0_1_0_truth_table(when: Dict[str, Any], container: Dict[str, Any], matc
     got, why = evaluate_when(when, container)
     assert got is matched
     assert reason in why, why
+
+
+def test_only_name_value_items_of_the_environment_are_matched() -> None:
+    from chts.dropin_hooks import env_of
+
+    spec = {"process": {"env": ["A=1", "B", "C=x=y", 3, "D="]}}
+    assert env_of(spec) == [("A", "1"), ("C", "x=y"), ("D", "")]
+    assert env_of({"process": {"env": "A=1"}}) == [] and env_of({"process": []}) == [] and env_of({}) == []
