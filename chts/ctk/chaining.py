@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from chts.ctk.config import apply_assignments, default_config_text, read_config_text
+from chts.config_edit import apply_assignments, default_config_text, read_config_text
 from chts.ctk.engine_usage import runs_shim
 from chts.engines import Engine, FileEdit, RuntimeRequest
 from chts.engines.engine_files import parse_json_object

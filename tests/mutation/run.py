@@ -51,6 +51,7 @@ EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
     "chts/dropin_hooks.py": ("tests/unit/test_file_cases.py",),
     "chts/engines/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
     "chts/engines/json_edit.py": ("tests/unit/test_engine_docker.py",),
+    "chts/config_edit.py": ("tests/unit/test_ctk_config.py",),
 }
 
 COMPARE_FLIPS: Dict[type, Tuple[type, ...]] = {

@@ -10,7 +10,7 @@ from typing import Any, Dict
 import pytest
 from ctk_cli import run_ctk
 
-from chts.ctk.hooks import hooks_json_errors, json_element_lines
+from chts.hook_problems import hooks_json_errors, json_element_lines
 
 AUDIT_DROPIN = {
     "version": "1.0.0",
