@@ -11,9 +11,9 @@ and runtime configure's chaining.
 from __future__ import annotations
 
 import copy
-import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from chts.engines.engine_files import read_config_text
 from chts.engines.toml_edit import set_key, toml_value
 from chts.errors import ToolkitError
 from chts.toolkit_config import (
@@ -22,7 +22,6 @@ from chts.toolkit_config import (
     check_value,
     default_config,
     merge_over_defaults,
-    read_text_file,
     toml_decode_error,
     toml_loads,
 )
@@ -119,6 +118,11 @@ def apply_assignments(text: str, path: str, assignments: List[Assignment]) -> st
     return result
 
 
+def read_toolkit_config(path: str) -> Optional[str]:
+    """config.toml's text; None when there is none (an empty one is the defaults, unlike an engine's)."""
+    return read_config_text(path, "TOML", MAX_CONFIG_BYTES, empty_ok=True)
+
+
 def validate_document(text: str, path: str) -> List[str]:
     """Raise on a key of the schema with a bad value; return warnings for sections and keys it does not know.
 
@@ -143,10 +147,3 @@ def validate_document(text: str, path: str) -> List[str]:
                 unknown.append(f"key {key!r} in [{section}]")
     merge_over_defaults(known, path)
     return [f"{path}: unknown {what} kept; the toolkit refuses the file until it goes" for what in unknown]
-
-
-def read_config_text(path: str) -> Optional[str]:
-    """The text of the config file, None when there is none."""
-    if not os.path.lexists(path):
-        return None
-    return read_text_file(path, MAX_CONFIG_BYTES, "TOML")

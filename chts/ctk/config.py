@@ -17,7 +17,7 @@ from chts.config_edit import (
     apply_assignments,
     default_config_text,
     parse_assignment,
-    read_config_text,
+    read_toolkit_config,
     render_config,
     validate_document,
 )
@@ -54,7 +54,7 @@ def write_output(path: str, text: str, command: str) -> None:
 def run_config(args: argparse.Namespace) -> int:
     path = chosen_config_path(args)
     assignments = [parse_assignment(item) for item in args.set]
-    original = read_config_text(path)
+    original = read_toolkit_config(path)
     text = apply_assignments(default_config_text() if original is None else original, path, assignments)
     for warning in validate_document(text, path):
         print(f"warning: {warning}", file=sys.stderr)
