@@ -6,14 +6,13 @@ and, where it has one, its line, plus hooks whose executable is missing on the h
 
 from __future__ import annotations
 
-import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, List, Tuple
 
 from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, validate_hook, validate_hooks_object
-from chts.jsonio import loads_strict
+from chts.jsonio import line_at, loads_strict
 from chts.toolkit_config import read_text_file
 
 if TYPE_CHECKING:
@@ -24,47 +23,6 @@ if TYPE_CHECKING:
 # createContainer's path resolves in the runtime's namespace, startContainer's inside the
 # container (runtime-spec config.md): only the latter cannot be checked from the host.
 STAGES_RESOLVED_IN_CONTAINER = ("startContainer",)
-
-
-def json_element_lines(text: str) -> Dict[Tuple[Any, ...], int]:
-    """Line numbers in a JSON object document: (key,) for each top-level key, (key, i) for its array items.
-
-    Walks the text with the json module's own decoder, so the positions are exact;
-    only called on text that parsed, and gives up quietly on anything unexpected.
-    """
-    decoder = json.JSONDecoder()
-    lines: Dict[Tuple[Any, ...], int] = {}
-
-    def skip(position: int) -> int:
-        while position < len(text) and text[position] in " \t\r\n":
-            position += 1
-        return position
-
-    def line(position: int) -> int:
-        return text.count("\n", 0, position) + 1
-
-    try:
-        position = skip(0)
-        if text[position] != "{":
-            return lines
-        position = skip(position + 1)
-        while text[position] == '"':
-            key, position = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
-            lines[(key,)] = line(position)
-            position = skip(skip(position) + 1)  # past the colon
-            if text[position] == "[":
-                item, index = skip(position + 1), 0
-                while text[item] != "]":
-                    lines[(key, index)] = line(item)
-                    item = skip(decoder.raw_decode(text, item)[1])
-                    item, index = skip(item + 1) if text[item] == "," else item, index + 1
-            position = skip(decoder.raw_decode(text, position)[1])
-            if text[position] != ",":
-                break
-            position = skip(position + 1)
-    except (ValueError, IndexError):
-        pass
-    return lines
 
 
 def hooks_json_errors(text: str, path: str) -> List[str]:
@@ -80,10 +38,10 @@ def hooks_json_errors(text: str, path: str) -> List[str]:
         return [first]  # a syntax error: the parser stopped there, nothing after it is known
     if not isinstance(data, dict):
         return [first]
-    lines = json_element_lines(text)
 
     def at(*keys: Any) -> str:
-        return f"{path}:{lines[keys]}" if keys in lines else path
+        line = line_at(text, keys)
+        return f"{path}:{line}" if line else path
 
     errors = []
     for stage, entries in data.items():

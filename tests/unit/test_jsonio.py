@@ -141,3 +141,36 @@ def test_render_array_indents_each_level() -> None:
     assert jsonio.render_array([], "  ", 1) == "[]"
     assert jsonio.render_array(["1", "2"], None, 1) == "[1,2]"
     assert jsonio.render_array(["1", "2"], "  ", 1) == "[\n    1,\n    2\n  ]"
+
+
+LAYOUT = '{"a": [1,\n {"x": [2, "s"]},\n "s"], "b":\n {"k": "v",\n  "v": "k"}, "c": "a"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "line"),
+    [
+        (("a",), None, 1),
+        (("a", 0), None, 1),
+        (("a", 1), None, 2),
+        (("a", 1, "x", 1), None, 2),
+        (("a", 2), None, 3),
+        (("b",), None, 3),
+        (("b", "v"), None, 5),
+        (("a",), "s", 3),  # the item, not the "s" nested deeper on line 2
+        (("b",), "v", 4),  # a member value ...
+        (("b",), "k", 4),  # ... or a key, whichever comes first
+        (("c",), None, 5),
+        (("b", "nope"), None, 3),  # a step that is not there: the last one found
+        (("a", 9), None, 1),  # an index past the end: the last step found
+        (("nope",), None, None),
+        ((), None, None),
+    ],
+)
+def test_line_at_finds_keys_items_and_values_where_the_text_has_them(path: Any, value: Any, line: Any) -> None:
+    assert jsonio.line_at(LAYOUT, path, value) == line
+
+
+def test_line_at_gives_up_quietly_on_text_that_does_not_parse() -> None:
+    assert jsonio.line_at('{"a": [1,', ("a", 1)) is None
+    assert jsonio.line_at("[1, 2]", ("a",)) is None
+    assert jsonio.line_at('{"a"\n: 1}', ("a",)) == 1
