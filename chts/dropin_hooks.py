@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks_file import STAGES, parse_json_document, validate_hook
+from chts.jsonio import line_at
 from chts.precreate import PRECREATE
 
 TYPE_CHECKING = False
@@ -76,7 +77,7 @@ def parse_dropin(text: str, path: str) -> Dict[str, Any]:
     try:
         return validate_dropin(data)
     except DropinError as exc:
-        line = line_of(text, exc.keys, exc.value)
+        line = line_at(text, exc.keys, exc.value)
         message = f"{path}:{line}: {exc}" if line else f"{path}: {exc}"
         raise ToolkitError(message + (SKIPPED_FILE if exc.skipped else "")) from None
 
@@ -270,30 +271,6 @@ def validate_stages(stages: Any) -> List[str]:
         if stage not in result:  # a stage listed twice still gets the hook once
             result.append(stage)
     return result
-
-
-def line_of(text: str, keys: Sequence[str], value: Optional[str] = None) -> Optional[int]:
-    """The line of the object key path ``keys`` (then ``value``) in ``text``, found by searching.
-
-    A search, not a parser: good enough to point at the line in files of a few
-    dozen lines, and None when it cannot tell.
-    """
-    import json
-
-    position, found = 0, False
-    for key in keys:
-        needle = json.dumps(key)
-        index = text.find(needle, position)
-        while index >= 0 and not text[index + len(needle) :].lstrip().startswith(":"):
-            index = text.find(needle, index + 1)
-        if index < 0:
-            break
-        position, found = index + len(needle), True
-    if value is not None:
-        index = text.find(json.dumps(value), position)
-        if index >= 0:
-            position, found = index, True
-    return text.count("\n", 0, position) + 1 if found else None
 
 
 # ----------------------------------------------------------------------------- matching

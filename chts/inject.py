@@ -322,7 +322,7 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
             write_atomically(spec_path, data)
     except ToolkitError as exc:
         raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
-    # Spec 3.8: the log says which hooks were injected and why (which file, which condition).
+    # The log says which hooks were injected and why (which file, which condition): README, "The shim".
     # config.json is written by now: nothing in the log line may fail the create any more.
     try:
         described = ", ".join(

@@ -325,6 +325,52 @@ def loads_object(text: str) -> Tuple[Dict[str, Any], List[Member], int, List[str
     return {member[0]: member[5] for member in members}, members, end - 1, deep
 
 
+def line_at(text: str, path: Sequence[Any], value: Optional[str] = None) -> Optional[int]:
+    """The line in the JSON ``text`` of ``path``: a str step is an object's key, an int an array's item.
+
+    The one JSON line locator, for error messages (hooks.json, drop-ins): found with the
+    scanner the shim reads with, so exact. A step that is not there stops the walk at the
+    last one found; with ``value``, the line of the first item, key or member value within
+    equal to it. None when nothing was found or the text does not parse that far.
+    """
+    found: Optional[int] = None
+    try:
+        index = _skip_space(text, 0)
+        for step in path:
+            if isinstance(step, int):
+                if text[index] != "[":
+                    break
+                index = found = scan_items(text, index)[step][0]
+                continue
+            if text[index] != "{":
+                break
+            member = next((m for m in scan_members(text, index)[0] if m[0] == step), None)
+            if member is None:
+                break
+            found, index = member[1], member[3]
+        else:
+            if value is not None:
+                found = _first_equal(text, index, value, found)
+    except (ValueError, IndexError, _Syntax):
+        pass
+    return None if found is None else text.count("\n", 0, found) + 1
+
+
+def _first_equal(text: str, index: int, value: str, otherwise: Optional[int]) -> Optional[int]:
+    """Where, in the array or object at ``index``, an item, key or member value equal to ``value`` starts."""
+    if text[index] == "[":
+        for start, _ in scan_items(text, index):
+            if _value_at(text, start)[0] == value:
+                return start
+    elif text[index] == "{":
+        for key, key_start, _, value_start, _, member_value in scan_members(text, index)[0]:
+            if key == value:
+                return key_start
+            if member_value == value:
+                return value_start
+    return otherwise
+
+
 def encode_key(key: str) -> str:
     return _encode_string(key)
 

@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from chts.ctk.config import apply_assignments, default_config_text, read_config_text
+from chts.config_edit import apply_assignments, default_config_text, read_toolkit_config
 from chts.ctk.engine_usage import runs_shim
 from chts.engines import Engine, FileEdit, RuntimeRequest
 from chts.engines.engine_files import parse_json_object
@@ -39,7 +39,7 @@ def record_key(engine: str, engine_config: str) -> str:
 
 def load_records(toolkit_config: str) -> Dict[str, Any]:
     path = toolkit_config + RECORD_SUFFIX
-    text = read_config_text(path)
+    text = read_toolkit_config(path)
     return {} if text is None else parse_json_object(text, path)
 
 
@@ -56,7 +56,7 @@ def chain_edits(engine: Engine, request: RuntimeRequest, configure: bool) -> Cha
     toolkit_config = request.toolkit_config or config_path()
     records = load_records(toolkit_config)
     key = record_key(engine.name, request.config)
-    text = read_config_text(toolkit_config)
+    text = read_toolkit_config(toolkit_config)
     runtimes = toolkit_runtimes(text, toolkit_config)
     if not configure:
         record = records.pop(key, None)
@@ -118,7 +118,7 @@ def written(toolkit_config: str, text: Optional[str], new: Any, records: Dict[st
 
 def record_edit(toolkit_config: str, records: Dict[str, Any]) -> FileEdit:
     path = toolkit_config + RECORD_SUFFIX
-    old = read_config_text(path)
+    old = read_toolkit_config(path)
     return FileEdit(path, None if old is None else old.encode(), records_bytes(records), backup=False)
 
 

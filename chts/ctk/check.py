@@ -20,15 +20,20 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts import SHIM
+from chts.config_edit import apply_assignments
 from chts.ctk.chaining import chain_report
-from chts.ctk.config import apply_assignments
 from chts.ctk.engine_usage import engine_usage
-from chts.ctk.hooks import source_errors, split_skipped, unusable_hook_paths
-from chts.ctk.install import install_config_text
-from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path, running_archive
+from chts.ctk.toolkit_files import (
+    add_command,
+    add_config_option,
+    chosen_config_path,
+    install_config_text,
+    running_archive,
+)
 from chts.dispatch import TOOL_NAMES
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
+from chts.hook_problems import source_errors, split_skipped, unusable_hook_paths
 from chts.hook_sources import scan_hook_sources
 from chts.shim import FALLBACK_PATH, find_runtime
 from chts.toolkit_config import default_config, load_config, runtimes_of

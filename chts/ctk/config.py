@@ -1,21 +1,26 @@
 """`container-hooks-ctk config`: print the default or effective toolkit config, and change keys in it.
 
-Everything here is driven by ``toolkit_config.SCHEMA``: a key added there is
-printed, settable and type-checked without touching this module. Changing a
-file edits only the lines of the keys being set, so the user's comments,
-layout and unknown sections survive; the result is re-parsed and compared with
-the intended document before anything is written.
+Flags and orchestration only: the edits themselves are chts.config_edit's, driven by
+``toolkit_config.SCHEMA``, so a key added there is printed, settable and type-checked
+without touching this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 from chts.atomic import write_atomically
+from chts.config_edit import (
+    apply_assignments,
+    default_config_text,
+    parse_assignment,
+    read_toolkit_config,
+    render_config,
+    validate_document,
+)
 from chts.ctk.toolkit_files import (
     add_command,
     add_config_option,
@@ -23,22 +28,7 @@ from chts.ctk.toolkit_files import (
     ensure_writable,
     make_parent_directory,
 )
-from chts.engines.toml_edit import set_key, toml_value
-from chts.errors import ToolkitError
-from chts.toolkit_config import (
-    MAX_CONFIG_BYTES,
-    SCHEMA,
-    check_value,
-    default_config,
-    load_config,
-    merge_over_defaults,
-    read_text_file,
-    toml_decode_error,
-    toml_loads,
-)
-
-if TYPE_CHECKING:
-    from chts.toolkit_config import Config
+from chts.toolkit_config import load_config
 
 EPILOG = """\
 examples:
@@ -54,119 +44,6 @@ taken as written (or as a quoted TOML string). Without -i or -o the result goes 
 stdout. A missing file starts from the commented default file.
 """
 
-Assignment = Tuple[str, str, Any]  # (section, key, value)
-
-
-def render_config(config: Config, header: str) -> str:
-    """A config document with each key under its schema comment."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    for section, keys in SCHEMA.items():
-        lines += ["", f"[{section}]"]
-        for key, (_, _, comment) in keys.items():
-            lines += [f"# {comment}", f"{key} = {toml_value(config[section][key])}"]
-    return "\n".join(lines) + "\n"
-
-
-def default_config_text() -> str:
-    return render_config(
-        default_config(),
-        "container-hooks-toolkit configuration (written by `container-hooks-ctk config`).\n"
-        "A missing file or key means the default shown here.",
-    )
-
-
-def known_keys() -> str:
-    return ", ".join(f"{section}.{key}" for section, keys in SCHEMA.items() for key in keys)
-
-
-def parse_toml_value(text: str, name: str) -> Any:
-    try:
-        return toml_loads(f"v = {text}")["v"]
-    except toml_decode_error():
-        raise ToolkitError(f"--set {name}: {text!r} is not a valid TOML value") from None
-
-
-def value_from_text(text: str, default: Any, name: str) -> Any:
-    """Turn the text of ``--set KEY=TEXT`` into a value of the key's type, judged by its default."""
-    stripped = text.strip()
-    if isinstance(default, list):
-        if stripped.startswith("["):
-            return parse_toml_value(stripped, name)
-        return [item.strip() for item in stripped.split(",")] if stripped else []
-    if isinstance(default, bool):
-        words = {"true": True, "yes": True, "on": True, "1": True}
-        words.update({"false": False, "no": False, "off": False, "0": False})
-        return words.get(stripped.lower(), text)  # anything else: check_value names the problem
-    if isinstance(default, int):
-        return int(stripped) if stripped.lstrip("-").isdigit() else text
-    if stripped[:1] in ('"', "'"):
-        return parse_toml_value(stripped, name)
-    return text
-
-
-def parse_assignment(text: str) -> Assignment:
-    name, equals, raw = text.partition("=")
-    name = name.strip()
-    if not equals:
-        raise ToolkitError(f"--set {text!r}: expected KEY=VALUE, e.g. container-hooks-runtime.log-level=debug")
-    section, _, key = name.rpartition(".")
-    if section not in SCHEMA or key not in SCHEMA[section]:
-        raise ToolkitError(f"--set {name}: unknown key (known: {known_keys()})")
-    value = value_from_text(raw, SCHEMA[section][key][1], name)
-    try:
-        return section, key, check_value(section, key, value)
-    except ValueError as exc:
-        raise ToolkitError(f"--set {name}: {exc}") from None
-
-
-def apply_assignments(text: str, path: str, assignments: List[Assignment]) -> str:
-    """The document with every assignment made, verified by parsing it back."""
-    try:
-        expected = toml_loads(text)
-    except toml_decode_error() as exc:
-        raise ToolkitError(f"{path}: invalid TOML: {exc}") from None
-    result = text
-    for section, key, value in assignments:
-        result = set_key(result, (section,), key, value, record=False, comment=SCHEMA[section][key][2])
-        table = expected.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ToolkitError(f"{path}: {section} must be a table [{section}]")
-        table[key] = copy.deepcopy(value)
-    try:
-        matches = toml_loads(result) == expected
-    except toml_decode_error():
-        matches = False
-    if not matches:
-        # Happens only with layouts this line editor does not rewrite (dotted keys, inline tables).
-        raise ToolkitError(f"{path}: cannot change it without losing its layout; edit the file by hand")
-    return result
-
-
-def validate_document(text: str, path: str) -> List[str]:
-    """Raise on a key of the schema with a bad value; return warnings for sections and keys it does not know.
-
-    Unknown parts are kept (they may come from a newer toolkit), but the tools refuse
-    the file until they are removed, so the user has to hear about them.
-    """
-    data = toml_loads(text)
-    known: Dict[str, Any] = {}
-    unknown = []
-    for section, values in data.items():
-        if section not in SCHEMA:
-            unknown.append(f"section [{section}]")
-            continue
-        if not isinstance(values, dict):
-            known[section] = values  # merge_over_defaults names the problem
-            continue
-        known[section] = {}
-        for key, value in values.items():
-            if key in SCHEMA[section]:
-                known[section][key] = value
-            else:
-                unknown.append(f"key {key!r} in [{section}]")
-    merge_over_defaults(known, path)
-    return [f"{path}: unknown {what} kept; the toolkit refuses the file until it goes" for what in unknown]
-
 
 def write_output(path: str, text: str, command: str) -> None:
     ensure_writable(path, command)
@@ -174,17 +51,10 @@ def write_output(path: str, text: str, command: str) -> None:
     write_atomically(path, text.encode("utf-8"), mode=0o644)
 
 
-def read_config_text(path: str) -> Optional[str]:
-    """The text of the config file, None when there is none."""
-    if not os.path.lexists(path):
-        return None
-    return read_text_file(path, MAX_CONFIG_BYTES, "TOML")
-
-
 def run_config(args: argparse.Namespace) -> int:
     path = chosen_config_path(args)
     assignments = [parse_assignment(item) for item in args.set]
-    original = read_config_text(path)
+    original = read_toolkit_config(path)
     text = apply_assignments(default_config_text() if original is None else original, path, assignments)
     for warning in validate_document(text, path):
         print(f"warning: {warning}", file=sys.stderr)

@@ -17,20 +17,19 @@ import zipfile
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts import CTK
 from chts.atomic import copy_atomically, symlink_atomically, write_atomically
-from chts.ctk.config import apply_assignments, default_config_text
 from chts.ctk.toolkit_files import (
     add_command,
     add_config_option,
     chosen_config_path,
     ensure_writable,
+    install_config_text,
     make_parent_directory,
     running_archive,
 )
 from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
-from chts.toolkit_config import DEFAULT_CONFIG_PATH, SCHEMA, load_config, parse_config
+from chts.toolkit_config import load_config, parse_config
 
 PYZ_NAME = "container-hooks-toolkit.pyz"
 DEFAULT_DEST = "/usr/bin"
@@ -103,35 +102,6 @@ def remove(path: str) -> None:
         pass
     except OSError as exc:
         raise ToolkitError(f"{path}: cannot remove: {exc.strerror}") from None
-
-
-def install_config_text(config_path: str, dest: str) -> str:
-    """The config.toml install writes: the defaults, with the toolkit's paths beside this config file.
-
-    A config outside /etc/container-hooks (a test root) gets its hooks file, log and
-    hook directories next to it, so nothing of a test install lands in /etc; the ctk
-    path follows ``dest``. uninstall removes the file only while it still reads so.
-    """
-    default_dir = os.path.dirname(DEFAULT_CONFIG_PATH) + "/"
-    home = os.path.dirname(os.path.abspath(config_path)) + "/"
-
-    def rebased(value: Any) -> Any:
-        if isinstance(value, list):
-            return [rebased(item) for item in value]
-        if isinstance(value, str) and value.startswith(default_dir):
-            return home + value[len(default_dir) :]
-        return value
-
-    changes = [
-        (section, key, rebased(spec[1]))
-        for section, keys in SCHEMA.items()
-        for key, spec in keys.items()
-        if rebased(spec[1]) != spec[1]
-    ]
-    ctk = os.path.join(dest, CTK)
-    if ctk != SCHEMA["container-hooks-ctk"]["path"][1]:
-        changes.append(("container-hooks-ctk", "path", ctk))
-    return apply_assignments(default_config_text(), config_path, changes)
 
 
 def hooks_file_of(config_path: str, dest: str) -> str:

@@ -239,7 +239,7 @@ class Node:
         return self.host.run(argv, "probe container", timeout=self.args.engine_timeout)
 
     def label(self, value: Optional[str]) -> None:
-        # here, not at the top: ssl and urllib cost every other ctk command ~20 ms at start
+        # here, not at the top: every other ctk command would pay for importing ssl and urllib at start
         from chts.kube_api import READY_LABEL, in_cluster, set_node_label
 
         api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)

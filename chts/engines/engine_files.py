@@ -13,14 +13,19 @@ from chts.toolkit_config import read_text_file, toml_decode_error, toml_loads
 CONFIG_LIMIT = 4 * 1024 * 1024
 
 
-def read_config_text(path: str, what: str) -> Optional[str]:
-    """The file's text, or None when it does not exist (the caller then writes a minimal one)."""
+def read_config_text(path: str, what: str, limit: int = CONFIG_LIMIT, empty_ok: bool = False) -> Optional[str]:
+    """A config file's text, or None when it does not exist (the caller then starts from a default).
+
+    The one reader of the config files the tools edit, engines' and the toolkit's own: a
+    dangling symlink, a directory, non-UTF-8 or more than ``limit`` bytes is one line naming
+    the file; so is an empty file, unless ``empty_ok`` (an empty config.toml means the defaults).
+    """
     if not os.path.lexists(path):
         return None
     if os.path.islink(path) and not os.path.exists(path):
         raise ToolkitError(f"{path}: dangling symlink to {os.readlink(path)}")
-    text = read_text_file(path, CONFIG_LIMIT, what)
-    if not text.strip():
+    text = read_text_file(path, limit, what)
+    if not empty_ok and not text.strip():
         raise ToolkitError(f"{path}: empty file, expected a {what} file (delete it to have a minimal one written)")
     return text
 

@@ -172,3 +172,162 @@ def test_read_bytes_gives_content_none_for_a_missing_file_and_one_line_otherwise
     assert read_bytes(str(target)) == b"\x00abc\r\n"
     with pytest.raises(ToolkitError, match=rf"^{tmp_path}: cannot read: Is a directory$"):
         read_bytes(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+@pytest.mark.parametrize(("name", "directory"), [("config.json", "."), ("sub/config.json", "sub")])
+def test_the_temporary_is_beside_the_file_for_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, directory: str
+) -> None:
+    """rename(2) is atomic only within one file system: the temporary never goes elsewhere (/)."""
+    from chts import atomic
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    directories = []
+    real = atomic.temp_name
+
+    def recorded(directory: str, name: str, pid: int) -> str:
+        directories.append(directory)
+        return real(directory, name, pid)
+
+    monkeypatch.setattr(atomic, "temp_name", recorded)
+    write_atomically(name, b"new")
+    assert directories == [directory]
+    assert (tmp_path / name).read_bytes() == b"new"
+
+
+def test_short_writes_are_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = posix.write
+    monkeypatch.setattr(posix, "write", lambda fd, data: real(fd, bytes(data[:3])))
+    path = tmp_path / "config.json"
+    write_atomically(str(path), b"0123456789")
+    assert path.read_bytes() == b"0123456789"
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_closes_and_removes_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """ENOSPC is one error naming the file; anything else (^C) is never reported as success."""
+    path = tmp_path / "config.json"
+    path.write_text("old")
+
+    def broken(fd: int, data: object) -> int:
+        raise error
+
+    monkeypatch.setattr(posix, "write", broken)
+    before = open_descriptors()
+    with pytest.raises(ToolkitError if isinstance(error, OSError) else KeyboardInterrupt) as caught:
+        write_atomically(str(path), b"new")
+    if isinstance(error, OSError):
+        assert str(caught.value) == f"{path}: cannot write: No space left on device"
+    assert open_descriptors() == before
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_stale_temporaries_beside_a_bare_relative_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / f".config.json.{_dead_pid()}.tmp").write_text("half")
+    remove_stale_temps("config.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_a_live_writer_is_only_asked_whether_it_lives(tmp_path: Path) -> None:
+    """The liveness probe is signal 0: a running writer is neither signalled nor its file taken."""
+    import subprocess
+    import sys
+
+    program = (
+        "import signal, sys\n"
+        "got = []\n"
+        "signal.signal(signal.SIGHUP, lambda *a: got.append(1))\n"
+        "signal.signal(signal.SIGTERM, lambda *a: got.append(1))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"  # a signal sent before stdin closes is handled before this returns
+        "print(len(got))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        keep = [f".config.json.{child.pid}.tmp", ".config.json.99999999999999999999.tmp", ".config.json.x1.tmp"]
+        for name in keep:
+            (tmp_path / name).write_text("being written")
+        remove_stale_temps(str(tmp_path / "config.json"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+        out, _ = child.communicate("")
+        assert (child.returncode, out) == (0, "0\n")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_copy_atomically_sets_the_mode_and_names_a_failure(tmp_path: Path) -> None:
+    from chts.atomic import copy_atomically
+
+    source = tmp_path / "source"
+    source.write_bytes(b"\x7fELF binary")
+    os.chmod(source, 0o600)
+    copy_atomically(str(source), str(tmp_path / "installed"), 0o755)
+    assert (tmp_path / "installed").read_bytes() == b"\x7fELF binary"
+    assert (tmp_path / "installed").stat().st_mode & 0o777 == 0o755
+    missing = tmp_path / "missing" / "installed"
+    with pytest.raises(ToolkitError, match=f"^{missing}: cannot install: No such file or directory$"):
+        copy_atomically(str(source), str(missing), 0o755)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["installed", "source"]
+
+
+def test_the_data_and_the_directory_entry_are_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash right after write_atomically (or copy_atomically) returns leaves the new file, not an empty one."""
+    import stat
+
+    from chts.atomic import copy_atomically
+
+    real = posix.fsync
+    synced = []
+
+    def recorded(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other")
+        real(fd)
+
+    monkeypatch.setattr(posix, "fsync", recorded)
+    monkeypatch.setattr(os, "fsync", recorded)
+    write_atomically(str(tmp_path / "config.json"), b"{}")
+    assert synced == ["file", "dir"]
+    synced.clear()
+    copy_atomically(str(tmp_path / "config.json"), str(tmp_path / "copy"), 0o644)
+    assert synced == ["file", "dir"]
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_the_temporary_is_private_while_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stale: bool
+) -> None:
+    """config.json holds the container's environment: no one else reads the new one before it is complete."""
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    os.chmod(path, 0o644)
+    if stale:  # the temporary name is taken by a crashed writer with our pid: it is created anew
+        (tmp_path / f".config.json.{os.getpid()}.tmp").write_text("half")
+        os.chmod(tmp_path / f".config.json.{os.getpid()}.tmp", 0o666)
+    real = posix.write
+    modes = []
+
+    def recorded(fd: int, data: object) -> int:
+        modes.append(os.fstat(fd).st_mode & 0o777)
+        return real(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(posix, "write", recorded)
+    write_atomically(str(path), b'{"env": ["TOKEN=secret"]}')
+    assert modes == [0o600]
+    assert path.stat().st_mode & 0o777 == 0o644

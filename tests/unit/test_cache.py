@@ -112,3 +112,85 @@ def test_load_config_caches_errors_and_falls_back_to_defaults(tmp_path: Path, ca
     assert error is not None and "invalid TOML" in error
     assert config["container-hooks-runtime"]["runtimes"] == ["runc", "docker-runc"]
     assert cache.load_config(path) == (config, error)
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+def test_default_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import posix
+
+    monkeypatch.delitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", raising=False)
+    assert cache.cache_dir() == "/run/container-hooks"
+
+
+def test_keys_of_one_kind_have_entries_of_their_own(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    long_key = "hooks:" + "x" * 300  # the entry's name stays short whatever the key's length
+    for key in ("k:a", "k:b", long_key):
+        cache.write(key, signed(source), key.upper())
+    assert [cache.read(key) for key in ("k:a", "k:b", long_key)] == ["K:A", "K:B", long_key.upper()]
+    assert sorted(len(name) for name in os.listdir(cache_dir)) == [len("k-") + 16] * 2 + [len("hooks-") + 16]
+
+
+def test_a_directory_only_we_can_write_is_trusted(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    assert cache.read("k:1") is None
+    assert not cache_dir.exists()  # reading never creates the directory
+    cache_dir.mkdir(mode=0o755)
+    os.chmod(cache_dir, 0o755)  # /run's usual mode: others may enter and read, not write
+    cache.write("k:1", signed(source), "v")
+    assert cache.read("k:1") == "v"
+    (entry,) = cache_dir.iterdir()
+    assert entry.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_directory_that_is_not_one_is_not_trusted(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    os.chmod(tmp_path / "file", 0o700)
+    assert cache._trusted_dir(str(tmp_path / "file"), True) is False
+    assert cache._trusted_dir(str(tmp_path / "file" / "sub"), True) is False  # cannot be created
+    assert cache._trusted_dir(str(tmp_path / "missing"), False) is False
+    assert cache._trusted_dir(str(tmp_path / "new"), True) is True
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+def test_reading_leaves_no_descriptor_open(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("k:fd", signed(source), "v")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        assert cache.read("k:fd") == "v"
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_source_with_a_future_mtime_is_not_cached(tmp_path: Path, cache_dir: Path) -> None:
+    """Clock skew: a file stamped ahead of now may still be rewritten within its timestamp."""
+    path = tmp_path / "hooks.json"
+    path.write_text("{}")
+    future = time.time() + 3600
+    os.utime(path, (future, future))
+    cache.write("k:future", signed(str(path)), "v")
+    assert cache.read("k:future") is None
+
+
+def test_a_failed_write_leaves_no_temporary(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache_dir.mkdir(mode=0o700)
+    Path(cache._entry_path("k:dir")).mkdir()  # rename cannot replace a directory
+    cache.write("k:dir", signed(source), "v")
+    assert [p.name for p in cache_dir.iterdir()] == [Path(cache._entry_path("k:dir")).name]
+
+
+def test_load_config_is_served_from_the_cache(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import toolkit_config
+
+    path = old_file(tmp_path / "config.toml", '[container-hooks-runtime]\nruntimes = ["crun"]\n')
+    config, error = cache.load_config(path)
+    assert error is None and config["container-hooks-runtime"]["runtimes"] == ["crun"]
+
+    def unread(path: str) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(toolkit_config, "load_config", unread)
+    assert cache.load_config(path) == (config, None)

@@ -265,3 +265,35 @@ def test_help_has_examples(capsys: Any) -> None:
 def test_toml_value_round_trips() -> None:
     for value in ['a"b\\c', "", ["x", 'y"'], True, 3]:
         assert toml_loads("v = " + toml_value(value))["v"] == value
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+def test_the_section_set_into_must_be_a_table(capsys: Any, config_file: Path) -> None:
+    config_file.parent.mkdir()
+    config_file.write_text("container-hooks-runtime = 1\n")
+    status, out, err = run_ctk(capsys, "config", "-i", "--set", "container-hooks-runtime.log-level=debug")
+    assert (status, out) == (1, "")
+    assert err == (
+        f"container-hooks-ctk: {config_file}: container-hooks-runtime must be a table [container-hooks-runtime]\n"
+    )
+    assert config_file.read_text() == "container-hooks-runtime = 1\n"
+
+
+def test_unknown_keys_are_kept_with_a_warning(capsys: Any, config_file: Path) -> None:
+    config_file.parent.mkdir()
+    config_file.write_text("[container-hooks]\nfrom-the-future = 1\n")
+    status, _, err = run_ctk(capsys, "config", "-i", "--set", "container-hooks-runtime.log-level=debug")
+    assert status == 0
+    assert err.splitlines()[0] == (
+        f"warning: {config_file}: unknown key 'from-the-future' in [container-hooks] kept; "
+        "the toolkit refuses the file until it goes"
+    )
+    assert toml_loads(config_file.read_text())["container-hooks"] == {"from-the-future": 1}
+
+
+def test_a_directory_is_named_as_not_the_toml_file_expected(capsys: Any, config_file: Path) -> None:
+    config_file.mkdir(parents=True)
+    status, _, err = run_ctk(capsys, "config", "-i", "--set", "container-hooks-runtime.log-level=debug")
+    assert (status, err) == (1, f"container-hooks-ctk: {config_file}: is a directory, expected a TOML file\n")

@@ -10,9 +10,10 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from chts.dropin_hooks import ENV_CONDITION, evaluate_when, first_bind_mount, line_of, parse_dropin
+from chts.dropin_hooks import ENV_CONDITION, evaluate_when, first_bind_mount, parse_dropin
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hook_sources import apply_failure_policy
+from chts.jsonio import line_at
 
 PATH = "/etc/container-hooks/hooks.d/10-x.json"
 
@@ -180,12 +181,17 @@ def test_broken_json_is_one_line_naming_the_file(text: str, words: str) -> None:
     assert words in rejection(text)
 
 
-def test_line_of_finds_nested_keys_and_values() -> None:
+def test_lines_are_found_by_the_scanner_not_by_a_search() -> None:
     text = '{\n "a": {\n  "b": 1\n },\n "b": 2,\n "s": [\n  "x",\n  "y"\n ]\n}'
-    assert line_of(text, ["a", "b"]) == 3
-    assert line_of(text, ["b"]) == 3  # first "b": a search, not a parser
-    assert line_of(text, ["s"], "y") == 8
-    assert line_of(text, ["missing"]) is None
+    assert line_at(text, ["a", "b"]) == 3
+    assert line_at(text, ["b"]) == 5  # the top-level "b", not the first "b" in the text
+    assert line_at(text, ["s"], "y") == 8
+    assert line_at(text, ["missing"]) is None
+
+
+def test_a_rejection_points_at_the_member_even_when_its_name_appears_earlier() -> None:
+    text = '{\n "version": "1.0.0",\n "hook": {"path": "/bin/x", "args": ["when"]},\n "stages": ["prestart"],\n "when": {"always": "yes"}\n}'
+    assert rejection(text).startswith(f"{PATH}:5: when.always: must be true or false")
 
 
 # ----------------------------------------------------------------------------- truth tables
@@ -389,3 +395,11 @@ def test_0_1_0_truth_table(when: Dict[str, Any], container: Dict[str, Any], matc
     got, why = evaluate_when(when, container)
     assert got is matched
     assert reason in why, why
+
+
+def test_only_name_value_items_of_the_environment_are_matched() -> None:
+    from chts.dropin_hooks import env_of
+
+    spec = {"process": {"env": ["A=1", "B", "C=x=y", 3, "D="]}}
+    assert env_of(spec) == [("A", "1"), ("C", "x=y"), ("D", "")]
+    assert env_of({"process": {"env": "A=1"}}) == [] and env_of({"process": []}) == [] and env_of({}) == []

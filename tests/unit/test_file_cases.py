@@ -1,8 +1,9 @@
-"""File-format cases as files (tests/data/{dropin,hooks-json}/{valid,invalid}), like tomli's tests/data.
+"""File-format cases as files (tests/data/{dropin,hooks-json,config-toml}/{valid,invalid}), like tomli's tests/data.
 
-A valid case is NAME.json beside NAME.parsed.json, what the shim plans from it; an
-invalid case is NAME.json beside NAME.err, the exact one line a create shows (the file
-named as NAME.json). Adding a case is adding two files: no Python.
+A valid case is NAME.json (NAME.toml) beside NAME.parsed.json, what the shim plans from
+it (the effective config); an invalid case is NAME.json (NAME.toml) beside NAME.err, the
+exact one line a create shows (the file named as NAME.json). Adding a case is adding two
+files: no Python. Files are read as bytes, so CRLF cases stay CRLF.
 """
 
 from __future__ import annotations
@@ -16,18 +17,28 @@ import pytest
 from chts.dropin_hooks import parse_dropin
 from chts.errors import ToolkitError
 from chts.hooks_file import parse_hooks_json
+from chts.toolkit_config import parse_config
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-PARSERS: Dict[str, Callable[[str, str], Any]] = {"dropin": parse_dropin, "hooks-json": parse_hooks_json}
+PARSERS: Dict[str, Callable[[str, str], Any]] = {
+    "dropin": parse_dropin,
+    "hooks-json": parse_hooks_json,
+    "config-toml": parse_config,
+}
+SUFFIX = {"dropin": ".json", "hooks-json": ".json", "config-toml": ".toml"}
 
 
 def cases(validity: str) -> List[Tuple[str, Path]]:
     return [
         (kind, path)
         for kind in PARSERS
-        for path in sorted((DATA / kind / validity).glob("*.json"))
+        for path in sorted((DATA / kind / validity).glob("*" + SUFFIX[kind]))
         if not path.name.endswith(".parsed.json")
     ]
+
+
+def text_of(path: Path) -> str:
+    return path.read_bytes().decode("utf-8")
 
 
 def case_id(case: Tuple[str, Path]) -> str:
@@ -38,7 +49,7 @@ def case_id(case: Tuple[str, Path]) -> str:
 def test_valid_files_parse_to_what_is_beside_them(case: Tuple[str, Path]) -> None:
     kind, path = case
     expected = json.loads(path.with_name(path.stem + ".parsed.json").read_text())
-    assert PARSERS[kind](path.read_text(), path.name) == expected
+    assert PARSERS[kind](text_of(path), path.name) == expected
 
 
 @pytest.mark.parametrize("case", cases("invalid"), ids=case_id)
@@ -47,7 +58,7 @@ def test_invalid_files_fail_with_the_one_line_beside_them(case: Tuple[str, Path]
     expected = path.with_suffix(".err").read_text()
     assert expected.endswith("\n") and expected.count("\n") == 1, f"{path.stem}.err must hold one line"
     with pytest.raises(ToolkitError) as caught:
-        PARSERS[kind](path.read_text(), path.name)
+        PARSERS[kind](text_of(path), path.name)
     assert str(caught.value) == expected.rstrip("\n")
 
 
@@ -55,7 +66,9 @@ def test_every_case_has_its_expectation_and_nothing_is_orphaned() -> None:
     for kind in PARSERS:
         valid = {p.name for p in (DATA / kind / "valid").iterdir()}
         invalid = {p.name for p in (DATA / kind / "invalid").iterdir()}
+        suffix = SUFFIX[kind]
         inputs = {name for name in valid if not name.endswith(".parsed.json")}
-        assert valid == inputs | {name[: -len(".json")] + ".parsed.json" for name in inputs}, kind
+        assert all(name.endswith(suffix) for name in inputs), kind
+        assert valid == inputs | {name[: -len(suffix)] + ".parsed.json" for name in inputs}, kind
         stems = {name.rsplit(".", 1)[0] for name in invalid}
-        assert invalid == {f"{stem}.json" for stem in stems} | {f"{stem}.err" for stem in stems}, kind
+        assert invalid == {f"{stem}{suffix}" for stem in stems} | {f"{stem}.err" for stem in stems}, kind

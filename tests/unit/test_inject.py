@@ -216,3 +216,55 @@ def test_the_edit_works_without_the_accelerator(monkeypatch: pytest.MonkeyPatch)
     )
     with pytest.raises(ToolkitError, match="invalid JSON"):
         edit('{"a": 1,}', [])
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+@pytest.mark.parametrize(
+    ("text", "indent"),
+    [
+        ("{}", None),
+        ('{\n  "a": 1\n}', "  "),
+        ('{\n\t"a": 1\n}', "\t"),
+        ('{\n"a": 1}', None),
+        ('\n  {"a": 1}', "  "),  # a newline first: the indentation is on the next line all the same
+    ],
+)
+def test_detect_indent(text: str, indent: Optional[str]) -> None:
+    from chts.inject import detect_indent
+
+    assert detect_indent(text) == indent
+
+
+def test_hooks_in_an_empty_indented_object_close_it_on_a_line_of_its_own() -> None:
+    result = edit("{\n  }", [planned("poststop", "/x")])
+    assert result is not None and result.endswith("\n  }\n}")
+    assert json.loads(result)["hooks"] == {"poststop": [{"path": "/x"}]}
+
+
+def test_spec_text_keeps_its_path_and_names_it_in_errors() -> None:
+    assert SpecText("/b/config.json", b"{}").path == "/b/config.json"
+    with pytest.raises(ToolkitError) as caught:
+        SpecText("/b/config.json", b"[1]")
+    assert str(caught.value) == "/b/config.json: must be a JSON object, not list"
+    with pytest.raises(ToolkitError, match=r"^/b/config.json:2:"):
+        SpecText("/b/config.json", b'{\n"a": }')
+    with pytest.raises(ToolkitError, match=r"^/b/config.json: not UTF-8 \(byte 7\)$"):
+        SpecText("/b/config.json", b'{"a": "\xff"}')
+
+
+def test_read_spec(tmp_path: Any) -> None:
+    from chts.inject import read_spec
+
+    path = tmp_path / "config.json"
+    assert read_spec(str(path)) == (None, b"")
+    path.write_bytes(b'{"a": 1}')
+    assert read_spec(str(path)) == ({"a": 1}, b'{"a": 1}')
+
+
+def test_only_well_formed_record_pairs_are_ours() -> None:
+    from chts.inject import injected_before
+
+    record = json.dumps([["prestart", {"path": "/a"}], ["prestart"], ["nostage", {}], "x", ["poststop", {}, 1]])
+    assert injected_before({"annotations": {RECORD_ANNOTATION: record}}) == [("prestart", {"path": "/a"})]

@@ -104,3 +104,73 @@ def test_without_the_accelerator_json_does_it(monkeypatch: pytest.MonkeyPatch) -
         jsonio.loads_strict('{"a": 1, "a": 1}')
     assert jsonio.dumps({"a": ["é", None]}) == '{"a":["\\u00e9",null]}'
     assert jsonio.dumps({"a": []}, "  ") == '{\n  "a": []\n}'
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+DEEP = "[" * 3000 + "]" * 3000  # beyond the scanner's recursion: the members around it are walked
+
+
+def test_a_byte_order_mark_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(ValueError, match="Unexpected UTF-8 BOM"):
+        jsonio.loads_strict('\ufeff{"a": 1}')
+
+
+def test_brackets_inside_strings_of_a_too_deep_value_are_not_counted() -> None:
+    deep = "[" * 3000 + '"]\\"' + '"' + "]" * 3000
+    text = '{"x": ' + deep + ', "hooks": {}}'
+    _, members, close, deep_keys = jsonio.loads_object(text)
+    assert [member[0] for member in members] == ["x", "hooks"] and deep_keys == ["x"]
+    assert text[members[0][3] : members[0][4]] == deep
+    assert text[close] == "}" and close == len(text) - 1
+
+
+@pytest.mark.parametrize("tail", [', x"": 1}', ', "a\tb": 1}', ', "k": 1 "z": 2}', ", 1: 2}"])
+def test_what_is_walked_beside_a_deep_value_is_checked_as_json(tail: str) -> None:
+    with pytest.raises(ValueError):
+        jsonio.loads_object('{"x": ' + DEEP + tail)
+
+
+def test_scan_items() -> None:
+    assert jsonio.scan_items("[]", 0) == []
+    assert jsonio.scan_items("[ ]", 0) == []
+    assert jsonio.scan_items('x[ 1, [2] ,"]"]', 1) == [(3, 4), (6, 9), (11, 14)]
+
+
+def test_render_array_indents_each_level() -> None:
+    assert jsonio.render_array([], "  ", 1) == "[]"
+    assert jsonio.render_array(["1", "2"], None, 1) == "[1,2]"
+    assert jsonio.render_array(["1", "2"], "  ", 1) == "[\n    1,\n    2\n  ]"
+
+
+LAYOUT = '{"a": [1,\n {"x": [2, "s"]},\n "s"], "b":\n {"k": "v",\n  "v": "k"}, "c": "a"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "line"),
+    [
+        (("a",), None, 1),
+        (("a", 0), None, 1),
+        (("a", 1), None, 2),
+        (("a", 1, "x", 1), None, 2),
+        (("a", 2), None, 3),
+        (("b",), None, 3),
+        (("b", "v"), None, 5),
+        (("a",), "s", 3),  # the item, not the "s" nested deeper on line 2
+        (("b",), "v", 4),  # a member value ...
+        (("b",), "k", 4),  # ... or a key, whichever comes first
+        (("c",), None, 5),
+        (("b", "nope"), None, 3),  # a step that is not there: the last one found
+        (("a", 9), None, 1),  # an index past the end: the last step found
+        (("nope",), None, None),
+        ((), None, None),
+    ],
+)
+def test_line_at_finds_keys_items_and_values_where_the_text_has_them(path: Any, value: Any, line: Any) -> None:
+    assert jsonio.line_at(LAYOUT, path, value) == line
+
+
+def test_line_at_gives_up_quietly_on_text_that_does_not_parse() -> None:
+    assert jsonio.line_at('{"a": [1,', ("a", 1)) is None
+    assert jsonio.line_at("[1, 2]", ("a",)) is None
+    assert jsonio.line_at('{"a"\n: 1}', ("a",)) == 1

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from chts.merge import SpecError, has_marker, merge_hooks
+from chts.merge import SpecError, has_marker, hook_identity, merge_hooks
 
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", "abc", "def"]}
 AUDIT = {"path": "/usr/bin/audit", "args": ["audit", "--start"], "env": ["A=1"], "timeout": 5}
@@ -88,3 +89,38 @@ def test_all_six_stages() -> None:
     spec: Dict[str, Any] = {}
     merge_hooks(spec, [(stage, {"path": f"/hooks/{stage}"}) for stage in stages])
     assert list(spec["hooks"]) == stages
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+def test_identity_of_what_is_not_a_hook() -> None:
+    assert hook_identity("x") == ("not a hook", "'x'")
+    assert hook_identity(1) != hook_identity("1")
+    assert hook_identity(None) != hook_identity({})
+
+
+def test_hooks_with_unhashable_fields_are_compared_by_text() -> None:
+    odd = {"path": "/a", "args": [["nested"]], "timeout": {"s": 1}}
+    assert isinstance(hook_identity(odd), str)
+    assert hook_identity(odd) == hook_identity(json.loads(json.dumps(odd)))
+    spec: Dict[str, Any] = {"hooks": {"prestart": [odd]}}
+    assert merge_hooks(spec, [("prestart", dict(odd)), ("prestart", {"path": "/b"})]) == [("prestart", {"path": "/b"})]
+
+
+def test_has_marker_is_a_bool() -> None:
+    assert has_marker({}) is False
+    assert has_marker({"hooks": {"prestart": [{"path": "/usr/bin/container-hooks"}]}}) is True
+
+
+def test_one_previous_hook_takes_out_one_equal_hook_only() -> None:
+    """An engine's hook equal to ours stays: previous removes as many copies as it lists, no more."""
+    a, b = {"path": "/a"}, {"path": "/b"}
+    spec: Dict[str, Any] = {"hooks": {"prestart": [dict(b), dict(a), dict(a)]}}
+    assert merge_hooks(spec, [], [("prestart", a)]) == []
+    assert spec["hooks"]["prestart"] == [b, a]
+
+
+def test_an_unknown_stage_is_refused() -> None:
+    with pytest.raises(SpecError, match="^unknown hook stage 'nope'$"):
+        merge_hooks({}, [("nope", {"path": "/a"})])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional, Union
 
@@ -10,7 +11,7 @@ from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.shim import INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.shim import COMMAND_VALUE_FLAGS, INJECTING_COMMANDS, find_runtime, parse_runc_argv
 
 B = "/run/containerd/io.containerd.runtime.v2.task/moby/abc"
 DOCKER_ROOT = ["--root", "/var/run/docker/runtime-runc/moby", "--log", f"{B}/log.json", "--log-format", "json"]
@@ -352,3 +353,128 @@ def test_a_non_executable_runtime_early_in_path_does_not_hide_a_later_one(
     assert find_runtime(["runc"], str(tmp_path / "shim")) == str(real)
     (early / "runc").chmod(0o755)
     assert find_runtime(["runc"], str(tmp_path / "shim")) == str(early / "runc")
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+@pytest.mark.parametrize("flag", sorted(COMMAND_VALUE_FLAGS))
+def test_every_value_option_takes_the_next_word(flag: str) -> None:
+    """restore tolerates unknown options, so only the value's being taken decides the one id."""
+    dash = "-" if len(flag) == 1 else "--"
+    call = parse_runc_argv(["restore", dash + flag, "v", "c1"])
+    assert (call.container_id, call.creates) == ("c1", True)
+
+
+def test_defaults_of_a_call_without_options() -> None:
+    call = parse_runc_argv(["create"])
+    assert (call.command, call.command_index, call.container_id, call.log, call.log_format, call.debug) == (
+        "create",
+        0,
+        "",
+        "",
+        "text",
+        False,
+    )
+    assert parse_runc_argv(["--root", "/r", "--debug", "create", "c1"]).command_index == 3
+
+
+def test_double_dash_ends_the_global_options() -> None:
+    call = parse_runc_argv(["--root", "/r", "--", "create", "c1"])
+    assert (call.command, call.command_index, call.creates) == ("create", 3, True)
+
+
+def test_a_two_character_flag_is_a_flag_not_the_command() -> None:
+    call = parse_runc_argv(["-h", "create", "c1"])
+    assert (call.command, call.creates) == ("create", False)  # runc prints its help
+
+
+def test_silence_warnings_silences_every_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    program = (
+        "from chts.shim import silence_warnings\n"
+        "import warnings\n"
+        "silence_warnings()\n"
+        "warnings.warn_explicit('nested set', FutureWarning, 'm.py', 5)\n"
+        "warnings.warn('later', UserWarning)\n"
+    )
+    import chts
+
+    root = Path(chts.__file__).resolve().parent.parent  # `-c` imports from the working directory
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True)
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize(("args", "log_level", "logged"), [
+    (["--debug", "state", "c1"], "info", True),
+    (["state", "c1"], "debug", True),
+    (["state", "c1"], "info", False),
+])  # fmt: skip
+def test_passthrough_is_logged_with_debug_or_log_level_debug(
+    shim_root: Path, args: List[str], log_level: str, logged: bool
+) -> None:
+    config = shim_root / "config.toml"
+    config.write_text(config.read_text() + f'log-level = "{log_level}"\n')
+    assert isinstance(run_main(shim_root, args), Execd)
+    log = shim_root / "shim.log"
+    assert (log.exists() and f"passthrough: {' '.join(args)}" in log.read_text()) is logged
+
+
+def test_exec_runtime_without_a_config_loads_it(shim_root: Path) -> None:
+    from chts import shim
+
+    with pytest.raises(Execd) as execd:
+        shim.exec_runtime(["state", "c1"], str(shim_root / "shim"), parse_runc_argv(["state", "c1"]), None)
+    assert execd.value.args == (str(shim_root / "runc"), [str(shim_root / "runc"), "state", "c1"])
+
+
+def test_no_runtime_found_fails_in_one_line(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    config = shim_root / "config.toml"
+    config.write_text(config.read_text().replace(str(shim_root / "runc"), str(shim_root / "missing")))
+    assert run_main(shim_root, ["state", "c1"]) == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"container-hooks-runtime: no low-level runtime found: tried {shim_root}/missing in $PATH")
+    assert f"runtimes in {config}" in err
+
+
+def test_a_runtime_that_cannot_be_executed_fails_in_one_line(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import posix
+
+    def execv(path: str, argv: List[str]) -> None:
+        raise OSError(8, "Exec format error")
+
+    monkeypatch.setattr(posix, "execv", execv)
+    assert run_main(shim_root, ["state", "c1"]) == 1
+    assert capfd.readouterr().err == f"container-hooks-runtime: cannot execute {shim_root}/runc: Exec format error\n"
+
+
+def test_a_broken_toolkit_config_fails_a_create_naming_it(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    (shim_root / "config.toml").write_text("[container-hooks\n")
+    assert run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]) == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"container-hooks-runtime: {shim_root}/config.toml")
+    assert (shim_root / "bundle" / "config.json").read_text() == '{"ociVersion": "1.0.2"}'
+
+
+def test_trusting_files_of_any_owner_is_warned_about_on_create(shim_root: Path) -> None:
+    config = shim_root / "config.toml"
+    config.write_text(
+        config.read_text().replace("hooks-dirs = []\n", "hooks-dirs = []\ninsecure-allow-non-root-files = true\n")
+    )
+    assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
+    assert "insecure-allow-non-root-files is on" in (shim_root / "shim.log").read_text()
+
+
+def test_a_precreate_hook_rewrites_the_config_runc_reads(shim_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import inject
+
+    hook = make_executable(shim_root / "precreate", "#!/bin/sh\nsed 's/1.0.2/1.0.2-rewritten/'\n")
+    entry = {"stage": "precreate", "hook": {"path": str(hook)}, "source": "/d/p.json", "when": {"always": True}}
+    monkeypatch.setattr(inject, "planned_hooks", lambda config, log: [entry])
+    assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
+    assert json.loads((shim_root / "bundle" / "config.json").read_text())["ociVersion"] == "1.0.2-rewritten"

@@ -7,6 +7,7 @@ from typing import Any, Dict
 import pytest
 
 from chts.engines.toml_edit import (
+    BLOCK_BEGIN,
     BLOCK_END,
     SET_MARK,
     WAS_PREFIX,
@@ -93,3 +94,41 @@ def test_a_block_followed_by_user_lines_is_removed_alone() -> None:
 def test_statements_split_multi_line_arrays_whole() -> None:
     lines = "a = [\n 1,\n 2,\n]\n# c\n[t]\n".splitlines(keepends=True)
     assert [(s.start, s.end, s.is_header) for s in split_statements(lines)] == [(0, 4, False), (5, 6, True)]
+
+
+# ----------------------------------------------------------------------------- edges mutation testing found
+
+
+def test_a_block_after_a_last_line_without_newline_starts_on_a_line_of_its_own() -> None:
+    assert append_block("a = 1", "b = 2\n") == f"a = 1\n\n{BLOCK_BEGIN}\nb = 2\n{BLOCK_END}\n"
+    assert append_block("", "b = 2\n") == f"{BLOCK_BEGIN}\nb = 2\n{BLOCK_END}\n"
+
+
+def test_a_second_block_start_before_the_first_ends_is_refused_naming_the_first() -> None:
+    """Two begin lines and one end: removing "from the first begin to the end" would take the user's line."""
+    text = f"{BLOCK_BEGIN}\nx = 1\n{BLOCK_BEGIN}\ny = 2\n{BLOCK_END}\n"
+    with pytest.raises(ToolkitError, match=r"^f: line 1: the block configure added has lost its end line"):
+        remove_marks(text, "f")
+
+
+def test_text_that_splits_into_no_statements_is_refused() -> None:
+    with pytest.raises(ToolkitError) as caught:
+        split_statements(["a = [\n", "1,\n"])
+    assert str(caught.value) == "cannot split the file into TOML statements (is it valid TOML?)"
+
+
+@pytest.mark.parametrize("text", ["[engine]\nruntime = 1", "[engine]\r\nruntime = 1", "a = 1\n", "# a comment"])
+def test_configure_then_unconfigure_gives_the_exact_bytes_back(tmp_path: Any, text: str) -> None:
+    from chts.engines.toml_edit import marked_edit, unmarked_edit
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(text.encode())
+
+    def edit(base: str, parsed: Dict[str, Any]) -> str:
+        return set_key(base, ("engine",), "runtime", "shim")
+
+    (configured,) = marked_edit(str(path), "TOML", "", edit).edits
+    assert configured.new is not None and toml_loads(configured.new.decode())["engine"]["runtime"] == "shim"
+    path.write_bytes(configured.new)
+    (unconfigured,) = unmarked_edit(str(path), "TOML", lambda parsed: None).edits
+    assert unconfigured.new == text.encode()

@@ -1,0 +1,485 @@
+"""Mutation testing of the unit suite: how many small deliberate bugs in a module do its tests catch?
+
+For each module named, every point where a small bug can be planted is listed from the
+module's AST (a comparison flipped, `and`/`or` swapped, a constant changed, a returned value
+replaced by None, a condition negated, a statement deleted, an arithmetic operator swapped, a
+slice bound moved, a `not` dropped). A fixed-seed sample of them is run: each mutant is written
+into a private copy of the tree (the worktree is never written) and the module's unit tests
+run against it in a subprocess with a time limit. A mutant the tests fail on (or time out on)
+is killed; one they pass is a survivor, listed with its file:line and change so a test can be
+written for it. Score = killed / (killed + survived).
+
+    python3 tests/mutation/run.py chts/merge.py chts/atomic.py --sample 60 --seed 1
+    python3 tests/mutation/run.py 'chts/ctk/config.py:set_value,unset_value'   # only these functions
+
+Standard library only; needs Python 3.9+ (ast.unparse). `tox -e mutation` runs the project's set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import queue
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+# What a unit run needs from the tree; dist/, .tox/ and the integration tests stay behind.
+COPIED = ("chts", "tests", "pyproject.toml")
+
+# Test files beyond tests/unit/test_<name>.py (or test_<package>_<name>.py) that exercise a
+# module directly: the suite's score counts a kill by any test that calls the module.
+EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
+    "chts/inject.py": ("tests/unit/test_inject_paths.py", "tests/unit/test_shim.py"),
+    "chts/jsonio.py": ("tests/unit/test_file_cases.py", "tests/unit/test_inject.py"),
+    "chts/merge.py": ("tests/unit/test_inject.py",),
+    "chts/cache.py": ("tests/unit/test_shim.py",),
+    "chts/hooks_file.py": ("tests/unit/test_file_cases.py",),
+    "chts/dropin_hooks.py": ("tests/unit/test_file_cases.py",),
+    "chts/engines/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
+    "chts/engines/json_edit.py": ("tests/unit/test_engine_docker.py",),
+    "chts/config_edit.py": ("tests/unit/test_ctk_config.py",),
+}
+
+COMPARE_FLIPS: Dict[type, Tuple[type, ...]] = {
+    ast.Eq: (ast.NotEq,),
+    ast.NotEq: (ast.Eq,),
+    ast.Lt: (ast.GtE, ast.LtE),
+    ast.LtE: (ast.Gt, ast.Lt),
+    ast.Gt: (ast.LtE, ast.GtE),
+    ast.GtE: (ast.Lt, ast.Gt),
+    ast.In: (ast.NotIn,),
+    ast.NotIn: (ast.In,),
+    ast.Is: (ast.IsNot,),
+    ast.IsNot: (ast.Is,),
+}
+ARITHMETIC_SWAPS: Dict[type, type] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr,
+    ast.BitXor: ast.BitOr,
+    ast.LShift: ast.RShift,
+    ast.RShift: ast.LShift,
+}
+# Statements whose deletion is a plausible bug; defs, imports and `global` would only fail on load.
+DELETABLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Raise, ast.Delete, ast.Continue, ast.Break)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One planted bug: which node (its index in a depth-first walk) and what is done to it."""
+
+    index: int
+    kind: str
+    arg: int
+    line: int
+    text: str
+
+
+@dataclass
+class ModuleResult:
+    path: str
+    candidates: int = 0
+    killed: int = 0
+    timeouts: int = 0
+    survivors: List[Mutation] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def score(self) -> Optional[float]:
+        total = self.killed + len(self.survivors)
+        return self.killed / total if total else None
+
+
+def walk(tree: ast.AST) -> Iterator[Tuple[ast.AST, Optional[ast.AST], str, int]]:
+    """Depth-first (node, parent, field, list index) in a fixed order, skipping what never runs as code.
+
+    Skipped: annotations (strings at run time here), docstrings, `if TYPE_CHECKING:` blocks and
+    the literal parts of f-strings.
+    """
+    stack: List[Tuple[ast.AST, Optional[ast.AST], str, int]] = [(tree, None, "", -1)]
+    while stack:
+        node, parent, name, position = stack.pop()
+        yield node, parent, name, position
+        children: List[Tuple[ast.AST, Optional[ast.AST], str, int]] = []
+        for child_field, value in ast.iter_fields(node):
+            if child_field in ("annotation", "returns", "type_comment"):
+                continue
+            if isinstance(node, ast.JoinedStr):
+                continue
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, ast.AST) and not _skipped(item, i):
+                        children.append((item, node, child_field, i))
+            elif isinstance(value, ast.AST):
+                children.append((value, node, child_field, -1))
+        stack.extend(reversed(children))
+
+
+def _skipped(node: ast.AST, position: int) -> bool:
+    if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        return True
+    is_string = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    return position == 0 and is_string and isinstance(node.value.value, str)  # type: ignore[attr-defined]
+
+
+def candidates(tree: ast.AST, lines: Optional[List[Tuple[int, int]]] = None) -> List[Mutation]:
+    """Every mutation the operators offer on ``tree``, in walk order, optionally only within ``lines``."""
+    found: List[Mutation] = []
+    for index, (node, parent, name, _) in enumerate(walk(tree)):
+        line = getattr(node, "lineno", 0)
+        if lines is not None and not any(start <= line <= end for start, end in lines):
+            continue
+
+        def add(kind: str, arg: int, text: str, line: int = line, index: int = index) -> None:
+            found.append(Mutation(index, kind, arg, line, text))
+
+        if isinstance(node, ast.Compare):
+            for i, op in enumerate(node.ops):
+                for replacement in COMPARE_FLIPS.get(type(op), ()):
+                    add("compare", i * 10 + COMPARE_FLIPS[type(op)].index(replacement), _swap_text(op, replacement))
+        elif isinstance(node, ast.BoolOp):
+            add("boolop", 0, "and -> or" if isinstance(node.op, ast.And) else "or -> and")
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in ARITHMETIC_SWAPS:
+            add("arith", 0, _swap_text(node.op, ARITHMETIC_SWAPS[type(node.op)]))
+        elif isinstance(node, ast.Constant) and not (isinstance(parent, ast.Expr) and name == "value"):
+            text = _constant_text(node.value)
+            if text:
+                add("constant", 0, text)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            add("not", 0, "`not` dropped")
+        elif isinstance(node, ast.Slice):
+            for bound in ("lower", "upper"):
+                if getattr(node, bound) is not None:
+                    add("slice", 0 if bound == "lower" else 1, f"slice {bound} bound + 1")
+        if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+            add("negate", 0, "condition negated")
+        if isinstance(node, ast.Return) and node.value is not None and not _is_constant(node.value, None):
+            add("return", 0, "returns None")
+        in_body = name in ("body", "orelse", "finalbody", "handlers")
+        if isinstance(node, DELETABLE) and in_body and not (isinstance(node, ast.Expr) and _is_constant(node.value)):
+            add("delete", 0, f"statement deleted ({type(node).__name__.lower()})")
+    return found
+
+
+def _is_constant(node: ast.AST, *values: object) -> bool:
+    """Is ``node`` a constant (one of ``values``, when given)?"""
+    return isinstance(node, ast.Constant) and (not values or node.value in values)
+
+
+def _swap_text(old: ast.AST, new: type) -> str:
+    return f"{_op_symbol(type(old))} -> {_op_symbol(new)}"
+
+
+def _op_symbol(op: type) -> str:
+    symbols: Dict[type, str] = {
+        ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+        ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+        ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+        ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
+    }  # fmt: skip
+    return symbols[op]
+
+
+def _constant_text(value: object) -> str:
+    if isinstance(value, bool):
+        return f"{value} -> {not value}"
+    if isinstance(value, int):
+        return f"{value} -> {_changed_int(value)}"
+    if isinstance(value, (str, bytes)):
+        return f"{_short(value)} -> {_short(value[:0] if value else _filler(value))}"
+    return ""
+
+
+def _changed_int(value: int) -> int:
+    return {0: 1, 1: 0}.get(value, value + 1)
+
+
+def _filler(value: object) -> object:
+    return b"x" if isinstance(value, bytes) else "x"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def apply(tree: ast.AST, mutation: Mutation) -> ast.AST:
+    """A copy of ``tree`` with ``mutation`` planted."""
+    mutant = copy.deepcopy(tree)
+    for index, (node, parent, name, position) in enumerate(walk(mutant)):
+        if index == mutation.index:
+            _plant(node, parent, name, position, mutation)
+            return ast.fix_missing_locations(mutant)
+    raise ValueError(f"no node {mutation.index}")
+
+
+def _plant(node: ast.AST, parent: Optional[ast.AST], name: str, position: int, mutation: Mutation) -> None:
+    kind = mutation.kind
+    if kind == "compare":
+        assert isinstance(node, ast.Compare)
+        i, choice = divmod(mutation.arg, 10)
+        node.ops[i] = COMPARE_FLIPS[type(node.ops[i])][choice]()
+    elif kind == "boolop":
+        assert isinstance(node, ast.BoolOp)
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+    elif kind == "arith":
+        assert isinstance(node, (ast.BinOp, ast.AugAssign))
+        node.op = ARITHMETIC_SWAPS[type(node.op)]()
+    elif kind == "constant":
+        assert isinstance(node, ast.Constant)
+        value = node.value
+        if isinstance(value, bool):
+            node.value = not value
+        elif isinstance(value, int):
+            node.value = _changed_int(value)
+        else:
+            node.value = value[:0] if value else _filler(value)
+    elif kind == "not":
+        assert isinstance(node, ast.UnaryOp) and parent is not None
+        _replace(parent, name, position, node.operand)
+    elif kind == "slice":
+        assert isinstance(node, ast.Slice)
+        bound = "lower" if mutation.arg == 0 else "upper"
+        setattr(node, bound, ast.BinOp(left=getattr(node, bound), op=ast.Add(), right=ast.Constant(1)))
+    elif kind == "negate":
+        assert isinstance(node, (ast.If, ast.While, ast.IfExp))
+        node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+    elif kind == "return":
+        assert isinstance(node, ast.Return)
+        node.value = ast.Constant(None)
+    elif kind == "delete":
+        assert parent is not None
+        _replace(parent, name, position, ast.Pass())
+    else:
+        raise ValueError(kind)
+
+
+def _replace(parent: ast.AST, name: str, position: int, new: ast.AST) -> None:
+    if position >= 0:
+        getattr(parent, name)[position] = new
+    else:
+        setattr(parent, name, new)
+
+
+def function_lines(tree: ast.AST, names: Sequence[str]) -> List[Tuple[int, int]]:
+    """The line ranges of the named functions (methods included: `Class.method` or `method`)."""
+    ranges: List[Tuple[int, int]] = []
+    wanted = set(names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and f"{node.name}.{item.name}" in wanted:
+                    ranges.append((item.lineno, item.end_lineno or item.lineno))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted:
+            ranges.append((node.lineno, node.end_lineno or node.lineno))
+    if not ranges:
+        raise SystemExit(f"none of the functions {', '.join(names)} found")
+    return ranges
+
+
+def tests_for(module: str) -> List[str]:
+    stem = Path(module).stem
+    parent = Path(module).parent.name
+    names = [f"tests/unit/test_{stem}.py", f"tests/unit/test_{parent}_{stem}.py"]
+    found = [name for name in names if (ROOT / name).is_file()]
+    found += [name for name in EXTRA_TESTS.get(module, ()) if name not in found]
+    return found
+
+
+def choose(items: List[Tuple[str, Mutation]], spec: str, sample: int, seed: int) -> List[Tuple[str, Mutation]]:
+    """``sample`` of ``items`` (all with 0), the same for the same seed and module, in line order."""
+    if sample and len(items) > sample:
+        items = random.Random(seed ^ zlib.crc32(spec.encode())).sample(items, sample)
+    return sorted(items, key=lambda item: (item[1].line, item[1].index, item[1].arg))
+
+
+class Sandbox:
+    """A private copy of the tree that one mutant at a time is written into."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="chts-mutation-"))
+        for name in COPIED:
+            source = ROOT / name
+            target = self.root / name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(source, target)
+
+    def run(self, module: str, source: str, tests: Sequence[str], timeout: float) -> Tuple[str, float]:
+        """'passed', 'failed' or 'timeout' for the tests with ``source`` in place of ``module``."""
+        target = self.root / module
+        original = target.read_bytes()
+        target.write_text(source)
+        env = dict(os.environ, PYTHONPATH=str(self.root), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [*command, *tests],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=timeout)
+            outcome = "passed" if code == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            outcome = "timeout"
+        finally:
+            target.write_bytes(original)
+        return outcome, time.monotonic() - started
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def mutate_module(spec: str, sample: int, seed: int, jobs: int, log: bool) -> ModuleResult:
+    module, _, functions = spec.partition(":")
+    result = ModuleResult(spec)
+    tests = tests_for(module)
+    if not tests:
+        result.error = "no unit tests found"
+        return result
+    tree = ast.parse((ROOT / module).read_text(), module)
+    lines = function_lines(tree, functions.split(",")) if functions else None
+    original = ast.unparse(tree)
+    unique: Dict[str, Mutation] = {}
+    for mutation in candidates(tree, lines):
+        text = ast.unparse(apply(tree, mutation))
+        if text != original and text not in unique:  # a no-op or a repeat tells nothing new
+            unique[text] = mutation
+    result.candidates = len(unique)
+    chosen = choose(list(unique.items()), spec, sample, seed)
+
+    sandboxes = [Sandbox() for _ in range(max(1, jobs))]
+    try:
+        # The unmutated module, as ast.unparse writes it, must pass: else every mutant "dies".
+        outcome, baseline = sandboxes[0].run(module, original, tests, timeout=600)
+        if outcome != "passed":
+            result.error = f"the tests fail on the unmutated module ({' '.join(tests)})"
+            return result
+        timeout = 3 * baseline + 10
+        work: queue.Queue[Tuple[str, Mutation]] = queue.Queue()
+        for item in chosen:
+            work.put(item)
+        lock = threading.Lock()
+
+        def worker(sandbox: Sandbox) -> None:
+            while True:
+                try:
+                    text, mutation = work.get_nowait()
+                except queue.Empty:
+                    return
+                outcome, _ = sandbox.run(module, text, tests, timeout)
+                with lock:
+                    if outcome == "passed":
+                        result.survivors.append(mutation)
+                    else:
+                        result.killed += 1
+                        result.timeouts += outcome == "timeout"
+                    if log:
+                        print(f"  {module}:{mutation.line} {mutation.text}: {outcome}", file=sys.stderr)
+
+        threads = [threading.Thread(target=worker, args=(sandbox,)) for sandbox in sandboxes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for sandbox in sandboxes:
+            sandbox.remove()
+    result.survivors.sort(key=lambda mutation: (mutation.line, mutation.index, mutation.arg))
+    return result
+
+
+def report(results: Sequence[ModuleResult], sample: int, seed: int) -> str:
+    lines = [f"mutation testing, {time.strftime('%Y-%m-%d')}, seed {seed}, up to {sample} mutants per module", ""]
+    lines.append(f"{'module':44} {'mutants':>8} {'killed':>7} {'survived':>9} {'score':>6}")
+    for result in results:
+        if result.error:
+            lines.append(f"{result.path:44} {result.error}")
+            continue
+        module, _, functions = result.path.partition(":")
+        name = f"{module} ({functions.count(',') + 1} functions)" if functions else module
+        run = result.killed + len(result.survivors)
+        score = f"{result.score:.2f}" if result.score is not None else "-"
+        sampled = f"{run}/{result.candidates}"
+        lines.append(f"{name:44} {sampled:>8} {result.killed:>7} {len(result.survivors):>9} {score:>6}")
+    for result in results:
+        if result.survivors:
+            lines += ["", f"survivors in {result.path}:"]
+            module = result.path.partition(":")[0]
+            lines += [f"  {module}:{mutation.line}: {mutation.text}" for mutation in result.survivors]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("modules", nargs="+", help="chts/x.py, or chts/x.py:func,Class.method to mutate only those")
+    parser.add_argument("--sample", type=int, default=60, help="mutants per module (0: all); default 60")
+    parser.add_argument("--seed", type=int, default=1, help="the sample's seed; default 1")
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="mutants run at once; default 1")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 when a module scores below this")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print each mutant's outcome to stderr")
+    args = parser.parse_args(argv)
+    if sys.version_info < (3, 9):
+        parser.error("needs Python 3.9+ (ast.unparse)")
+    for spec in args.modules:
+        if not (ROOT / spec.partition(":")[0]).is_file():
+            parser.error(f"{spec}: no such module under {ROOT}")
+
+    results = []
+    for spec in args.modules:
+        started = time.monotonic()
+        result = mutate_module(spec, args.sample, args.seed, args.jobs, args.verbose)
+        score = f"{result.score:.2f}" if result.score is not None else result.error
+        print(f"{spec}: {score} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+        for mutation in result.survivors:  # as each module ends: a long run is useful before it finishes
+            print(f"  survived: {spec.partition(':')[0]}:{mutation.line}: {mutation.text}", file=sys.stderr)
+        sys.stderr.flush()
+        results.append(result)
+    print(report(results, args.sample, args.seed))
+    if args.json:
+        data = [
+            {
+                "module": result.path,
+                "candidates": result.candidates,
+                "killed": result.killed,
+                "timeouts": result.timeouts,
+                "score": result.score,
+                "error": result.error,
+                "survivors": [{"line": m.line, "mutation": m.text} for m in result.survivors],
+            }
+            for result in results
+        ]
+        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
+    low = [r for r in results if r.error or (r.score is not None and r.score < args.fail_under)]
+    return 1 if low else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""tests/mutation/run.py, the mutation tester: each operator plants what it says, never in the worktree."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+RUN = Path(__file__).resolve().parent.parent / "mutation" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def tool() -> Any:
+    spec = importlib.util.spec_from_file_location("mutation_run", RUN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutation_run"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+SOURCE = '''"""Docstring: never mutated."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
+
+
+def f(items: "List[int]", flag: bool) -> int:
+    """Nor this one."""
+    total = 0
+    for item in items[1:]:
+        if item > 2 and flag:
+            total += item
+    return total if not flag else -1
+'''
+
+
+def mutants(tool: Any, source: str) -> List[str]:
+    """Each candidate as "line: what -> the changed line of the mutant"."""
+    tree = ast.parse(source)
+    original = ast.unparse(tree).splitlines()
+    found = []
+    for mutation in tool.candidates(tree):
+        mutant = ast.unparse(tool.apply(tree, mutation)).splitlines()
+        (changed,) = [new.strip() for old, new in zip(original, mutant) if old != new]
+        found.append(f"{mutation.line}: {mutation.text} -> {changed}")
+    return found
+
+
+def test_each_operator_plants_one_change(tool: Any) -> None:
+    found = mutants(tool, SOURCE)
+    expected = [
+        "2: statement deleted (assign) -> pass",
+        "2: False -> True -> TYPE_CHECKING = True",
+        "9: statement deleted (assign) -> pass",
+        "9: 0 -> 1 -> total = 1",
+        "10: slice lower bound + 1 -> for item in items[1 + 1:]:",
+        "10: 1 -> 0 -> for item in items[0:]:",
+        "11: condition negated -> if not (item > 2 and flag):",
+        "11: and -> or -> if item > 2 or flag:",
+        "11: > -> <= -> if item <= 2 and flag:",
+        "11: > -> >= -> if item >= 2 and flag:",
+        "11: 2 -> 3 -> if item > 3 and flag:",
+        "12: + -> - -> total -= item",
+        "12: statement deleted (augassign) -> pass",
+        "13: returns None -> return None",
+        "13: condition negated -> return total if not not flag else -1",
+        "13: `not` dropped -> return total if flag else -1",
+        "13: 1 -> 0 -> return total if not flag else -0",
+    ]
+    assert found == expected
+
+
+def test_annotations_docstrings_and_type_checking_blocks_are_left_alone(tool: Any) -> None:
+    texts = " ".join(mutants(tool, SOURCE))
+    assert "Docstring" not in texts and "Nor this" not in texts and "List" not in texts
+
+
+def test_only_the_named_functions(tool: Any) -> None:
+    tree = ast.parse(SOURCE + "\n\ndef g() -> int:\n    return 5\n")
+    lines = tool.function_lines(tree, ["g"])
+    assert [m.text for m in tool.candidates(tree, lines)] == ["returns None", "5 -> 6"]
+
+
+def test_a_mutant_runs_in_a_copy_and_the_worktree_is_untouched(tool: Any) -> None:
+    module = "chts/errors.py"
+    original = (tool.ROOT / module).read_bytes()
+    sandbox = tool.Sandbox()
+    try:
+        assert sandbox.root != tool.ROOT and (sandbox.root / module).read_bytes() == original
+        broken = "raise SystemExit('planted')\n"
+        outcome, _ = sandbox.run(module, broken, ["tests/unit/test_merge.py"], timeout=120)
+        assert outcome == "failed"
+        assert (sandbox.root / module).read_bytes() == original  # put back for the next mutant
+    finally:
+        sandbox.remove()
+    assert (tool.ROOT / module).read_bytes() == original
+    assert not sandbox.root.exists()
+
+
+def test_the_sample_depends_on_the_seed_only(tool: Any) -> None:
+    tree = ast.parse(SOURCE)
+    items = [(ast.unparse(tool.apply(tree, m)), m) for m in tool.candidates(tree)]
+    first = tool.choose(items, "chts/x.py", 5, seed=1)
+    assert len(first) == 5
+    assert first == tool.choose(items, "chts/x.py", 5, seed=1)
+    assert first != tool.choose(items, "chts/x.py", 5, seed=2)
+    assert [m for _, m in first] == sorted((m for _, m in first), key=lambda m: (m.line, m.index, m.arg))
+    assert len(tool.choose(items, "chts/x.py", 0, seed=1)) == len(items)
