@@ -250,7 +250,7 @@ def test_run_as_default_runtime_with_cleanup_on_exit_gives_the_node_back_on_sigt
 def test_upgrade_switches_the_build_under_a_running_container_without_a_restart(
     pyz: Path, tmp_path: Path, busybox_rootfs: Path
 ) -> None:
-    """A new build (here: the same code with another shebang) is switched in; the engine is not restarted."""
+    """A new build (here: the same code with another interpreter) is switched in; the engine is not restarted."""
     interpreter = "/usr/bin/python3.11"
     require(os.path.exists(interpreter), f"{interpreter} is not installed")
     newer = tmp_path / "newer" / "container-hooks-toolkit.pyz"
@@ -266,7 +266,7 @@ def test_upgrade_switches_the_build_under_a_running_container_without_a_restart(
         before = node.path("/opt/container-hooks/current.pyz").resolve()
 
         done = node.installer(newer, "install", *options)
-        assert f"{interpreter} is Python 3.11" in done.stdout  # preflight checks the shebang's interpreter
+        assert f"{interpreter} is Python 3.11" in done.stdout  # preflight checks the interpreter the sh start runs
         after = node.path("/opt/container-hooks/current.pyz").resolve()
         assert after != before and after.read_bytes() == newer.read_bytes()
         assert before.exists()  # the previous build stays until the next upgrade
