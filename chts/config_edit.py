@@ -36,10 +36,11 @@ Assignment = Tuple[str, str, Any]  # (section, key, value)
 def render_config(config: Config, header: str) -> str:
     """A config document with each key under its schema comment."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    sections: Any = config  # indexed by SCHEMA's names
     for section, keys in SCHEMA.items():
         lines += ["", f"[{section}]"]
         for key, (_, _, comment) in keys.items():
-            lines += [f"# {comment}", f"{key} = {toml_value(config[section][key])}"]
+            lines += [f"# {comment}", f"{key} = {toml_value(sections[section][key])}"]
     return "\n".join(lines) + "\n"
 
 

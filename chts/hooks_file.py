@@ -9,7 +9,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List
 
-    Hook = Dict[str, Any]
+    from typing_extensions import NotRequired, TypedDict
+
+    class Hook(TypedDict):
+        """One OCI hook (runtime-spec config.md#posix-platform-hooks), as validate_hook keeps it."""
+
+        path: str
+        args: NotRequired[List[str]]
+        env: NotRequired[List[str]]
+        timeout: NotRequired[int]
+
     HooksByStage = Dict[str, List[Hook]]
 
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -43,7 +52,7 @@ def validate_hook(value: Any, where: str) -> Hook:
         raise ValueError(f"{where}.path: must be absolute, not {path!r}")
     if "\0" in path:
         raise ValueError(f"{where}.path: must not contain a NUL character")
-    hook: Hook = {"path": path}
+    hook: Any = {"path": path}  # built key by key, in HOOK_KEYS order
     for key in ("args", "env"):
         if key not in value:
             continue
@@ -62,7 +71,8 @@ def validate_hook(value: Any, where: str) -> Hook:
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
             raise ValueError(f"{where}.timeout: must be an integer from 1 to {MAX_TIMEOUT} (seconds), not {timeout!r}")
         hook["timeout"] = timeout
-    return hook
+    checked: Hook = hook
+    return checked
 
 
 def validate_hooks_object(data: Any) -> HooksByStage:

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from chts import __version__
 from chts.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
@@ -32,6 +32,9 @@ from chts.errors import ToolkitError
 from chts.hooks_file import parse_hooks_json
 from chts.node_host import HostRoot
 from chts.toolkit_config import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config, read_text_file
+
+if TYPE_CHECKING:
+    from chts.toolkit_config import Config
 
 DEFAULT_TOOLKIT_DIR = "/opt/container-hooks"
 HOST_CONFIG_DIR = os.path.dirname(DEFAULT_CONFIG_PATH)  # /etc/container-hooks
@@ -159,7 +162,7 @@ def read_source_dir(source_dir: str) -> List[SourceFile]:
     return files
 
 
-def check_synced_config(config: Dict[str, Dict[str, Any]], path: str) -> None:
+def check_synced_config(config: Config, path: str) -> None:
     """The synced files land in /etc/container-hooks: the config must read them from there."""
     if config["container-hooks"]["path"] != HOST_HOOKS:
         raise ToolkitError(f"{path}: [container-hooks] path must be {HOST_HOOKS} (the node installer syncs it there)")

@@ -11,7 +11,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Tuple, Type
 
-    Config = Dict[str, Dict[str, Any]]
+    from typing_extensions import TypedDict
+
+    # The sections as merge_over_defaults returns them, every key present (SCHEMA below is
+    # the run-time source of truth; these names only let mypy check each use). Plain dicts at
+    # run time: the shim's marshal cache stores them.
+    HooksSection = TypedDict(
+        "HooksSection",
+        {"path": str, "hooks-dirs": List[str], "on-error": str, "insecure-allow-non-root-files": bool},
+    )
+
+    class CtkSection(TypedDict):
+        path: str
+
+    RuntimeSection = TypedDict("RuntimeSection", {"debug": str, "log-level": str, "runtimes": List[str]})
+    Config = TypedDict(
+        "Config",
+        {"container-hooks": HooksSection, "container-hooks-ctk": CtkSection, "container-hooks-runtime": RuntimeSection},
+    )
 
 DEFAULT_CONFIG_PATH = "/etc/container-hooks/config.toml"
 CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
@@ -67,10 +84,12 @@ def config_path() -> str:
 
 def default_config() -> Config:
     # Defaults are strings, booleans and lists of strings: copying the lists is a deep copy.
-    return {
+    config: Any = {
         section: {key: list(spec[1]) if isinstance(spec[1], list) else spec[1] for key, spec in keys.items()}
         for section, keys in SCHEMA.items()
     }
+    typed: Config = config  # SCHEMA has exactly Config's sections and keys
+    return typed
 
 
 def check_value(section: str, key: str, value: Any) -> Any:
@@ -118,6 +137,7 @@ def check_value(section: str, key: str, value: Any) -> Any:
 def merge_over_defaults(data: Dict[str, Any], path: str) -> Config:
     """Validate a parsed config document and lay it over the defaults."""
     config = default_config()
+    sections: Dict[str, Dict[str, Any]] = config  # type: ignore[assignment]  # indexed by SCHEMA's names
     for section, values in data.items():
         if section not in SCHEMA:
             known = ", ".join(f"[{name}]" for name in SCHEMA)
@@ -129,7 +149,7 @@ def merge_over_defaults(data: Dict[str, Any], path: str) -> Config:
                 known = ", ".join(SCHEMA[section])
                 raise ToolkitError(f"{path}: unknown key {key!r} in [{section}] (known: {known})")
             try:
-                config[section][key] = check_value(section, key, value)
+                sections[section][key] = check_value(section, key, value)
             except ValueError as exc:
                 raise ToolkitError(f"{path}: [{section}] {key} {exc}") from None
     return config

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Final, List, NamedTuple, Optional, Tuple
 
 from chts.config_edit import apply_assignments, default_config_text, read_toolkit_config
 from chts.ctk.engine_usage import runs_shim
@@ -25,7 +25,8 @@ from chts.shim import find_runtime
 from chts.toolkit_config import config_path, default_config, parse_config, runtimes_of
 
 RECORD_SUFFIX = ".chains.json"
-SECTION, KEY = "container-hooks-runtime", "runtimes"
+SECTION: Final = "container-hooks-runtime"
+KEY: Final = "runtimes"
 
 
 class Chain(NamedTuple):

@@ -11,7 +11,7 @@ import copy
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple
 
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.errors import ToolkitError
@@ -24,7 +24,6 @@ from chts.toolkit_config import load_config
 
 if TYPE_CHECKING:
     from chts.hook_sources import PlannedHook
-    from chts.hooks_file import Hook
     from chts.toolkit_config import Config
 
 EPILOG = """\
@@ -37,9 +36,9 @@ examples:
 """
 
 
-def describe_hook(hook: Hook) -> str:
-    """One hook on one line; lists as JSON so spaces inside arguments stay visible."""
-    text: str = hook["path"]
+def describe_hook(hook: Mapping[str, object]) -> str:
+    """One hook (ours, or one already in config.json) on one line; lists as JSON, so spaces stay visible."""
+    text = str(hook["path"])
     for key in ("args", "env"):
         if key in hook:
             text += f" {key}={json.dumps(hook[key])}"

@@ -190,7 +190,7 @@ def test_merging_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(merge, "hook_identity", counted)
     existing = [{"path": f"/engine/{n}"} for n in range(2000)]
-    wanted = [("prestart", {"path": f"/ours/{n}"}) for n in range(4000)]
+    wanted: List[Any] = [("prestart", {"path": f"/ours/{n}"}) for n in range(4000)]
     previous = wanted[:2000]
     spec_hooks = {"prestart": existing + [dict(hook) for _, hook in previous]}
     layout, added = merge.plan_merge(spec_hooks, wanted, previous)

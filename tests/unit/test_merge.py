@@ -15,7 +15,7 @@ AUDIT = {"path": "/usr/bin/audit", "args": ["audit", "--start"], "env": ["A=1"],
 STOP = {"path": "/usr/bin/cleanup"}
 
 
-def wanted(*pairs: Tuple[str, Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
+def wanted(*pairs: Tuple[str, Dict[str, Any]]) -> List[Any]:
     return list(pairs)
 
 
@@ -105,7 +105,9 @@ def test_hooks_with_unhashable_fields_are_compared_by_text() -> None:
     assert isinstance(hook_identity(odd), str)
     assert hook_identity(odd) == hook_identity(json.loads(json.dumps(odd)))
     spec: Dict[str, Any] = {"hooks": {"prestart": [odd]}}
-    assert merge_hooks(spec, [("prestart", dict(odd)), ("prestart", {"path": "/b"})]) == [("prestart", {"path": "/b"})]
+    assert merge_hooks(spec, wanted(("prestart", dict(odd)), ("prestart", {"path": "/b"}))) == [
+        ("prestart", {"path": "/b"})
+    ]
 
 
 def test_has_marker_is_a_bool() -> None:
@@ -117,7 +119,7 @@ def test_one_previous_hook_takes_out_one_equal_hook_only() -> None:
     """An engine's hook equal to ours stays: previous removes as many copies as it lists, no more."""
     a, b = {"path": "/a"}, {"path": "/b"}
     spec: Dict[str, Any] = {"hooks": {"prestart": [dict(b), dict(a), dict(a)]}}
-    assert merge_hooks(spec, [], [("prestart", a)]) == []
+    assert merge_hooks(spec, [], wanted(("prestart", a))) == []
     assert spec["hooks"]["prestart"] == [b, a]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_every_schema_default_is_valid() -> None:
     for section, keys in SCHEMA.items():
         for key, (_kind, default, comment) in keys.items():
             assert comment, f"{section}.{key} needs a comment for the default file"
-            assert default == default_config()[section][key]
+            defaults: Any = default_config()
+            assert default == defaults[section][key]
 
 
 def test_empty_file_means_defaults(tmp_path: Path) -> None:
