@@ -15,9 +15,10 @@ from chts.precreate import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-    When = Dict[str, Any]
+    from chts.hook_sources import When
+
     Pairs = Sequence[Tuple[str, str]]
 
 SCHEMA_VERSION = "1.0.0"
@@ -146,7 +147,7 @@ def validate_legacy(data: Dict[str, Any]) -> Dict[str, Any]:
         raise DropinError(message, ["hook"]) from None
     if "stages" not in data:
         raise DropinError("missing required key 'stages'" + MISSING_HINTS["stages"])
-    when: When = {ANY_OF: True}
+    when: Any = {ANY_OF: True}  # a When, built key by key
     if "hasbindmounts" in data:
         if not isinstance(data["hasbindmounts"], bool):
             raise DropinError("hasbindmounts: must be true or false", ["hasbindmounts"])
@@ -204,7 +205,7 @@ def validate_when(when: Any) -> When:
     if not isinstance(when, dict):
         raise DropinError(f"when: must be an object of conditions ({', '.join(WHEN_KEYS)})", ["when"])
     reject_unknown_keys(when, WHEN_KEYS, ["when"])
-    result: When = {}
+    result: Any = {}  # a When, built key by key from WHEN_KEYS
     for key in ("always", "hasBindMounts"):
         if key in when:
             value = when[key]
@@ -232,7 +233,8 @@ def validate_when(when: Any) -> When:
             ["when"],
             skipped=True,
         )
-    return result
+    checked: When = result
+    return checked
 
 
 def validate_pattern_map(value: Any, key: str) -> List[List[str]]:
@@ -282,11 +284,12 @@ def evaluate_when(when: When, spec: Dict[str, Any]) -> Tuple[bool, str]:
     Conditions are tried in the order of containers/common, so the first one that
     fails (for 0.1.0: matches) is the one named; otherwise each says what it found.
     """
-    any_of = when.get(ANY_OF, False)
+    conditions: Mapping[str, object] = when  # looked up by CONDITIONS' names
+    any_of = conditions.get(ANY_OF, False)
     reasons: List[str] = []
     for key, condition in CONDITIONS.items():
-        if key in when:
-            matched, reason = condition(when[key], spec)
+        if key in conditions:
+            matched, reason = condition(conditions[key], spec)
             if matched == any_of:
                 return matched, f"{key}: {reason}" + (" (0.1.0 file: any condition)" if any_of else "")
             reasons.append(f"{key}: {reason}")

@@ -203,7 +203,7 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
         if source not in verdicts:  # one file's stages share its conditions: evaluate once
             from chts.dropin_hooks import evaluate_when  # only drop-in files have conditions
 
-            matched, reason = evaluate_when(when, spec)  # type: ignore[arg-type]  # a TypedDict is no Dict
+            matched, reason = evaluate_when(when, spec)
             verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
         matched, reason = verdicts[source]
         result.append((entry, matched, reason))

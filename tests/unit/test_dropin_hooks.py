@@ -266,7 +266,7 @@ TRUTH_TABLE = [
 @pytest.mark.parametrize(
     ("when", "container", "matched", "reason"), [row[1:] for row in TRUTH_TABLE], ids=[row[0] for row in TRUTH_TABLE]
 )
-def test_truth_table(when: Dict[str, Any], container: Dict[str, Any], matched: bool, reason: str) -> None:
+def test_truth_table(when: Any, container: Dict[str, Any], matched: bool, reason: str) -> None:
     got, why = evaluate_when(when, container)
     assert got is matched
     assert reason in why
@@ -279,7 +279,8 @@ def test_boolean_conditions_full_table(key: str, value: bool, binds: bool) -> No
     # always: its value; hasBindMounts: true and a bind mount; false never matches either.
     container = spec(mounts=[BIND] if binds else [])
     expected = value and (binds or key == "always")
-    assert evaluate_when({key: value}, container)[0] is expected
+    when: Any = {key: value}
+    assert evaluate_when(when, container)[0] is expected
 
 
 def test_parsed_when_and_matching_agree() -> None:
@@ -293,7 +294,8 @@ def test_malformed_specs_do_not_crash_matching() -> None:
     odd: Dict[str, Any] = {"process": "x", "annotations": ["a"], "mounts": "m"}
     assert not evaluate_when({"commands": ["."]}, odd)[0]
     assert not evaluate_when({"annotations": [[".", "."]]}, odd)[0]
-    assert not evaluate_when({ENV_CONDITION: [[".", "."]]}, odd)[0]
+    env_only: Any = {ENV_CONDITION: [[".", "."]]}
+    assert not evaluate_when(env_only, odd)[0]
     assert first_bind_mount(odd) is None
     assert first_bind_mount({"mounts": ["x", {"type": "bind", "destination": "/d"}]}) == "/d"
 
@@ -391,7 +393,7 @@ LEGACY_TRUTH_TABLE = [
     [row[1:] for row in LEGACY_TRUTH_TABLE],
     ids=[row[0] for row in LEGACY_TRUTH_TABLE],
 )
-def test_0_1_0_truth_table(when: Dict[str, Any], container: Dict[str, Any], matched: bool, reason: str) -> None:
+def test_0_1_0_truth_table(when: Any, container: Dict[str, Any], matched: bool, reason: str) -> None:
     got, why = evaluate_when(when, container)
     assert got is matched
     assert reason in why, why
