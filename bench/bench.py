@@ -14,7 +14,8 @@ Four figures, as the engines experience them (clean environment, /usr/bin/python
   configured), against `--runtime runc` on the same daemon.
 Commands are run round-robin, many rounds, and medians are reported (single timings
 drift by milliseconds here). Needs root, runc and busybox-static (docker.io for the
-last figure, and pytest, which the test helpers import); builds the .pyz.
+last figure; the pytest the test helpers import is installed into the run's directory when
+this python3 has none); builds the .pyz.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYZ = os.path.join(ROOT, "dist", "container-hooks-toolkit.pyz")
 CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 PYTHON = "/usr/bin/python3"
+PYTEST = "pytest==8.3.4"  # as tox.ini pins it
 
 
 def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:
@@ -250,6 +252,17 @@ def docker_runs(work: str, shim_env: Dict[str, str], rounds: int) -> Optional[Di
     if rounds <= 0 or shutil.which("dockerd", path=CLEAN_ENV["PATH"]) is None:
         return None
     sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "integration")]
+    try:
+        import pytest  # noqa: F401  # the test helpers import it
+    except ImportError:
+        # As build.py does for shiv: the pinned pytest into this run's directory, so the one
+        # command works with any python3 (Debian's externally managed one included).
+        target = os.path.join(work, "pytest")
+        install = [sys.executable, "-m", "pip", "install", "-q", "--no-warn-script-location", "--target", target]
+        if subprocess.run([*install, PYTEST], check=False).returncode != 0:
+            print(f"bench: no docker figure: could not install {PYTEST} for the test helpers", file=sys.stderr)
+            return None
+        sys.path.insert(0, target)
     try:
         from daemons import dockerd
     except ImportError as exc:
