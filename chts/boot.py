@@ -46,16 +46,22 @@ def run(archive: str) -> None:
             try:
                 st = posix.fstat(fd)
                 ours = st.st_uid == posix.geteuid() and not st.st_mode & 0o022
-                stored, blobs = marshal.loads(posix.read(fd, st.st_size + 1)) if ours else (None, {})
+                data = posix.read(fd, st.st_size + 1) if ours else b""
             finally:
                 posix.close(fd)
-            # stored: the archive's stat signature; blobs: {module: (is_package, marshalled code)}
+            # The layout of chts.code_cache.layout(): stored, the archive's stat signature; index,
+            # {module: (is_package, start, end)} in the blob area, the `size` bytes after the head.
+            view = memoryview(data)
+            head = 4 + int.from_bytes(view[:4], "little")
+            stored, index, size = marshal.loads(view[4:head])
+            blobs = view[head:]
             st = posix.stat(archive)
-            if stored == (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev):
+            if stored == (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev) and size == len(blobs):
                 # chts.code_cache's own code, run here to serve every other module
                 finder: Dict[str, Any] = {"__name__": "chts.code_cache"}
-                exec(marshal.loads(blobs["chts.code_cache"][1]), finder)
-                sys.meta_path.insert(0, finder["CachedModules"](blobs))
+                _, start, end = index["chts.code_cache"]
+                exec(marshal.loads(blobs[start:end]), finder)
+                sys.meta_path.insert(0, finder["CachedModules"](index, blobs))
                 served = True
     except Exception:  # no cache, or not one this start can use
         pass

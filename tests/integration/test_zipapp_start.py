@@ -13,6 +13,8 @@ from typing import Dict, List
 import pytest
 from conftest import CLEAN_PATH, ROOT, python_start, require_binary
 
+from chts import code_cache
+
 MARKER_CODE = "import sys\nsys.stdout.write('served from the cache\\n')\ndef main():\n    return 0\n"
 
 
@@ -38,9 +40,13 @@ def cache_files(cache: Path) -> List[Path]:
 def forge(cache: Path, module: str, source: str) -> None:
     """Rewrite the cached code of ``module``, keeping the entry's archive signature."""
     (entry,) = cache_files(cache)
-    signature, blobs = marshal.loads(entry.read_bytes())
+    data = entry.read_bytes()
+    head = 4 + int.from_bytes(data[:4], "little")
+    signature, index, _ = marshal.loads(data[4:head])
+    area = data[head:]
+    blobs = {name: (is_package, area[start:end]) for name, (is_package, start, end) in index.items()}
     blobs[module] = (False, marshal.dumps(compile(source, module, "exec")))
-    entry.write_bytes(marshal.dumps((signature, blobs)))
+    entry.write_bytes(code_cache.layout(signature, blobs))
 
 
 def test_the_archive_starts_in_sh_and_python_execs_exactly_the_text_before_the_zip(pyz: Path) -> None:
