@@ -29,8 +29,25 @@ def cache_file(archive: str) -> "Tuple[str, str]":
     return directory, f"{directory}/code-{sys.implementation.cache_tag}-{digest:016x}"
 
 
+def give_back_lc_ctype() -> None:
+    """Undo Python's C locale coercion (PEP 538: with the locale C it exports LC_CTYPE=C.UTF-8),
+    so the runtime and the programs we run get the environment we were given. chts/start.sh
+    passes the original in chts_ctype: empty when LC_CTYPE was unset, else "=" and its value."""
+    env = posix.environ
+    word = env.pop(b"chts_ctype", None)
+    if word is None:  # not started by the sh (`python3 file.pyz`): nothing to go by
+        return
+    posix.unsetenv(b"chts_ctype")
+    if word:
+        env[b"LC_CTYPE"] = word[1:]
+        posix.putenv(b"LC_CTYPE", word[1:])
+    elif env.pop(b"LC_CTYPE", None) is not None:
+        posix.unsetenv(b"LC_CTYPE")
+
+
 def run(archive: str) -> None:
     """Serve the archive's modules (cached when possible), then run the tool argv[0] names."""
+    give_back_lc_ctype()
     # Last on the path: every stdlib import would otherwise have zipimport read the
     # archive's directory first. Nothing of the stdlib is named like our packages.
     site = archive + "/site-packages"

@@ -315,6 +315,11 @@ def exec_runtime(args: "List[str]", self_path: str, call: RuncCall, config: "Opt
             stream.flush()
         except Exception:  # a closed stream has nothing to flush
             pass
+    # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec:
+    # the runtime gets them at their default, as its engine (Go) starts it.
+    signals = __import__("_signal")  # loaded by every interpreter's start; no stub for mypy
+    for number in (signals.SIGPIPE, signals.SIGXFSZ):
+        signals.signal(number, signals.SIG_DFL)
     try:
         posix.execv(runtime, [runtime, *args])
     except (OSError, ValueError) as exc:

@@ -6,7 +6,11 @@
 # in a row. Every variable is named chts_* (a variable the engine passed would be exported changed).
 
 # Exec Python on this file: chts/boot.py, after these lines, starts the tool "$0" names.
+# Python sets LC_CTYPE when the locale is C (PEP 538); chts_ctype tells it what to give back:
+# empty when LC_CTYPE was unset, else = and its value.
 chts_python() {
+	chts_ctype=${LC_CTYPE+=$LC_CTYPE}
+	export chts_ctype
 	if [ -f @PYTHON@ ] && [ -x @PYTHON@ ]; then
 		exec @PYTHON@ -ISc @PROGRAM@ "$0" "$@"
 	fi

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from conftest import CLEAN_PATH, ROOT, python_start, require_binary
+from conftest import CLEAN_PATH, ROOT, python_start, require_binary, write_small_toolkit
 
 from chts import code_cache
 
@@ -168,3 +168,35 @@ def test_every_tool_reaches_its_code_from_the_cache(tmp_path: Path, pyz: Path) -
             result = run([str(tmp_path / "bin" / name), flag], tmp_path / "cache")
             assert result.returncode == 0, (name, result.stderr)
     assert len(cache_files(tmp_path / "cache")) == 2  # one per path the archive was run by
+
+
+@pytest.mark.parametrize(
+    "locale",
+    [{}, {"LC_CTYPE": "C"}, {"LC_CTYPE": ""}, {"LC_CTYPE": "POSIX"}, {"LC_CTYPE": "C.UTF-8"}, {"LC_ALL": "C"}],
+    ids=["unset", "C", "empty", "POSIX", "C.UTF-8", "LC_ALL"],
+)
+def test_a_create_hands_the_runtime_the_environment_and_signals_it_was_given(
+    tmp_path: Path, pyz: Path, locale: Dict[str, str]
+) -> None:
+    """Python's start exports LC_CTYPE=C.UTF-8 when the locale is C, and ignores SIGPIPE and SIGXFSZ;
+    the runtime a create execs must see neither (the sh itself exports PWD: README, How it starts)."""
+    runtime = tmp_path / "runtime"
+    runtime.write_text('#!/bin/sh\ncat /proc/$$/environ\necho\ngrep "^SigIgn:" /proc/$$/status\n')
+    runtime.chmod(0o755)
+    env = {"PATH": CLEAN_PATH, **write_small_toolkit(tmp_path, str(runtime)), **locale}
+    (tmp_path / "bin").mkdir()
+    shim = tmp_path / "bin" / "container-hooks-runtime"
+    shim.symlink_to(pyz)
+    result = subprocess.run(
+        [str(shim), "create", "--bundle", str(tmp_path / "bundle"), "x"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    environ, status = result.stdout.rsplit(b"\n", 2)[:2]
+    seen = dict(entry.split(b"=", 1) for entry in environ.split(b"\0") if entry)
+    assert seen == {**{k.encode(): v.encode() for k, v in env.items()}, b"PWD": str(tmp_path).encode()}
+    assert status.split() == [b"SigIgn:", b"0000000000000000"]
