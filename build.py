@@ -46,8 +46,20 @@ BOOT = os.path.join(HERE, "chts", "boot.py")
 # Python -I: ignore PYTHON* variables, the user's site and the current directory (a bundle
 # directory must not be able to shadow our modules); -S: skip site (we need none of it).
 # PROGRAM execs the archive's first PREFIX bytes: chts/start.sh (a string to Python) and
-# chts/boot.py, whose last lines call run().
-PROGRAM = 'import sys;exec(open(sys.argv[1],"rb").read({prefix}))'
+# chts/boot.py, whose last lines call run(). After them the archive holds chts/boot.py compiled by
+# the build's Python: its bytecode magic (4 bytes) and CODE bytes of marshal data, which an
+# interpreter with the same magic runs instead (as it would a .pyc): compiling boot.py is
+# most of a millisecond in a fresh interpreter, whose compiler's pages are not yet in memory.
+PROGRAM = (
+    "import sys,marshal,_frozen_importlib_external as e;f=open(sys.argv[1],'rb');s=f.read({prefix});"
+    "exec(marshal.loads(f.read({code})) if f.read(4)==e.MAGIC_NUMBER else s)"
+).replace("'", '"')
+# Run by the build's Python on boot.py (stdin): its magic and marshalled code (stdout).
+COMPILE_BOOT = (
+    "import marshal,sys,_frozen_importlib_external as e;"
+    "sys.stdout.buffer.write(e.MAGIC_NUMBER+marshal.dumps(compile(sys.stdin.buffer.read(),'chts/boot.py','exec')))"
+)
+NO_CODE = b"\0\0\0\0"  # no magic is four zero bytes: PROGRAM compiles the source
 ARCHIVE_MAIN = b"""\
 # `python3 container-hooks-toolkit.pyz TOOL ...`: what chts/start.sh's Python does, through runpy.
 import sys
@@ -67,13 +79,14 @@ def sh_word(value: str) -> str:
     return f"'{value}'"
 
 
-def start_program(python: str, build: str, prefix: int) -> str:
-    """chts/start.sh with its @NAMES@ filled in; ``prefix``: the bytes Python execs, boot.py included."""
+def start_program(python: str, build: str, prefix: int, code: int = 0) -> str:
+    """chts/start.sh with its @NAMES@ filled in; ``prefix``: the bytes Python execs, boot.py included;
+    ``code``: the length of boot.py's marshalled code after them."""
     with open(START, encoding="utf-8") as handle:
         text = handle.read()
     values = {
         "PYTHON": sh_word(python),
-        "PROGRAM": sh_word(PROGRAM.format(prefix=prefix)),
+        "PROGRAM": sh_word(PROGRAM.format(prefix=prefix, code=code)),
         "VERSION": __version__,
         "MARKER_NAME": MARKER,
         "SHIM_NAME": SHIM,
@@ -103,12 +116,23 @@ def archive_prefix(python: str, build: str) -> bytes:
         sys.exit(f"build.py: --python {exc}")
     with open(BOOT, "rb") as handle:
         boot = handle.read()
+    compiled = compiled_boot(python, boot)
     size = 0
     while True:  # the program names the prefix's length, which includes the program
-        start = start_program(python, build, size).encode()
+        start = start_program(python, build, size, len(compiled) - 4).encode()
         if len(start) + len(boot) == size:
-            return start + boot
+            return start + boot + compiled
         size = len(start) + len(boot)
+
+
+def compiled_boot(python: str, boot: bytes) -> bytes:
+    """boot.py compiled by ``python``: its bytecode magic and marshal data; NO_CODE when it cannot run."""
+    try:
+        result = subprocess.run([python, "-ISc", COMPILE_BOOT], input=boot, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"build.py: {python} cannot compile chts/boot.py ({exc}); every start compiles it", file=sys.stderr)
+        return NO_CODE
+    return result.stdout
 
 
 def build_id(python: str) -> str:

@@ -74,7 +74,7 @@ def pyz() -> Path:
 
 def python_start(pyz: Path) -> List[str]:
     """The options chts/start.sh runs Python with, ["-ISc", PROGRAM]: `python3 -ISc PROGRAM pyz TOOL ...`."""
-    found = re.search(rb"-ISc '(import sys;exec[^']*)'", pyz.read_bytes())
+    found = re.search(rb"-ISc '(import sys,marshal[^']*)'", pyz.read_bytes())
     assert found is not None, "no Python start in the archive's sh text"
     return ["-ISc", found.group(1).decode()]
 

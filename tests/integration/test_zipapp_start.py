@@ -3,15 +3,17 @@ either can be wrong (stale, corrupt, not ours, a hostile working directory) with
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from conftest import CLEAN_PATH, ROOT, python_start, require_binary, write_small_toolkit
+from conftest import CLEAN_PATH, ROOT, in_ci, python_start, require, require_binary, write_small_toolkit
 
 from chts import code_cache
 
@@ -52,11 +54,35 @@ def forge(cache: Path, module: str, source: str) -> None:
 def test_the_archive_starts_in_sh_and_python_execs_exactly_the_text_before_the_zip(pyz: Path) -> None:
     data = pyz.read_bytes()
     assert data.startswith(b"#!/bin/sh\n")
-    length = int(python_start(pyz)[1].rsplit("read(", 1)[1].split(")", 1)[0])
-    assert data.index(b"PK\x03\x04") == length
+    length, code, _ = (int(n) for n in re.findall(r"read\((\d+)\)", python_start(pyz)[1]))
+    assert data.index(b"PK\x03\x04") == length + 4 + code
     boot = (ROOT / "chts" / "boot.py").read_bytes()
     assert data[:length].endswith(b"\n'''\n" + boot)  # the sh text is one string literal to Python
     assert b"\\" not in data[: length - len(boot)]
+    # then boot.py compiled by the build's Python, which the same Python runs instead of compiling it
+    magic, compiled = data[length : length + 4], data[length + 4 : length + 4 + code]
+    assert magic == importlib.util.MAGIC_NUMBER  # tox's Python is a 3.11, as /usr/bin/python3
+    assert marshal.loads(compiled).co_code == compile(boot, "chts/boot.py", "exec", dont_inherit=True).co_code
+
+
+def test_the_builds_python_runs_boot_compiled_and_others_compile_its_source(tmp_path: Path, pyz: Path) -> None:
+    """Proof of which start ran: a copy whose boot.py source no longer compiles still starts
+    under the build's Python (it runs the compiled code) and fails under any other."""
+    length, _, _ = (int(n) for n in re.findall(r"read\((\d+)\)", python_start(pyz)[1]))
+    data = bytearray(pyz.read_bytes())
+    broken = b"run(sys.argv[0])"
+    at = data.rindex(broken, 0, length)
+    data[at : at + len(broken)] = b"run(sys.argv[0]("  # a syntax error of the same length
+    copy = tmp_path / "container-hooks-ctk"
+    copy.write_bytes(bytes(data))
+    copy.chmod(0o755)
+    built = run([str(copy), "--version"], tmp_path / "cache")
+    assert built.returncode == 0 and built.stdout.startswith("container-hooks-ctk "), built.stderr
+    others = sorted(Path("/root/.pyenv/versions").glob("3.1[02]*/bin/python3"))
+    require(bool(others) or not in_ci(), "no other Python (pyenv 3.10 or 3.12) to start the archive with")
+    for python in others:
+        result = run([str(python), *python_start(pyz), str(copy), "--version"], tmp_path / "cache")
+        assert result.returncode == 1 and "SyntaxError" in result.stderr, (python, result)
 
 
 def test_the_kernel_runs_the_sh_start(tool: Path, tmp_path: Path) -> None:
