@@ -39,6 +39,9 @@ CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 PYTHON = "/usr/bin/python3"
 PYTEST = "pytest==8.3.4"  # as tox.ini pins it
 
+sys.path.insert(0, ROOT)
+from chts.cache import RACY_SECONDS  # noqa: E402  (the project, from this checkout)
+
 
 def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:
     """(wall ms, CPU ms of the child and its children, exit status) of one command."""
@@ -90,7 +93,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=200, help="passthrough rounds (default 200)")
     parser.add_argument("--cycles", type=int, default=60, help="create/start/delete rounds (default 60)")
-    parser.add_argument("--docker-runs", type=int, default=20, help="docker run rounds (default 20; 0: none)")
+    parser.add_argument("--docker-runs", type=int, default=40, help="docker run rounds (default 40; 0: none)")
+    parser.add_argument(
+        "--rest-ms", type=float, default=100, help="idle before each create of the from-rest cycles (default 100)"
+    )
     parser.add_argument("--no-build", action="store_true", help="use dist/ as it is")
     parser.add_argument(
         "--dir",
@@ -128,9 +134,12 @@ def main() -> int:
         shim_env = dict(
             CLEAN_ENV, CONTAINER_HOOKS_CONFIG=f"{work}/config.toml", CONTAINER_HOOKS_CACHE_DIR=f"{work}/cache"
         )
-        # Let the cache outlive the racy window of the files just written.
+        # The shim's parsed-file cache keeps no file changed in the last RACY_SECONDS, by mtime or
+        # ctime (which no one can set back): the cycles start after that window, as on a host
+        # whose config is older than a second or two (inside it, every create parses TOML).
         os.utime(f"{work}/config.toml", (time.time() - 10, time.time() - 10))
         os.utime(f"{work}/hooks.json", (time.time() - 10, time.time() - 10))
+        cache_usable_at = time.time() + RACY_SECONDS + 0.1
 
         state = ["--root", state_root, "state", "no-such-container"]
         passthrough = {
@@ -154,33 +163,11 @@ def main() -> int:
 
         plain_bundle = make_bundle(work, "plain", hook, with_hook=True)
         shim_bundle = make_bundle(work, "shimmed", hook, with_hook=False)
-        cycle: Dict[str, List[float]] = {"runc": [], "shim": []}
-        cycle_cpu: Dict[str, List[float]] = {"runc": [], "shim": []}
-        with open(os.path.join(shim_bundle, "config.json"), "rb") as handle:
-            fresh_spec = handle.read()
-        for round_number in range(args.cycles + 1):
-            order = [("runc", runc, plain_bundle), ("shim", shim, shim_bundle)]
-            # Alternate who goes first: a container's teardown still costs the kernel
-            # something after `delete` returns, and it must not always fall on the same side.
-            for name, binary, bundle in order if round_number % 2 else order[::-1]:
-                cid = f"bench-{name}-{round_number}"
-                if name == "shim":  # as an engine does: a new config.json for every container
-                    with open(os.path.join(bundle, "config.json"), "wb") as handle:
-                        handle.write(fresh_spec)
-                total_wall = total_cpu = 0.0
-                for step in (
-                    ["--root", state_root, "create", "--bundle", bundle, cid],
-                    ["--root", state_root, "start", cid],
-                    ["--root", state_root, "delete", "--force", cid],
-                ):
-                    w, c, code = run_timed([binary, *step], shim_env)
-                    if code != 0:
-                        sys.exit(f"bench: {name} {' '.join(step)} exited {code}")
-                    total_wall += w
-                    total_cpu += c
-                if round_number:  # round 0 warms up (and fills the shim's caches)
-                    cycle[name].append(total_wall)
-                    cycle_cpu[name].append(total_cpu)
+        sides = {"runc": (runc, plain_bundle), "shim": (shim, shim_bundle)}
+        time.sleep(max(0.0, cache_usable_at - time.time()))
+        back_to_back = run_cycles(sides, state_root, shim_env, args.cycles, rest=0.0)
+        from_rest = run_cycles(sides, state_root, shim_env, args.cycles, rest=args.rest_ms / 1000)
+        paused = runc_after_pause(runc, plain_bundle, state_root, shim_env, args.cycles)
 
         docker = docker_runs(work, shim_env, args.docker_runs)
 
@@ -198,18 +185,81 @@ def main() -> int:
     )
     true_ms, marker_ms = median(wall["true"]), median(wall["marker"])
     print(f"marker hook: /bin/true {true_ms:6.2f} ms, container-hooks {marker_ms:6.2f} ms")
-    cycle_runc, cycle_shim = median(cycle["runc"]), median(cycle["shim"])
-    cpu_runc, cpu_shim = median(cycle_cpu["runc"]), median(cycle_cpu["shim"])
-    print(f"create/start/delete of busybox /bin/true, median of {args.cycles} interleaved cycles:")
-    print(f"  plain runc          {cycle_runc:6.2f} ms wall / {cpu_runc:6.2f} ms CPU")
-    print(f"  container-hooks     {cycle_shim:6.2f} ms wall / {cpu_shim:6.2f} ms CPU")
-    print(f"  shim / runc: {cycle_shim / cycle_runc:.2f}x wall, {cpu_shim / cpu_runc:.2f}x CPU")
+    for title, cycle in (
+        ("back to back (each create right after the previous delete)", back_to_back),
+        (f"from rest ({args.rest_ms:g} ms idle before each create)", from_rest),
+    ):
+        cycle_runc, cycle_shim = median(cycle["runc"][0]), median(cycle["shim"][0])
+        cpu_runc, cpu_shim = median(cycle["runc"][1]), median(cycle["shim"][1])
+        print(f"create/start/delete of busybox /bin/true, {title}, median of {args.cycles} interleaved cycles:")
+        print(f"  plain runc          {cycle_runc:6.2f} ms wall / {cpu_runc:6.2f} ms CPU")
+        print(f"  container-hooks     {cycle_shim:6.2f} ms wall / {cpu_shim:6.2f} ms CPU")
+        print(f"  shim / runc: {cycle_shim / cycle_runc:.2f}x wall, {cpu_shim / cpu_runc:.2f}x CPU")
+    print(f"plain runc create alone, by the pause since the previous container's delete, median of {args.cycles}:")
+    for pause, times in paused.items():
+        print(f"  after {pause:4.0f} ms   {median(times):6.2f} ms wall")
     if docker:
         plain, shimmed = median(docker["runc"]), median(docker["shim"])
         print(f"docker run --rm busybox true, median of {len(docker['runc'])} interleaved runs:")
         print(f"  --runtime runc      {plain:7.1f} ms")
         print(f"  the shim (default)  {shimmed:7.1f} ms   {shimmed / plain:.3f}x")
     return 0
+
+
+def run_cycles(
+    sides: Dict[str, Tuple[str, str]], state_root: str, env: Dict[str, str], rounds: int, rest: float
+) -> Dict[str, Tuple[List[float], List[float]]]:
+    """create + start + delete through each side, round-robin: {side: (wall ms, CPU ms) per cycle}.
+    ``rest``: seconds of idle before each create (none: the create follows the previous delete)."""
+    result: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in sides}
+    with open(os.path.join(sides["shim"][1], "config.json"), "rb") as handle:
+        fresh_spec = handle.read()
+    for round_number in range(rounds + 1):
+        names = list(sides)
+        # Alternate who goes first: a container's teardown still costs the kernel
+        # something after `delete` returns, and it must not always fall on the same side.
+        for name in names if round_number % 2 else names[::-1]:
+            binary, bundle = sides[name]
+            cid = f"bench-{name}-{rest}-{round_number}"
+            if name == "shim":  # as an engine does: a new config.json for every container
+                with open(os.path.join(bundle, "config.json"), "wb") as handle:
+                    handle.write(fresh_spec)
+            time.sleep(rest)
+            total_wall = total_cpu = 0.0
+            for step in (
+                ["--root", state_root, "create", "--bundle", bundle, cid],
+                ["--root", state_root, "start", cid],
+                ["--root", state_root, "delete", "--force", cid],
+            ):
+                w, c, code = run_timed([binary, *step], env)
+                if code != 0:
+                    sys.exit(f"bench: {name} {' '.join(step)} exited {code}")
+                total_wall += w
+                total_cpu += c
+            if round_number:  # round 0 warms up (and fills the shim's caches)
+                result[name][0].append(total_wall)
+                result[name][1].append(total_cpu)
+    return result
+
+
+def runc_after_pause(
+    runc: str, bundle: str, state_root: str, env: Dict[str, str], rounds: int
+) -> Dict[float, List[float]]:
+    """Plain runc's create (wall ms), right after the previous container's delete or after a pause
+    as long as the shim's Python start: what a create's wall time owes to the moment it runs."""
+    result: Dict[float, List[float]] = {0.0: [], 8.0: [], 100.0: []}
+    for round_number in range(rounds):
+        pauses = list(result)
+        for pause in pauses if round_number % 2 else pauses[::-1]:
+            cid = f"pause-{pause}-{round_number}"
+            time.sleep(pause / 1000)
+            wall, _, code = run_timed([runc, "--root", state_root, "create", "--bundle", bundle, cid], env)
+            if code != 0:
+                sys.exit(f"bench: runc create {cid} exited {code}")
+            result[pause].append(wall)
+            run_timed([runc, "--root", state_root, "start", cid], env)
+            run_timed([runc, "--root", state_root, "delete", "--force", cid], env)
+    return result
 
 
 def startup_devices(rounds: int) -> int:
