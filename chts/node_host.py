@@ -152,7 +152,7 @@ def archive_interpreter(archive: Optional[str]) -> str:
             first = handle.read(16384)
     except OSError:
         return HOST_PYTHON
-    match = re.search(rb"exec '(/[^']+)' -ISc 'import sys;exec", first)
+    match = re.search(rb"exec '(/[^']+)' -ISc '", first)
     return match.group(1).decode("utf-8", "replace") if match else HOST_PYTHON
 
 

@@ -10,7 +10,15 @@ from ctk_cli import run_ctk
 
 from chts import __version__
 from chts.errors import ToolkitError
-from chts.node_host import HostRoot, check_python, choose_layout, detect_layouts, has_systemd, python_version_of
+from chts.node_host import (
+    HostRoot,
+    archive_interpreter,
+    check_python,
+    choose_layout,
+    detect_layouts,
+    has_systemd,
+    python_version_of,
+)
 
 
 def fake_host(root: Path, os_id: str = "debian", python: str = "python3.11") -> HostRoot:
@@ -152,3 +160,16 @@ def test_outside_the_pyz_install_says_what_to_run(tmp_path: Path, capsys: pytest
     status, _, err = run_ctk(capsys, "node", "install", "--host-root", str(tmp_path), "--restart-mode", "none")
     assert (status, err) == (1, "container-hooks-ctk: node install copies the .pyz it runs from: "
                                 "run it as container-hooks-toolkit.pyz\n")  # fmt: skip
+
+
+def test_the_archives_interpreter_is_read_from_its_sh_start(tmp_path: Path) -> None:
+    """What preflight checks the node for: the Python the archive's sh start execs (build.py --python)."""
+    import build
+
+    archive = tmp_path / "container-hooks-toolkit.pyz"
+    archive.write_text(build.start_program("/opt/python/bin/python3.12", "0123456789abcdef", 9000, 5000))
+    assert archive_interpreter(str(archive)) == "/opt/python/bin/python3.12"
+    archive.write_text("#!/bin/sh\nexit 0\n")
+    assert archive_interpreter(str(archive)) == "/usr/bin/python3"
+    assert archive_interpreter(str(tmp_path / "missing")) == "/usr/bin/python3"
+    assert archive_interpreter(None) == "/usr/bin/python3"
