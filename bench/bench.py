@@ -271,7 +271,7 @@ def startup_devices(rounds: int) -> int:
     toml = '[container-hooks]\npath = "/etc/x"\n[container-hooks-runtime]\nruntimes = ["runc"]\n'
     with open(PYZ, "rb") as handle:
         words = handle.read(20000).decode("latin-1").split("'")
-    program = next(word for word in words if word.startswith("import sys;exec"))  # chts/start.sh's PROGRAM
+    program = next(word for word in words if word.startswith("import sys,marshal"))  # chts/start.sh's PROGRAM
     commands = {
         "the interpreter alone (python3 -IS)": [PYTHON, "-ISc", "pass"],
         "+ import _json (what jsonio drives)": [PYTHON, "-ISc", "import _json"],
