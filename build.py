@@ -51,9 +51,9 @@ BOOT = os.path.join(HERE, "chts", "boot.py")
 # interpreter with the same magic runs instead (as it would a .pyc): compiling boot.py is
 # most of a millisecond in a fresh interpreter, whose compiler's pages are not yet in memory.
 PROGRAM = (
-    "import sys,marshal,_frozen_importlib_external as e;f=open(sys.argv[1],'rb');s=f.read({prefix});"
+    'import sys,marshal,_frozen_importlib_external as e;f=open(sys.argv[1],"rb");s=f.read({prefix});'
     "exec(marshal.loads(f.read({code})) if f.read(4)==e.MAGIC_NUMBER else s)"
-).replace("'", '"')
+)
 # Run by the build's Python on boot.py (stdin): its magic and marshalled code (stdout).
 COMPILE_BOOT = (
     "import marshal,sys,_frozen_importlib_external as e;"

@@ -40,7 +40,8 @@ PYTHON = "/usr/bin/python3"
 PYTEST = "pytest==8.3.4"  # as tox.ini pins it
 
 sys.path.insert(0, ROOT)
-from chts.cache import RACY_SECONDS  # noqa: E402  (the project, from this checkout)
+import build  # noqa: E402  (the project, from this checkout)
+from chts.cache import RACY_SECONDS  # noqa: E402
 
 
 def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:
@@ -271,7 +272,7 @@ def startup_devices(rounds: int) -> int:
     toml = '[container-hooks]\npath = "/etc/x"\n[container-hooks-runtime]\nruntimes = ["runc"]\n'
     with open(PYZ, "rb") as handle:
         words = handle.read(20000).decode("latin-1").split("'")
-    program = next(word for word in words if word.startswith("import sys,marshal"))  # chts/start.sh's PROGRAM
+    program = next(word for word in words if word.startswith(build.PROGRAM.split(";", 1)[0]))  # the sh's PROGRAM
     commands = {
         "the interpreter alone (python3 -IS)": [PYTHON, "-ISc", "pass"],
         "+ import _json (what jsonio drives)": [PYTHON, "-ISc", "import _json"],

@@ -14,6 +14,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
+import build
+
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = ROOT / "dist" / "container-hooks-toolkit.pyz"
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -74,7 +76,8 @@ def pyz() -> Path:
 
 def python_start(pyz: Path) -> List[str]:
     """The options chts/start.sh runs Python with, ["-ISc", PROGRAM]: `python3 -ISc PROGRAM pyz TOOL ...`."""
-    found = re.search(rb"-ISc '(import sys,marshal[^']*)'", pyz.read_bytes())
+    opening = build.PROGRAM.split(";", 1)[0].encode()
+    found = re.search(rb"-ISc '(" + re.escape(opening) + rb"[^']*)'", pyz.read_bytes())
     assert found is not None, "no Python start in the archive's sh text"
     return ["-ISc", found.group(1).decode()]
 
