@@ -9,9 +9,8 @@ only when a file has a pattern), as containers/common's `pkg/hooks` reads them.
 from __future__ import annotations
 
 from chts.errors import SKIPPED_FILE, ToolkitError
-from chts.hooks_file import STAGES, parse_json_document, validate_hook
+from chts.hooks_file import EXTENSION_STAGES, STAGES, parse_json_document, validate_hook
 from chts.jsonio import line_at
-from chts.precreate import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,8 +35,8 @@ LEGACY_KEYS = (
     "annotation",
     "hasbindmounts",
 )
-# Podman's extension stage (libpod passes it to containers/common), run by chts.precreate.
-DROPIN_STAGES = (*STAGES, PRECREATE)
+# A drop-in may name Podman's extension stage too (chts.hooks_file, the stage model).
+DROPIN_STAGES = (*STAGES, *EXTENSION_STAGES)
 # containers/common since 2024 (Podman 5) injects a drop-in's "prestart" into createRuntime:
 # runc runs both at the same moment, and one stage keeps the order of the files.
 STAGE_ALIASES = {"prestart": "createRuntime"}

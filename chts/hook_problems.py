@@ -11,18 +11,20 @@ from typing import TYPE_CHECKING, Any, List, Tuple
 
 from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
 from chts.errors import SKIPPED_FILE, ToolkitError
-from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, validate_hook, validate_hooks_object
+from chts.hooks_file import (
+    MAX_HOOKS_BYTES,
+    STAGES,
+    parse_hooks_json,
+    resolved_on_host,
+    validate_hook,
+    validate_hooks_object,
+)
 from chts.jsonio import line_at, loads_strict
 from chts.toolkit_config import read_text_file
 
 if TYPE_CHECKING:
     from chts.hook_sources import PlannedHook
     from chts.toolkit_config import Config
-
-
-# createContainer's path resolves in the runtime's namespace, startContainer's inside the
-# container (runtime-spec config.md): only the latter cannot be checked from the host.
-STAGES_RESOLVED_IN_CONTAINER = ("startContainer",)
 
 
 def hooks_json_errors(text: str, path: str) -> List[str]:
@@ -105,7 +107,7 @@ def unusable_hook_paths(planned: List[PlannedHook]) -> List[str]:
     seen = set()
     for entry in planned:
         path = entry["hook"]["path"]
-        if entry["stage"] in STAGES_RESOLVED_IN_CONTAINER or (path, entry["source"]) in seen:
+        if not resolved_on_host(entry["stage"]) or (path, entry["source"]) in seen:
             continue
         seen.add((path, entry["source"]))
         if not os.path.isfile(path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import posix
 
 from chts.errors import ToolkitError, unexpected
+from chts.hooks_file import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def scan_hook_sources(
     from chts.cache import signature
     from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
     from chts.file_trust import check_trusted_executable, read_trusted_file
-    from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json
+    from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, resolved_on_host
 
     section = config["container-hooks"]
     any_owner: bool = section["insecure-allow-non-root-files"]
@@ -88,7 +89,7 @@ def scan_hook_sources(
         """``entries``, once the host executables they name are trusted; ToolkitError naming the source."""
         for entry in entries:
             hook_path = entry["hook"]["path"]
-            if entry["stage"] in CONTAINER_STAGES or hook_path in checked:
+            if not resolved_on_host(entry["stage"]) or hook_path in checked:
                 continue
             checked.add(hook_path)
             try:
@@ -134,11 +135,6 @@ def scan_hook_sources(
         except Exception as exc:
             problems.append(problem_of(exc, path, "hook file"))
     return planned, sources, problems
-
-
-# These stages run in the container's namespaces: their path is looked up in its root file
-# system, not the host's, so the host's file at that path says nothing about them.
-CONTAINER_STAGES = ("createContainer", "startContainer")
 
 
 def problem_of(exc: Exception, path: str, what: str) -> str:
@@ -215,7 +211,7 @@ def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Plann
 
     precreate hooks are never written into config.json: chts.precreate runs them.
     """
-    planned = [entry for entry in planned if entry["stage"] != "precreate"]  # hooksd-parity
+    planned = [entry for entry in planned if entry["stage"] != PRECREATE]
     if all(entry.get("when") is None for entry in planned):
         return list(planned)  # hooks.json only: nothing to evaluate
     return [entry for entry, matched, _ in explain_hooks(planned, spec) if matched]

@@ -7,7 +7,7 @@ from chts.jsonio import loads_strict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, Iterable, List, Mapping
 
     from typing_extensions import NotRequired, TypedDict
 
@@ -21,7 +21,32 @@ if TYPE_CHECKING:
 
     HooksByStage = Dict[str, List[Hook]]
 
+# The stage model, one home for every reader (the shim, `hooks validate`, `check`).
+# The runtime-spec's stages, in the order runc runs them: what config.json can hold.
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+# Podman's extension stage (libpod passes it to containers/common): drop-in files may name it;
+# the shim runs its hooks before runc (chts.precreate), never writes them into config.json.
+PRECREATE = "precreate"
+EXTENSION_STAGES = (PRECREATE,)
+# Where a hook's path is resolved (runtime-spec config.md, "POSIX-platform Hooks"): startContainer's
+# in the container, after pivot_root, so the host's file at that path says nothing about it. Every
+# other stage's path resolves in the runtime namespace: prestart, createRuntime, poststart and
+# poststop run in the runtime's mount namespace, and createContainer runs before pivot_root
+# (runc: in the container's new mount namespace, which still shows the host's files), so the
+# host's file is what runs as root and its owner and mode are checked like any other's.
+STAGES_RESOLVED_IN_CONTAINER = ("startContainer",)
+
+
+def resolved_on_host(stage: str) -> bool:
+    """Whether the executable of a hook of ``stage`` is the host's file at its path."""
+    return stage not in STAGES_RESOLVED_IN_CONTAINER
+
+
+def has_precreate(planned: Iterable[Mapping[str, object]]) -> bool:
+    """Whether any of the planned hooks (chts.hook_sources.PlannedHook) is a precreate hook."""
+    return any(entry["stage"] == PRECREATE for entry in planned)
+
+
 HOOK_KEYS = ("path", "args", "env", "timeout")
 MAX_HOOKS_BYTES = 1 << 20
 # runc reads a hook's timeout as a Go int and turns it into time.Duration(timeout) *

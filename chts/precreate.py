@@ -11,6 +11,7 @@ create path only when a configured drop-in has the precreate stage.
 from __future__ import annotations
 
 from chts.errors import ToolkitError
+from chts.hooks_file import PRECREATE, has_precreate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,12 +20,7 @@ if TYPE_CHECKING:
     from chts.hook_sources import PlannedHook
     from chts.shim_log import ShimLog
 
-PRECREATE = "precreate"
 MAX_OUTPUT_BYTES = 64 << 20  # the shim's limit for config.json
-
-
-def has_precreate(planned: List[PlannedHook]) -> bool:
-    return any(entry["stage"] == PRECREATE for entry in planned)
 
 
 def run_precreate_stage(

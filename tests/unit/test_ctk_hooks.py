@@ -117,13 +117,17 @@ def test_validate_ok_and_warns_about_missing_executables(capsys: Any, root: Root
         {
             "prestart": [{"path": "/bin/true"}, {"path": "/no/such/hook"}],
             "startContainer": [{"path": "/inside/the/container"}],  # resolved in the container: not checked
+            "createContainer": [{"path": "/no/such/create-container-hook"}],  # resolved on the host
         }
     )
     root.write_dropin("audit.json", AUDIT_DROPIN)
     status, out, err = run_ctk(capsys, "hooks", "validate")
     assert status == 0
-    assert out == "OK: 5 hook(s) from 3 source(s)\n"
-    assert err == f"warning: {root.hooks}: prestart hook /no/such/hook does not exist\n"
+    assert out == "OK: 6 hook(s) from 3 source(s)\n"
+    assert err == (
+        f"warning: {root.hooks}: prestart hook /no/such/hook does not exist\n"
+        f"warning: {root.hooks}: createContainer hook /no/such/create-container-hook does not exist\n"
+    )
 
 
 def test_validate_named_files(capsys: Any, root: Root, tmp_path: Path) -> None:

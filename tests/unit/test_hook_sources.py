@@ -412,8 +412,8 @@ def test_links_sticky_directories_container_stages_and_the_insecure_switch(root:
     root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(link)}]}))
     _, _, problems = scan_hook_sources(root.config())
     assert len(problems) == 1 and f"{theirs}: refusing hook executable owned by uid 1000" in problems[0]
-    # in the container's namespaces the host's file at that path is not what runs
-    hooks = {"createContainer": [{"path": str(theirs)}], "poststop": [{"path": str(ours_in_sticky)}]}
+    # startContainer's path resolves in the container: the host's file at that path is not what runs
+    hooks = {"startContainer": [{"path": str(theirs)}], "poststop": [{"path": str(ours_in_sticky)}]}
     root.hooks_json.write_text(json.dumps(hooks))
     planned, _, problems = scan_hook_sources(root.config())
     assert problems == [] and len(planned) == 2
@@ -424,6 +424,19 @@ def test_links_sticky_directories_container_stages_and_the_insecure_switch(root:
     assert scan_hook_sources(config)[2] == []
     theirs.chmod(0o777)
     assert "writable by group and others" in scan_hook_sources(config)[2][0]
+
+
+@pytest.mark.parametrize("stage", ["prestart", "createRuntime", "createContainer", "poststart", "poststop"])
+def test_every_stage_resolved_on_the_host_has_its_executable_checked(root: Root, exe_dir: Path, stage: str) -> None:
+    """createContainer runs before pivot_root (runtime-spec: its path resolves in the runtime
+    namespace): a world-writable host file there runs as root in every container."""
+    writable = executable(exe_dir, "writable", mode=0o777)
+    root.hooks_json.write_text(json.dumps({stage: [{"path": str(writable)}]}))
+    planned, _, problems = scan_hook_sources(root.config())
+    assert planned == []
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{root.hooks_json}: {stage} hook {writable}: {writable}: refusing hook executable")
+    assert "writable by group and others" in problems[0]
 
 
 def test_skip_policy_leaves_out_a_source_with_an_untrusted_executable(root: Root, exe_dir: Path) -> None:
