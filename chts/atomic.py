@@ -59,6 +59,8 @@ def write_atomically(
     *,
     mode: Optional[int] = None,
     backup_suffix: Optional[str] = None,
+    durable: bool = True,
+    follow_symlinks: bool = True,
 ) -> Optional[str]:
     """Replace ``path`` with ``data`` through a temporary file in the same directory.
 
@@ -66,12 +68,14 @@ def write_atomically(
     default 0644). A symlink is followed, so the link survives and its target is
     replaced. With ``backup_suffix`` the previous content is first copied to
     ``path + backup_suffix`` (itself written atomically) and that path is returned.
+    ``durable=False`` skips the fsyncs, for a file whose loss in a crash costs nothing;
+    ``follow_symlinks=False`` replaces a symlink at ``path`` instead of its target.
     """
-    target = _real_path(path)
+    target = _real_path(path) if follow_symlinks else path
     directory, _, name = target.rpartition("/")
     directory = directory or ("/" if target.startswith("/") else ".")
     try:
-        old = posix.stat(target)
+        old = posix.stat(target) if follow_symlinks else posix.lstat(target)
     except FileNotFoundError:
         old = None
     except OSError as exc:
@@ -105,7 +109,8 @@ def write_atomically(
             posix.fchmod(fd, stat.S_IMODE(old.st_mode))
         else:
             posix.fchmod(fd, 0o644 if mode is None else mode)
-        posix.fsync(fd)
+        if durable:
+            posix.fsync(fd)
         posix.close(fd)
         fd = -1
         posix.rename(tmp, target)
@@ -119,7 +124,8 @@ def write_atomically(
         if isinstance(exc, OSError):
             raise ToolkitError(f"{path}: cannot write: {exc.strerror}") from None
         raise
-    _fsync_directory(directory)
+    if durable:
+        _fsync_directory(directory)
     return backup
 
 

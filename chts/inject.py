@@ -7,23 +7,15 @@ import posix
 from chts import cache
 from chts.errors import ToolkitError
 from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
-from chts.hooks_file import STAGES, describe_json_error
-from chts.jsonio import (
-    dumps,
-    encode_key,
-    loads_object,
-    loads_strict,
-    render_array,
-    render_object,
-    scan_items,
-    scan_members,
-)
+from chts.hooks_file import describe_json_error, has_precreate
+from chts.injected_record import previously_added, read_record, record_path, render, update_record
+from chts.jsonio import dumps, encode_key, loads_object, render_array, render_object, scan_items, scan_members
 from chts.merge import SpecError, has_marker, hook_identity, merge_hooks, plan_merge, stage_lists
 from chts.shim_log import ShimLog, open_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
     from chts.cache import Signature
     from chts.hook_sources import PlannedHook
@@ -34,9 +26,6 @@ if TYPE_CHECKING:
     from chts.toolkit_config import Config
 
 MAX_SPEC_BYTES = 64 << 20
-# Where the shim records, in the spec itself, the hooks it added: the next create of the
-# same bundle replaces exactly those (README, "The shim", says why an annotation).
-RECORD_ANNOTATION = "io.container-hooks.injected"
 
 
 class InjectError(Exception):
@@ -111,33 +100,8 @@ def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
     return (None, b"") if spec_text is None else (spec_text.spec, spec_text.raw)
 
 
-def injected_before(spec: Dict[str, Any]) -> List[Tuple[str, Hook]]:
-    """The (stage, hook) pairs an earlier create of this bundle recorded as its own (RECORD_ANNOTATION)."""
-    annotations = spec.get("annotations")
-    record = annotations.get(RECORD_ANNOTATION) if isinstance(annotations, dict) else None
-    if not isinstance(record, str):
-        return []
-    try:
-        pairs = loads_strict(record)
-    except ValueError:
-        return []
-    if not isinstance(pairs, list):
-        return []
-    return [(pair[0], pair[1]) for pair in pairs if isinstance(pair, list) and len(pair) == 2 and pair[0] in STAGES]
-
-
-def without_record(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """``spec`` as the engine wrote it, for matching conditions: our own annotation taken out."""
-    annotations = spec.get("annotations")
-    if not isinstance(annotations, dict) or RECORD_ANNOTATION not in annotations:
-        return spec
-    clean = dict(spec)
-    clean["annotations"] = {key: value for key, value in annotations.items() if key != RECORD_ANNOTATION}
-    return clean
-
-
 def select_for(spec: Dict[str, Any], planned: List[PlannedHook]) -> List[PlannedHook]:
-    return select_hooks(planned, without_record(spec))
+    return select_hooks(planned, spec)
 
 
 def provenance(selected: List[PlannedHook], added: List[Tuple[str, Hook]]) -> List[PlannedHook]:
@@ -151,33 +115,38 @@ def provenance(selected: List[PlannedHook], added: List[Tuple[str, Hook]]) -> Li
     return result
 
 
-def apply_hooks(spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str) -> List[PlannedHook]:
+def apply_hooks(
+    spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str, previous: Sequence[Tuple[str, Hook]]
+) -> List[PlannedHook]:
     """Merge the hooks that apply to this container into ``spec``; return those added.
 
-    Hooks an earlier create recorded as its own are replaced, as on the create path.
+    ``previous`` (what an earlier create recorded as its own, chts.injected_record) are
+    replaced, as on the create path.
     """
     if has_marker(spec):
         return []
     selected = select_for(spec, planned)
     try:
-        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected], injected_before(spec))
+        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected], previous)
     except SpecError as exc:
         raise ToolkitError(f"{spec_path}: {exc}") from None
     return provenance(selected, added)
 
 
-def edit_spec(spec_text: SpecText, planned: List[PlannedHook]) -> Tuple[Optional[bytes], List[PlannedHook]]:
-    """(new config.json bytes, or None when nothing changes; the planned hooks added).
+def edit_spec(
+    spec_text: SpecText, planned: List[PlannedHook], previous: Sequence[Tuple[str, Hook]] = ()
+) -> Tuple[Optional[bytes], List[Tuple[str, Hook]], List[PlannedHook]]:
+    """(new config.json bytes, or None when nothing changes; the (stage, hook) pairs added; the
+    planned hooks behind them).
 
     Afterwards the spec holds the hooks it had from its writer, then exactly the hooks
-    that apply now; what an earlier create added (recorded in RECORD_ANNOTATION) is
-    replaced. Only `hooks` and that annotation are rewritten; every other byte is kept.
+    that apply now; ``previous`` (what an earlier create of this bundle added, from
+    chts.injected_record) is replaced. Only `hooks` is rewritten; every other byte is kept.
     """
     spec, path = spec_text.spec, spec_text.path
     if "hooks" in spec_text.deep:
         raise ToolkitError(f'{path}: "hooks" is nested too deeply to edit')
     selected = select_for(spec, planned)
-    previous = injected_before(spec)
     hooks = spec.get("hooks")
     try:
         layout, added = plan_merge(hooks, [(entry["stage"], entry["hook"]) for entry in selected], previous)
@@ -191,21 +160,14 @@ def edit_spec(spec_text: SpecText, planned: List[PlannedHook]) -> Tuple[Optional
         != [hook_identity(hook) for hook in present.get(stage, [])]
         or stage not in present
     }
-    record = dumps([[stage, hook] for stage, hook in added]) if added else None
-    old_record = spec["annotations"].get(RECORD_ANNOTATION) if isinstance(spec.get("annotations"), dict) else None
-    if not layout and record == old_record:
-        return None, provenance(selected, added)
+    if not layout:
+        return None, added, provenance(selected, added)
     text = spec_text.text
     indent = detect_indent(text)
     members = {member[0]: member for member in spec_text.members}
-    values: List[Tuple[str, str]] = []  # (top-level key, its new value text)
-    if layout:
-        values.append(("hooks", _hooks_text(text, members.get("hooks"), layout, indent)))
-    if record != old_record:
-        annotations = _annotations_text(text, members.get("annotations"), record, indent)
-        if annotations is not None:
-            values.append(("annotations", annotations))
-    return _replace_members(spec_text, values, indent).encode("utf-8"), provenance(selected, added)
+    hooks_text = _hooks_text(text, members.get("hooks"), layout, indent)
+    data = _replace_members(spec_text, [("hooks", hooks_text)], indent).encode("utf-8")
+    return data, added, provenance(selected, added)
 
 
 def _replace_members(spec_text: SpecText, values: List[Tuple[str, str]], indent: Optional[str]) -> str:
@@ -256,24 +218,6 @@ def _hooks_text(text: str, member: Optional[Member], layout: Layout, indent: Opt
     return render_object(rendered, indent, 1)
 
 
-def _annotations_text(
-    text: str, member: Optional[Member], record: Optional[str], indent: Optional[str]
-) -> Optional[str]:
-    """The new value of `annotations` with our record set (or taken out when None); None: nothing to do."""
-    if member is not None and member[5] is not None and not isinstance(member[5], dict):
-        return None  # not ours to fix: runc refuses it in its own words
-    if record is None and member is None:
-        return None
-    rendered = [
-        (text[key_start:key_end], text[value_start:value_end])
-        for key, key_start, key_end, value_start, value_end, _ in _inner_members(text, member)
-        if key != RECORD_ANNOTATION
-    ]
-    if record is not None:
-        rendered.append((encode_key(RECORD_ANNOTATION), encode_key(record)))
-    return render_object(rendered, indent, 1)
-
-
 def absolute_path(path: str) -> str:
     """os.path.abspath without importing os, which the create path does not load (README, hot-path tiers)."""
     if not path.startswith("/"):
@@ -305,14 +249,16 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
         from chts.atomic import remove_stale_temps, write_atomically
 
         remove_stale_temps(spec_path)
+        remove_stale_temps(record_path(spec_path))
         if has_marker(spec_text.spec):
             log.info(
                 f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle
             )
             return
-        data, added = edit_spec(spec_text, planned)
-        spec = without_record(spec_text.spec)
-        if any(entry["stage"] == "precreate" for entry in planned):
+        found = read_record(spec_path)
+        data, pairs, added = edit_spec(spec_text, planned, previously_added(found, spec_text.raw))
+        spec = spec_text.spec
+        if has_precreate(planned):
             # Podman's precreate stage: hooks that may rewrite the config runc will read (chts/precreate.py).
             from chts.precreate import run_precreate_stage
 
@@ -320,6 +266,10 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
             data = rewritten if rewritten is not None else data
         if data is not None:
             write_atomically(spec_path, data)
+        record = render(pairs, spec_text.raw if data is None else data) if pairs else None
+        problem = update_record(spec_path, found, record)
+        if problem is not None:
+            log.warning(f"{problem} (the next create of this bundle will not replace the hooks added now)")
     except ToolkitError as exc:
         raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
     # The log says which hooks were injected and why (which file, which condition): README, "The shim".

@@ -17,9 +17,10 @@ from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config
 from chts.errors import ToolkitError
 from chts.hook_problems import file_errors, source_errors, split_skipped, unusable_hook_paths
 from chts.hook_sources import explain_hooks, scan_hook_sources
+from chts.hooks_file import PRECREATE
 from chts.inject import apply_hooks, read_spec
+from chts.injected_record import previously_added, read_record
 from chts.merge import has_marker
-from chts.precreate import PRECREATE
 from chts.toolkit_config import load_config
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def origin_of_hooks(
 
 def run_explain(args: argparse.Namespace) -> int:
     spec_path = os.path.join(args.bundle, "config.json")
-    spec, _ = read_spec(spec_path)
+    spec, raw = read_spec(spec_path)
     if spec is None:
         raise ToolkitError(f"{spec_path}: no such file (is {args.bundle} an OCI bundle?)")
     config, planned, _, errors, skipped = scan(args)
@@ -150,7 +151,8 @@ def run_explain(args: argparse.Namespace) -> int:
     explained = [row for row in explained if row[0]["stage"] != PRECREATE]
     reasons = {id(entry): reason for entry, _, reason in explained}
     result = copy.deepcopy(spec)
-    added = apply_hooks(result, planned, spec_path)
+    previous = previously_added(read_record(spec_path), raw)
+    added = apply_hooks(result, planned, spec_path, previous)
     added_ids = {id(entry) for entry in added}
     for stage, rows in origin_of_hooks(spec, result, added, reasons).items():
         print(f"{stage}:")

@@ -75,3 +75,36 @@ def test_podman_info_shows_it_and_is_the_command_source(
         ctk("unconfigure")
         assert config.read_text() == original
         assert json.loads(engine.podman("info", "--format", "json").stdout)["host"]["ociRuntime"]["name"] == "runc"
+
+
+def csv_field(value: str) -> str:
+    """``value`` as one field of the CSV podman reads a string-slice flag's value as."""
+    return '"' + value.replace('"', '""') + '"'
+
+
+def test_a_forged_record_annotation_keeps_podmans_own_hooks(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    """`podman run --annotation` naming the admin's --hooks-dir hook as "added by the shim" strips
+    nothing, on the first start and when the container is started again (the same bundle)."""
+    log = tmp_path / "hook.log"
+    toolkit.write_hooks({"poststop": [record_hook(log, "shim")]})
+    security = record_hook(log, "security")
+    hooks_dir = tmp_path / "hooks.d"
+    hooks_dir.mkdir()
+    dropin = {"version": "1.0.0", "hook": security, "when": {"always": True}, "stages": ["prestart"]}
+    (hooks_dir / "security.json").write_text(json.dumps(dropin))
+    forged = json.dumps([[stage, security] for stage in ("prestart", "createRuntime")])
+    shim = runtime_with_env(tmp_path, toolkit.shim, toolkit.env())
+    with podman_env(tmp_path) as engine:
+        image = engine.import_rootfs(busybox_rootfs)
+        options = ["--runtime", str(shim), "--hooks-dir", str(hooks_dir)]
+        engine.podman(
+            *options, "run", "--name", "forged", "--network", "none",
+            "--annotation", csv_field(f"io.container-hooks.injected={forged}"), image, "true",
+        )  # fmt: skip
+        assert log.read_text().split() == ["security", "shim"]
+        engine.podman(*options, "start", "--attach", "forged")
+        assert log.read_text().split() == ["security", "shim", "security", "shim"]
+        inspected = json.loads(engine.podman("inspect", "forged").stdout)[0]
+        assert inspected["Config"]["Annotations"]["io.container-hooks.injected"] == forged

@@ -35,6 +35,7 @@ CREATE = PASSTHROUGH | {
     "chts.hook_sources",
     "chts.hooks_file",
     "chts.inject",
+    "chts.injected_record",
     "chts.jsonio",
     "chts.merge",
     "chts.shim_log",

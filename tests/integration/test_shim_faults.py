@@ -211,14 +211,16 @@ def dead_pid() -> int:
 
 
 def test_next_create_removes_the_temporary_file_of_a_killed_shim(root: Root) -> None:
-    """kill -9 between writing the temporary file and renaming it leaves `.config.json.<pid>.tmp`."""
+    """kill -9 between writing a temporary file and renaming it leaves `.config.json.<pid>.tmp`
+    (or the record's `.container-hooks.injected.<pid>.tmp`)."""
     root.hooks.write_text('{"poststop": [{"path": "/bin/true"}]}')
     stale = root.bundle / f".config.json.{dead_pid()}.tmp"
     stale.write_text('{"ociVersion": "1.0.2", "hooks": {"poststop": [')
+    (root.bundle / f".container-hooks.injected.{dead_pid()}.tmp").write_text("container-hooks-toolkit")
     _, python = root.pythons[-1]
     result = root.create(python)
     assert (result.returncode, result.stderr) == (0, "")
-    assert sorted(path.name for path in root.bundle.iterdir()) == ["config.json"]
+    assert sorted(path.name for path in root.bundle.iterdir()) == ["config.json", "container-hooks.injected"]
 
 
 def test_a_fifo_as_log_never_hangs_a_create(root: Root) -> None:

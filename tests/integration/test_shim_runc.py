@@ -121,13 +121,12 @@ def test_existing_prestart_hook_stays_first_and_second_create_changes_nothing(
     spec = json.loads((bundle / "config.json").read_text())
     assert spec["hooks"]["prestart"][0] == setkey
     assert [hook["path"] for hook in spec["hooks"]["prestart"]] == ["/bin/true", "/bin/sh"]
-    # lossless: everything else as it was, in the same order; the record of what was added last
-    assert list(spec) == [*original, "annotations"]
-    ours = ("hooks", "annotations")
-    assert {k: v for k, v in spec.items() if k not in ours} == {k: v for k, v in original.items() if k not in ours}
-    assert json.loads(spec["annotations"]["io.container-hooks.injected"]) == [
-        ["prestart", spec["hooks"]["prestart"][1]]
-    ]
+    # lossless: everything else as it was, in the same order; the record of what was added, beside it
+    assert list(spec) == list(original)
+    assert {k: v for k, v in spec.items() if k != "hooks"} == {k: v for k, v in original.items() if k != "hooks"}
+    record = (bundle / "container-hooks.injected").read_bytes()
+    assert record.endswith(b"\n" + (bundle / "config.json").read_bytes())
+    assert json.loads(record.split(b"\n")[1]) == [["prestart", spec["hooks"]["prestart"][1]]]
     assert "\n" not in (bundle / "config.json").read_text().strip()  # compact stays compact
     written = (bundle / "config.json").stat()
     assert toolkit.run_shim([*state, "delete", "--force", "first"]).returncode == 0
@@ -293,3 +292,32 @@ def test_recreating_a_bundle_replaces_the_hooks_added_before(
     spec = json.loads((bundle / "config.json").read_text())
     assert spec["hooks"]["prestart"] == [setkey, hook("audit-v2", 9)]
     assert spec["hooks"].get("poststop", []) == []
+
+
+def test_a_forged_record_annotation_strips_no_hook_and_hooks_see_the_engines_annotations(
+    toolkit: ToolkitRoot, make_bundle: Any, tmp_path: Path
+) -> None:
+    """Whoever sets annotations (`podman run --annotation`, `docker run --annotation`, pod
+    annotations) names the engine's security hook as "added by the shim": it still runs, and
+    the state each hook receives on stdin carries the engine's annotations, as with plain runc."""
+    log = tmp_path / "fired"
+    states = tmp_path / "states"
+    states.mkdir()
+    security = {"path": "/bin/sh", "args": ["sh", "-c", f"echo security >> {log}"]}
+    forged = json.dumps([["createRuntime", security], ["prestart", security]])
+    annotations = {"io.container-hooks.injected": forged, "org.example/team": "a"}
+    toolkit.write_hooks({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {states}/shim"]}]})
+    bundle = make_bundle(["/bin/true"], hooks={"createRuntime": [security]})
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["annotations"] = annotations
+    (bundle / "config.json").write_text(json.dumps(spec, indent="\t"))
+    state = runc_state(tmp_path)
+    for name in ("first", "again"):  # a second create of the same bundle (a Podman restart) too
+        result = toolkit.run_shim([*state, "run", "--bundle", str(bundle), name])
+        assert result.returncode == 0, result.stderr
+    assert fired(log) == ["security", "security"]
+    written = json.loads((bundle / "config.json").read_text())
+    assert written["annotations"] == annotations
+    assert written["hooks"]["createRuntime"] == [security]
+    hook_state = json.loads((states / "shim").read_text())
+    assert hook_state["annotations"] == annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from chts import merge
 from chts.errors import ToolkitError
-from chts.inject import RECORD_ANNOTATION, SpecText, edit_spec
+from chts.inject import SpecText, edit_spec
+from chts.injected_record import HEADER, previously_added, render
 from chts.jsonio import loads_object
 
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "abc"]}
@@ -27,8 +28,27 @@ def planned(stage: str, path: str, *args: str, timeout: Optional[int] = None) ->
 
 
 def edit(text: str, hooks: List[Any]) -> Optional[str]:
-    data, _ = edit_spec(SpecText("/b/config.json", text.encode()), hooks)
-    return None if data is None else data.decode()
+    """A create of a bundle the shim never wrote: its config.json afterwards (None: unchanged)."""
+    return recreate(text, hooks, None)[0]
+
+
+def recreate(text: str, hooks: List[Any], record: Optional[bytes]) -> Tuple[Optional[str], Optional[bytes]]:
+    """A create, as chts.inject runs it, of a bundle with ``record`` beside config.json:
+    (config.json afterwards or None when unchanged, the record afterwards or None)."""
+    raw = text.encode()
+    data, pairs, _ = edit_spec(SpecText("/b/config.json", raw), hooks, previously_added(record, raw))
+    return (None if data is None else data.decode()), (render(pairs, raw if data is None else data) if pairs else None)
+
+
+def creates(text: str, *configurations: List[Any]) -> List[str]:
+    """config.json after each of several creates of one bundle (the engine writes ``text`` once)."""
+    record: Optional[bytes] = None
+    result = []
+    for hooks in configurations:
+        data, record = recreate(text, hooks, record)
+        text = text if data is None else data
+        result.append(text)
+    return result
 
 
 def member_texts(text: str) -> Dict[str, str]:
@@ -93,37 +113,47 @@ def test_any_document_keeps_every_member_but_hooks_and_the_record(members: Dict[
     assert result is not None
     after = member_texts(result)
     assert {key: after[key] for key in members} == members
-    assert list(after) == [*members, "hooks", "annotations"]
+    assert list(after) == [*members, "hooks"]
     assert json.loads(result)["hooks"] == {"prestart": [{"path": "/bin/audit"}]}
 
 
 def test_second_create_changes_nothing() -> None:
     hooks = [planned("prestart", "/bin/audit", "audit", timeout=5)]
-    once = edit('{"ociVersion": "1.0.2"}', hooks)
-    assert once is not None
-    assert edit(once, hooks) is None
+    once, record = recreate('{"ociVersion": "1.0.2"}', hooks, None)
+    assert once is not None and record is not None
+    assert recreate(once, hooks, record) == (None, record)
+    assert edit(once, hooks) is None  # without the record: the hook is there already
 
 
 def test_changed_and_removed_hooks_are_replaced_not_doubled() -> None:
     text = json.dumps({"ociVersion": "1.0.2", "hooks": {"prestart": [SETKEY]}, "annotations": {"a": "b"}})
-    first = edit(text, [planned("prestart", "/bin/audit", "audit", timeout=5), planned("poststop", "/bin/gone")])
-    assert first is not None
-    # the configuration changes: another timeout and args, the poststop hook removed, a new one
-    second = edit(
-        first, [planned("prestart", "/bin/audit", "audit", "--v2", timeout=9), planned("poststart", "/bin/n")]
+    first, second, third = creates(
+        text,
+        [planned("prestart", "/bin/audit", "audit", timeout=5), planned("poststop", "/bin/gone")],
+        # the configuration changes: another timeout and args, the poststop hook removed, a new one
+        [planned("prestart", "/bin/audit", "audit", "--v2", timeout=9), planned("poststart", "/bin/n")],
+        [],  # nothing configured any more: the engine's own hook alone
     )
-    assert second is not None
     spec = json.loads(second)
     assert spec["hooks"]["prestart"] == [SETKEY, {"path": "/bin/audit", "args": ["audit", "--v2"], "timeout": 9}]
     assert spec["hooks"]["poststop"] == []
     assert spec["hooks"]["poststart"] == [{"path": "/bin/n"}]
-    assert spec["annotations"]["a"] == "b"
-    # nothing configured any more: the engine's own hook alone, and no record
-    third = edit(second, [])
-    assert third is not None
     spec = json.loads(third)
     assert spec["hooks"]["prestart"] == [SETKEY]
-    assert spec["annotations"] == {"a": "b"}
+    for written in (first, second, third):
+        assert json.loads(written)["annotations"] == {"a": "b"}  # the engine's, always
+
+
+def test_a_fresh_spec_from_the_engine_never_matches_the_record() -> None:
+    """Podman restarts write config.json anew into the same bundle: the record of the last create
+    describes other bytes, so nothing of the fresh spec is taken out (its own hook equal to ours included)."""
+    ours = planned("prestart", "/bin/audit")
+    first, record = recreate("{}", [ours], None)
+    assert first is not None and record is not None
+    fresh = json.dumps({"hooks": {"prestart": [{"path": "/bin/audit"}]}, "annotations": {"x": "1"}})
+    assert recreate(fresh, [], record) == (None, None)
+    assert previously_added(record, fresh.encode()) == []
+    assert previously_added(record, first.encode()) == [("prestart", {"path": "/bin/audit"})]
 
 
 def test_an_engine_hook_equal_to_ours_is_never_taken_out() -> None:
@@ -133,13 +163,33 @@ def test_an_engine_hook_equal_to_ours_is_never_taken_out() -> None:
     assert edit(text, []) is None
 
 
-def test_conditions_do_not_see_our_own_record() -> None:
-    """A drop-in matching any annotation must not start matching because of the record."""
+FORGED = [
+    # what the record annotation of earlier versions looked like, naming the engine's security hook
+    json.dumps([["createRuntime", {"path": "/usr/libexec/sechook"}]]),
+    json.dumps([["prestart", SETKEY], ["createRuntime", {"path": "/usr/libexec/sechook"}]]),
+]
+
+
+@pytest.mark.parametrize("forged", FORGED)
+@pytest.mark.parametrize("key", ["io.container-hooks.injected", "io.container-hooks.record"])
+def test_an_annotation_naming_hooks_takes_nothing_out_and_stays_as_written(forged: str, key: str) -> None:
+    """Whoever controls annotations (podman/docker run --annotation, pod annotations) controls no
+    hook: the engine's hooks stay, the annotations reach runc as the engine wrote them."""
+    engine = {"prestart": [SETKEY], "createRuntime": [{"path": "/usr/libexec/sechook"}]}
+    text = json.dumps({"hooks": engine, "annotations": {key: forged, "other": "x"}})
+    result = edit(text, [planned("poststop", "/bin/stop")])
+    assert result is not None
+    spec = json.loads(result)
+    assert spec["hooks"] == {**engine, "poststop": [{"path": "/bin/stop"}]}
+    assert member_texts(result)["annotations"] == member_texts(text)["annotations"]
+    assert edit(text, []) is None  # nothing configured: config.json untouched
+
+
+def test_conditions_see_the_engines_annotations_only() -> None:
     conditional = dict(planned("prestart", "/bin/annotated"), when={"annotations": [[".*", ".*"]]})
-    first = edit("{}", [planned("poststop", "/bin/stop"), conditional])
-    assert first is not None
+    first, second = creates("{}", [planned("poststop", "/bin/stop"), conditional], [conditional])
     assert json.loads(first)["hooks"] == {"poststop": [{"path": "/bin/stop"}]}
-    assert edit(first, [planned("poststop", "/bin/stop"), conditional]) is None
+    assert json.loads(second)["hooks"] == {"poststop": []}
 
 
 def test_a_member_too_deep_to_parse_is_copied_as_text() -> None:
@@ -170,12 +220,19 @@ def test_bad_config_json_is_one_error_naming_it(text: str, message: str) -> None
     assert message in str(caught.value)
 
 
-def test_a_foreign_or_broken_record_is_ignored() -> None:
-    for record in ("not json", json.dumps([["nostage", {"path": "/x"}]]), json.dumps({"a": 1})):
-        text = json.dumps({"hooks": {"prestart": [{"path": "/x"}]}, "annotations": {RECORD_ANNOTATION: record}})
-        result = edit(text, [])
-        assert result is not None  # the record is dropped...
-        assert json.loads(result)["hooks"]["prestart"] == [{"path": "/x"}]  # ...and no hook with it
+def test_a_foreign_or_broken_record_takes_nothing_out() -> None:
+    text = json.dumps({"hooks": {"prestart": [{"path": "/x"}]}})
+    raw = text.encode()
+    for record in (
+        b"not a record\n[]\n" + raw,
+        HEADER + b"not json\n" + raw,
+        HEADER + json.dumps([["nostage", {"path": "/x"}]]).encode() + b"\n" + raw,
+        HEADER + json.dumps({"a": 1}).encode() + b"\n" + raw,
+        HEADER + json.dumps([["prestart", {"path": "/x"}]]).encode(),  # no config.json bytes
+        HEADER + json.dumps([["prestart", {"path": "/x"}]]).encode() + b"\n" + raw[:-1],  # other bytes
+        (HEADER + json.dumps([["prestart", {"path": "/x"}]]).encode() + b"\n" + raw)[:-1],  # cut short
+    ):
+        assert recreate(text, [], record) == (None, None)
 
 
 def test_merging_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,7 +321,6 @@ def test_read_spec(tmp_path: Any) -> None:
 
 
 def test_only_well_formed_record_pairs_are_ours() -> None:
-    from chts.inject import injected_before
-
-    record = json.dumps([["prestart", {"path": "/a"}], ["prestart"], ["nostage", {}], "x", ["poststop", {}, 1]])
-    assert injected_before({"annotations": {RECORD_ANNOTATION: record}}) == [("prestart", {"path": "/a"})]
+    pairs = [["prestart", {"path": "/a"}], ["prestart"], ["nostage", {}], "x", ["poststop", {}, 1], ["poststop", 1]]
+    record = HEADER + json.dumps(pairs).encode() + b"\n{}"
+    assert previously_added(record, b"{}") == [("prestart", {"path": "/a"})]
