@@ -70,8 +70,11 @@ def previously_added(record: Optional[bytes], spec_bytes: bytes) -> List[StageHo
         return []
     if not isinstance(pairs, list):
         return []
-    valid = [pair for pair in pairs if isinstance(pair, list) and len(pair) == 2 and pair[0] in STAGES]
-    return [(pair[0], pair[1]) for pair in valid if isinstance(pair[1], dict)]
+    result: List[StageHook] = []
+    for pair in pairs:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] in STAGES and isinstance(pair[1], dict):
+            result.append((pair[0], pair[1]))  # type: ignore[arg-type]  # a hook as written, checked by merging
+    return result
 
 
 def update_record(spec_path: str, found: Optional[bytes], wanted: Optional[bytes]) -> Optional[str]:
