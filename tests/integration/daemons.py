@@ -196,6 +196,7 @@ def dockerd(
     config_file: Optional[Path] = None,
     env: Optional[Dict[str, str]] = None,
     wrapper: Sequence[str] = (),
+    binary: Optional[str] = None,
 ) -> Iterator[Dockerd]:
     """Start dockerd with ``config_file`` (default ``tmp_path/daemon.json``, written from ``daemon_json``).
 
@@ -203,9 +204,10 @@ def dockerd(
     stopped by its PID and waited for, even when the test fails. ``env`` is added to the daemon's
     environment (and so reaches the runtimes it starts). ``wrapper`` is put before dockerd's argv
     (``nsenter -t PID -m --``: a dockerd in another mount namespace); it must exec, not fork.
+    ``binary`` is another dockerd than the host's (tests/newer_engines.py: Docker 26).
     """
     require_root()
-    binary = require_binary("dockerd")
+    binary = binary or require_binary("dockerd")
     require_binary("docker")
     if config_file is None:
         config_file = tmp_path / "daemon.json"

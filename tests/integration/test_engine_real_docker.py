@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import newer_engines
 import pytest
-from conftest import ToolkitRoot, record_hook
+from conftest import ToolkitRoot, record_hook, require
 from daemons import Dockerd, dockerd
 
 pytestmark = pytest.mark.integration
@@ -112,3 +113,36 @@ def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
         assert config.read_bytes() == original.encode()
         assert engine.runtimes()["default"] == "wrapped"
         assert toolkit.config.read_text() == toolkit_config  # the chain taken back, byte for byte
+
+
+def test_docker_26_annotations_reach_the_hooks_as_docker_wrote_them(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path
+) -> None:
+    """`docker run --annotation` (Docker >= 24) sets the spec's annotations: one that looks like the
+    record earlier versions kept there takes no hook out, and every hook's state carries exactly
+    Docker's annotations, as with plain runc (Docker 26 from Debian trixie, tests/newer_engines.py)."""
+    tree = newer_engines.installed("dockerd-26")
+    require(tree is not None, "dockerd 26 is not fetched (python3 tests/newer_engines.py fetch dockerd-26)")
+    assert tree is not None
+    log = tmp_path / "hook.log"
+    states = tmp_path / "states"
+    states.mkdir()
+    toolkit.write_hooks(
+        {
+            "prestart": [record_hook(log, "fired")],
+            "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {states}/s"]}],
+        }
+    )
+    forged = json.dumps([["prestart", record_hook(log, "fired")], ["poststop", {"path": "/bin/true"}]])
+    daemon_json = {"runtimes": {"container-hooks-runtime": {"path": str(toolkit.shim)}}}
+    with dockerd(tmp_path, daemon_json, env=toolkit.env(), binary=str(tree / "usr/sbin/dockerd")) as engine:
+        assert engine.docker("version", "--format", "{{.Server.Version}}").stdout.startswith("26.")
+        image = engine.import_rootfs(busybox_rootfs)
+        engine.docker(
+            "run", "--rm", "--network", "none", "--runtime", "container-hooks-runtime",
+            "--annotation", f"io.container-hooks.injected={forged}", "--annotation", "org.example/team=a",
+            image, "true",
+        )  # fmt: skip
+        assert log.read_text() == "fired\n"
+        state = json.loads((states / "s").read_text())
+        assert state["annotations"] == {"io.container-hooks.injected": forged, "org.example/team": "a"}
