@@ -100,10 +100,6 @@ def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
     return (None, b"") if spec_text is None else (spec_text.spec, spec_text.raw)
 
 
-def select_for(spec: Dict[str, Any], planned: List[PlannedHook]) -> List[PlannedHook]:
-    return select_hooks(planned, spec)
-
-
 def provenance(selected: List[PlannedHook], added: List[Tuple[str, Hook]]) -> List[PlannedHook]:
     """The planned entries behind ``added`` (the (stage, hook) pairs merging added, in order)."""
     remaining = list(added)
@@ -125,7 +121,7 @@ def apply_hooks(
     """
     if has_marker(spec):
         return []
-    selected = select_for(spec, planned)
+    selected = select_hooks(planned, spec)
     try:
         added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected], previous)
     except SpecError as exc:
@@ -146,7 +142,7 @@ def edit_spec(
     spec, path = spec_text.spec, spec_text.path
     if "hooks" in spec_text.deep:
         raise ToolkitError(f'{path}: "hooks" is nested too deeply to edit')
-    selected = select_for(spec, planned)
+    selected = select_hooks(planned, spec)
     hooks = spec.get("hooks")
     try:
         layout, added = plan_merge(hooks, [(entry["stage"], entry["hook"]) for entry in selected], previous)
