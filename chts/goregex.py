@@ -5,7 +5,10 @@ Podman reads oci-hooks(5) patterns with Go's `regexp.Compile` and tests them wit
 `[[:^digit:]]`, `(?=...)`, no `\\pL`, `\\z`) and backtracks, so a value the container's
 creator controls can hold a create for hours. This module accepts exactly what Go
 accepts (and refuses the rest with Go's message), compiles to a Thompson NFA, and
-simulates it over the input once: at most (program size) steps per character.
+answers MatchString with a DFA built lazily from it while reading the input once, as RE2
+does: a character costs a dict lookup once its transition is known, and at most one NFA
+step (program size) when it is new. When the DFA outgrows its cache (~16 MB) faster than it
+reads, the NFA simulation answers instead, still linear but (program size) steps per character.
 
 Compiled programs are plain tuples (marshal stores them). Known differences from Go:
 Unicode general categories and case folding come from this Python's `unicodedata`
@@ -864,6 +867,7 @@ def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -
 MAX_DFA_CELLS = 2_000_000  # the DFA's cache, in 8-byte cells (~16 MB), before it restarts
 STATE_CELLS = 96  # what one state costs beside its positions (its object, dicts and key: ~700 bytes)
 TRANSITION_CELLS = 4  # one cached transition (a dict entry)
+MAX_CLASSIFIED = 1 << 16  # distinct characters whose class is remembered (then forgotten and recomputed)
 # Contexts: what the character before (or after) a position is, as far as ^ $ \A \z \b \B care.
 BOT, NEWLINE, WORD_CHAR, OTHER, EOT = range(5)
 
@@ -974,6 +978,8 @@ class LazyDFA:
         if number is None:
             number = self.class_ids[signature] = len(self.classes)
             self.classes.append(signature)
+        if len(self.class_of) >= MAX_CLASSIFIED:
+            self.class_of.clear()
         self.class_of[char] = number
         return number
 
