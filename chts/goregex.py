@@ -5,7 +5,10 @@ Podman reads oci-hooks(5) patterns with Go's `regexp.Compile` and tests them wit
 `[[:^digit:]]`, `(?=...)`, no `\\pL`, `\\z`) and backtracks, so a value the container's
 creator controls can hold a create for hours. This module accepts exactly what Go
 accepts (and refuses the rest with Go's message), compiles to a Thompson NFA, and
-simulates it over the input once: at most (program size) steps per character.
+answers MatchString with a DFA built lazily from it while reading the input once, as RE2
+does: a character costs a dict lookup once its transition is known, and at most one NFA
+step (program size) when it is new. When the DFA outgrows its cache (~16 MB) faster than it
+reads, the NFA simulation answers instead, still linear but (program size) steps per character.
 
 Compiled programs are plain tuples (marshal stores them). Known differences from Go:
 Unicode general categories and case folding come from this Python's `unicodedata`
@@ -859,30 +862,255 @@ def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -
     return False, steps
 
 
+# ----------------------------------------------------------------------------- lazy DFA
+
+MAX_DFA_CELLS = 2_000_000  # the DFA's cache, in 8-byte cells (~16 MB), before it restarts
+STATE_CELLS = 96  # what one state costs beside its positions (its object, dicts and key: ~700 bytes)
+TRANSITION_CELLS = 4  # one cached transition (a dict entry)
+MAX_CLASSIFIED = 1 << 16  # distinct characters whose class is remembered (then forgotten and recomputed)
+# Contexts: what the character before (or after) a position is, as far as ^ $ \A \z \b \B care.
+BOT, NEWLINE, WORD_CHAR, OTHER, EOT = range(5)
+
+if TYPE_CHECKING:  # noqa: SIM108  (a variable a ternary assigns is no type alias for mypy)
+    StateBase = Dict[str, "State"]
+else:
+    StateBase = dict  # typing is not imported when running
+
+
+class State(StateBase):
+    """A DFA state: the NFA positions still to expand, after a character of context ``ctx``.
+
+    As a dict it maps the characters already read in this state to the next state (the
+    search's inner loop is one lookup per character); ``by_class`` does the same for
+    character classes, so a character new to the state but of a known class costs no step.
+    """
+
+    __slots__ = ("by_class", "ctx", "kernel")
+
+    def __init__(self, kernel: Tuple[int, ...], ctx: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.ctx = ctx
+        self.by_class: Dict[int, State] = {}
+
+
+MATCHED = State((), OTHER)  # a match ends before the character just read
+DEAD = State((), OTHER)  # anchored search and no thread left: no match can follow
+
+
+class GiveUp(Exception):
+    """The DFA keeps outgrowing its cache: the NFA decides instead."""
+
+
+class LazyDFA:
+    """MatchString's question (is there a match anywhere?) as a DFA built while reading, as RE2 does.
+
+    A state is the set of NFA positions reached (before their epsilon closure) plus the
+    context of the previous character; the closure is taken when the next character is
+    known, so ^ $ \\A \\z \\b \\B are decided on both neighbours of the position. Characters
+    fall into classes (context, and which of the program's character tests accept them),
+    computed once per distinct character. Each new state or transition costs one NFA step,
+    each cached one a dict lookup; when the cache passes ``max_cells`` it is emptied and
+    rebuilt from the current state, and if that happens more often than one state per
+    10 characters, GiveUp (then the NFA runs, as fast as the DFA would in that case).
+    """
+
+    def __init__(self, instructions: Sequence[Tuple[Any, ...]], anchored: bool, max_cells: int = MAX_DFA_CELLS) -> None:
+        self.program = instructions
+        self.unanchored = not anchored
+        self.max_cells = max_cells
+        kinds = {instruction[2] for instruction in instructions if instruction[0] == ASSERT}
+        self.lines = bool(kinds & {BEGIN_LINE, END_LINE})  # is "\n" a context of its own
+        self.words = bool(kinds & {WORD_BOUNDARY, NO_WORD_BOUNDARY})  # are word characters
+        # The distinct character tests, and which one each consuming instruction makes.
+        self.tests: List[Tuple[Any, ...]] = []
+        self.test_of: Dict[int, int] = {}
+        index_of: Dict[Tuple[Any, ...], int] = {}
+        for pc, instruction in enumerate(instructions):
+            if instruction[0] in (CHAR, ANY, ANY_NOT_NL):
+                test = (instruction[0], *instruction[2:])
+                if test not in index_of:
+                    index_of[test] = len(self.tests)
+                    self.tests.append(test)
+                self.test_of[pc] = index_of[test]
+        self.class_of: Dict[str, int] = {}
+        self.classes: List[Tuple[int, Tuple[bool, ...]]] = []
+        self.class_ids: Dict[Tuple[int, Tuple[bool, ...]], int] = {}
+        self.reset(0)
+        self.resets = 0
+
+    def reset(self, position: int) -> None:
+        self.states: Dict[Tuple[Tuple[int, ...], int], State] = {}
+        self.cells = 0
+        self.reset_at = position
+        self.start = self.intern((0,), BOT, position)
+
+    def intern(self, kernel: Tuple[int, ...], ctx: int, position: int) -> State:
+        state = self.states.get((kernel, ctx))
+        if state is None:
+            self.cells += len(kernel) + STATE_CELLS
+            if self.cells > self.max_cells:
+                if position - self.reset_at < 10 * len(self.states):
+                    raise GiveUp
+                self.resets += 1
+                self.reset(position)
+                self.cells += len(kernel) + STATE_CELLS
+            state = self.states[(kernel, ctx)] = State(kernel, ctx)
+        return state
+
+    def classify(self, char: str) -> int:
+        """The class of ``char``: its context, and the answer of each character test."""
+        code = 0xFFFD if "\ud800" <= char <= "\udfff" else ord(char)  # Go sees U+FFFD for invalid UTF-8
+        if char == "\n" and self.lines:
+            ctx = NEWLINE
+        elif self.words and char.isascii() and (char.isalnum() or char == "_"):
+            ctx = WORD_CHAR
+        else:
+            ctx = OTHER
+        answers = []
+        for test in self.tests:
+            if test[0] == CHAR:
+                answers.append(in_class(code, test[1], test[2]) != test[3])
+            else:
+                answers.append(test[0] == ANY or char != "\n")
+        signature = (ctx, tuple(answers))
+        number = self.class_ids.get(signature)
+        if number is None:
+            number = self.class_ids[signature] = len(self.classes)
+            self.classes.append(signature)
+        if len(self.class_of) >= MAX_CLASSIFIED:
+            self.class_of.clear()
+        self.class_of[char] = number
+        return number
+
+    def step(self, state: State, ctx: int, answers: Optional[Tuple[bool, ...]]) -> Optional[Tuple[int, ...]]:
+        """The positions after reading a character of context ``ctx`` whose tests answer
+        ``answers`` (None: the end of the text) in ``state``; None when a match ends here."""
+        program = self.program
+        before = state.ctx
+        pending = list(state.kernel)
+        if self.unanchored:
+            pending.append(0)  # a match may start at every position
+        seen: Set[int] = set()
+        following: Set[int] = set()
+        while pending:
+            pc = pending.pop()
+            if pc in seen:
+                continue
+            seen.add(pc)
+            instruction = program[pc]
+            op = instruction[0]
+            if op == MATCH:
+                return None
+            if op == JMP:
+                pending.append(instruction[1])
+            elif op == SPLIT:
+                pending.append(instruction[2])
+                pending.append(instruction[1])
+            elif op == ASSERT:
+                kind = instruction[2]
+                if kind == BEGIN_TEXT:
+                    hold = before == BOT
+                elif kind == END_TEXT:
+                    hold = ctx == EOT
+                elif kind == BEGIN_LINE:
+                    hold = before in (BOT, NEWLINE)
+                elif kind == END_LINE:
+                    hold = ctx in (EOT, NEWLINE)
+                else:
+                    hold = ((before == WORD_CHAR) != (ctx == WORD_CHAR)) == (kind == WORD_BOUNDARY)
+                if hold:
+                    pending.append(instruction[1])
+            elif answers is not None and answers[self.test_of[pc]]:
+                following.add(instruction[1])
+        return tuple(sorted(following))
+
+    def transition(self, state: State, char: str, position: int) -> State:
+        """The state after ``char`` (the character at ``position``), computed and cached."""
+        number = self.class_of.get(char)
+        if number is None:
+            number = self.classify(char)
+        target = state.by_class.get(number)
+        if target is None:
+            ctx, answers = self.classes[number]
+            kernel = self.step(state, ctx, answers)
+            if kernel is None:
+                target = MATCHED
+            elif not kernel and not self.unanchored:
+                target = DEAD
+            else:
+                target = self.intern(kernel, ctx, position)
+            state.by_class[number] = target
+        state[char] = target
+        self.cells += TRANSITION_CELLS
+        return target
+
+    def search(self, text: str) -> bool:
+        """Does the program match somewhere in ``text``; GiveUp when the cache thrashes."""
+        state = self.start
+        for position, char in enumerate(text):
+            following = state.get(char)
+            if following is None:
+                following = self.transition(state, char, position)
+            if following is MATCHED:
+                return True
+            if following is DEAD:
+                return False
+            state = following
+        return self.step(state, EOT, None) is None
+
+
+class Matcher:
+    """Go's MatchString for one compiled program, by literal tests, the lazy DFA, or the NFA.
+
+    ``decided_by`` says which answered the last ``match``: "literal" (the pattern is a
+    plain string, or its literal prefix is absent), "dfa" or "nfa" (the DFA gave up).
+    """
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.dfa: Optional[LazyDFA] = None  # built at the first match that needs it
+        self.decided_by = ""
+
+    def match(self, text: str) -> bool:
+        program = self.program
+        self.decided_by = "literal"
+        if program[0] == "lit":
+            literal: str = program[1]
+            begin, end = program[2], program[3]
+            if begin and end:
+                return text == literal
+            if begin:
+                return text.startswith(literal)
+            if end:
+                return text.endswith(literal)
+            return literal in text
+        _, instructions, anchored, prefix = program
+        if prefix and not (text.startswith(prefix) if anchored else prefix in text):
+            return False  # every match begins with the prefix
+        if self.dfa is None:
+            self.dfa = LazyDFA(instructions, anchored)
+        try:
+            matched = self.dfa.search(text)
+        except GiveUp:
+            self.dfa = LazyDFA(instructions, anchored)  # start afresh for the next text
+            self.decided_by = "nfa"
+            return run(instructions, text, anchored)[0]
+        self.decided_by = "dfa"
+        return matched
+
+
 def match_program(program: Program, text: str) -> bool:
     """Go's MatchString: does the pattern match anywhere in ``text``."""
-    if program[0] == "lit":
-        literal: str = program[1]
-        begin, end = program[2], program[3]
-        if begin and end:
-            return text == literal
-        if begin:
-            return text.startswith(literal)
-        if end:
-            return text.endswith(literal)
-        return literal in text
-    _, instructions, anchored, prefix = program
-    if prefix and not (text.startswith(prefix) if anchored else prefix in text):
-        return False  # every match begins with the prefix
-    return run(instructions, text, anchored)[0]
+    return Matcher(program).match(text)
 
 
-_COMPILED: Dict[str, Program] = {}
+_MATCHERS: Dict[str, Matcher] = {}
 
 
 def match_string(pattern: str, text: str) -> bool:
     """regexp.MatchString(pattern, text) for a pattern already validated; each pattern compiles once per process."""
-    program = _COMPILED.get(pattern)
-    if program is None:
-        program = _COMPILED[pattern] = compile_pattern(pattern)
-    return match_program(program, text)
+    matcher = _MATCHERS.get(pattern)
+    if matcher is None:
+        matcher = _MATCHERS[pattern] = Matcher(compile_pattern(pattern))
+    return matcher.match(text)

@@ -7,6 +7,7 @@ a log file on the host, so what fired is read back from that file.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -43,13 +44,16 @@ class Scene:
         path.chmod(0o644)
         return path
 
-    def run(self, args: List[str], env: Any = None, mounts: Any = None, expect: int = 0) -> Any:
+    def run(
+        self, args: List[str], env: Any = None, mounts: Any = None, expect: int = 0, annotations: Any = None
+    ) -> Any:
         """Run one container through the shim; return what the shim printed (it must print nothing on stdout)."""
         self.count += 1
         bundle = self.make_bundle(args, name=f"bundle{self.count}", env=env)
-        if mounts:
+        if mounts or annotations:
             spec = json.loads((bundle / "config.json").read_text())
-            spec["mounts"] += mounts
+            spec["mounts"] += mounts or []
+            spec.setdefault("annotations", {}).update(annotations or {})
             (bundle / "config.json").write_text(json.dumps(spec))
         self.fired.write_text("")
         self.runc_log = bundle / "log.json"
@@ -197,6 +201,24 @@ def test_a_podman_0_1_0_file_is_read_and_converted(scene: Scene) -> None:
     assert scene.labels() == ["legacy"]
     scene.run(["/bin/sh", "-c", "true"])
     assert scene.labels() == []
+
+
+def test_regex_conditions_on_100_kb_annotations_decide_in_seconds(scene: Scene) -> None:
+    # Issue 18: the container's creator writes the annotations; the NFA took 161 s and 27.7 s
+    # on these patterns and values (Go's regexp: 3.9 s and 0.13 s). Both conditions, both ways.
+    scene.dropin(
+        "10-letters.json", "letters", {"annotations": {"^org\\.example\\.a$": "(?:[a-z]{0,1000})x"}}, ["prestart"]
+    )
+    scene.dropin(
+        "20-mail.json", "mail", {"annotations": {"^org\\.example\\.b$": "\\w{8,64}@corp\\.example\\.com"}}, ["prestart"]
+    )
+    letters, words = "a" * 100 * 1024, "b" * 100 * 1024
+    for suffix, fired in (("", []), ("x@corp.example.com", ["letters", "mail"])):
+        start = time.monotonic()
+        scene.run(["/bin/true"], annotations={"org.example.a": letters + suffix, "org.example.b": words + suffix})
+        elapsed = time.monotonic() - start
+        assert scene.labels() == fired
+        assert elapsed < 10, f"a create with two regex conditions on 100 KB annotations took {elapsed:.1f} s"
 
 
 def precreate_dropin(scene: Scene, name: str, script: Path, label: str, **hook: Any) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import List, Optional, Tuple
 
 import pytest
@@ -9,7 +10,19 @@ from go_oracle import GoOracle, go_oracle  # noqa: F401  (the fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chts.goregex import CATEGORIES, SCRIPTS, GoRegexError, UnsupportedRegex, compile_pattern, match_program, run
+from chts.goregex import (
+    CATEGORIES,
+    SCRIPTS,
+    GiveUp,
+    GoRegexError,
+    LazyDFA,
+    Matcher,
+    UnsupportedRegex,
+    compile_pattern,
+    match_program,
+    match_string,
+    run,
+)
 
 
 def ours(pattern: str, inputs: List[str]) -> Tuple[Optional[str], List[bool]]:
@@ -218,3 +231,99 @@ def test_named_groups_of_go_1_22_are_accepted_and_lookbehind_still_refused() -> 
         with pytest.raises(GoRegexError) as caught:
             compile_pattern(pattern)
         assert str(caught.value).endswith(f": `{fragment}`"), str(caught.value)
+
+
+# ----------------------------------------------------------------------------- the lazy DFA
+
+# Issue 18: values of 100 KB held a create for minutes in the NFA (161 s, 27.7 s, 10.5 s).
+SLOW_IN_THE_NFA = [
+    ("(?:[a-z]{0,1000})x", "a" * 100_000, False),
+    ("(?:[a-z]{0,1000})x", "a" * 99_999 + "x", True),
+    ("\\w{8,64}@corp\\.example\\.com", "a" * 100_000, False),
+    ("\\w{8,64}@corp\\.example\\.com", "a" * 100_000 + "@corp.example.com", True),
+    ("(?i)\\pL{1000}$", "\u00e9" * 3000, True),
+    ("(?i)\\pL{1000}$", "\u00e9" * 3000 + "1", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"), SLOW_IN_THE_NFA, ids=[f"{c[0]}-{c[2]}" for c in SLOW_IN_THE_NFA]
+)
+def test_long_values_are_decided_by_the_dfa(pattern: str, text: str, expected: bool) -> None:
+    # The DFA reads a character with one dict lookup once its states are built (about one per
+    # counted repetition here), where the NFA stepped every live thread: the whole issue's cost.
+    matcher = Matcher(compile_pattern(pattern))
+    assert matcher.match(text) is expected
+    assert matcher.decided_by == "dfa"
+    assert matcher.dfa is not None and len(matcher.dfa.states) <= 1100
+
+
+def test_a_state_explosion_falls_back_to_the_nfa() -> None:
+    # (a|b)*a(a|b){12}c: one DFA state per 13-character window, each new on this input.
+    pattern = "[ab]*a[ab]{12}c"
+    rng = random.Random(18)
+    text = "".join(rng.choice("ab") for _ in range(60_000))
+    matcher = Matcher(compile_pattern(pattern))
+    matcher.dfa = LazyDFA(matcher.program[1], matcher.program[2], max_cells=20_000)
+    assert matcher.match(text) is False
+    assert matcher.decided_by == "nfa"
+    assert matcher.match(text + "a" * 13 + "c") is True
+    assert matcher.match("aac") is False and matcher.decided_by == "dfa"  # a fresh DFA for the next value
+
+
+def test_match_string_keeps_one_matcher_per_pattern() -> None:
+    assert match_string("^a+$", "aaa") and not match_string("^a+$", "aab")
+    assert match_string("(?i)nginx", "/usr/sbin/NGINX")
+
+
+def dfa_search(pattern: str, text: str, max_cells: int) -> Optional[bool]:
+    """The DFA's answer (None when it gives up); literal programs go through the NFA's compiler too."""
+    program = compile_pattern(pattern)
+    if program[0] != "nfa":
+        return None
+    try:
+        return LazyDFA(program[1], program[2], max_cells=max_cells).search(text)
+    except GiveUp:
+        return None
+
+
+# Assertions and the characters they look at (newlines, word and non-word, case-folding orbits).
+DFA_ALPHABET = "ab \n_K\u212a1."
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=patterns(),
+    texts=st.lists(st.text(alphabet=DFA_ALPHABET, max_size=12), min_size=1, max_size=4),
+    max_cells=st.sampled_from([150, 400, 2_000_000]),
+)
+def test_dfa_agrees_with_the_nfa(pattern: str, texts: List[str], max_cells: int) -> None:
+    # Small caches restart mid-text (or give up): the answer must not change.
+    try:
+        program = compile_pattern(pattern)
+    except GoRegexError:
+        return
+    if program[0] != "nfa":
+        return
+    dfa = LazyDFA(program[1], program[2], max_cells=max_cells)
+    for text in texts:  # one DFA for several texts, as match_string keeps it
+        expected = run(program[1], text, program[2])[0]
+        try:
+            assert dfa.search(text) is expected, f"{pattern!r} on {text!r}"
+        except GiveUp:
+            dfa = LazyDFA(program[1], program[2], max_cells=max_cells)
+
+
+def test_dfa_assertions_look_at_both_neighbours() -> None:
+    cases = [
+        ("\\bab\\b", ["ab", "ab.", "xab", "_ab", "a ab\n"], [True, True, False, False, True]),
+        ("\\Bb", ["ab", " b", "b"], [True, False, False]),
+        ("(?m)^b$", ["a\nb\nc", "ab", "b\n", "\nb"], [True, False, True, True]),
+        ("^b$|\\Ac", ["b", "b\n", "cx", "xc"], [True, False, True, False]),
+        ("a$\\z", ["a", "ba", "a\n"], [True, True, False]),
+        ("\\b", ["", " ", "a"], [False, False, True]),
+        ("^a*$", ["", "\n", "aa"], [True, False, True]),
+        ("(?m)^$", ["", "\n", "a"], [True, True, False]),
+    ]
+    for pattern, texts, expected in cases:
+        assert [dfa_search(pattern, text, 2_000_000) for text in texts] == expected, pattern
