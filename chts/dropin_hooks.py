@@ -316,6 +316,18 @@ def match_env(patterns: List[List[str]], spec: Dict[str, Any]) -> Tuple[bool, st
     return match_pairs(patterns, env_of(spec))
 
 
+# A container's values go into the reasons the shim logs for every create: a 100 KB annotation
+# would make a 100 KB log line. Longer ones are cut, saying how long they were.
+SHOWN_CHARS = 120
+
+
+def shown(value: str, quoted: bool = True) -> str:
+    """``value`` as a reason shows it (repr when ``quoted``), cut after SHOWN_CHARS characters."""
+    text = value[:SHOWN_CHARS]
+    text = repr(text) if quoted else text
+    return text if len(value) <= SHOWN_CHARS else f"{text}... ({len(value)} characters)"
+
+
 def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
     """Every [name-regex, value-regex] must be matched by some (name, value) of ``actual``."""
     from chts.goregex import match_string
@@ -328,8 +340,11 @@ def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
             if not named:
                 return False, f"no name matches {name_pattern!r}"
             name, value = named[0]
-            return False, f"{name}={value!r} matches {name_pattern!r} but not the value {value_pattern!r}"
-        matches.append(f"{hit[0]}={hit[1]!r} matches {name_pattern!r}={value_pattern!r}")
+            return (
+                False,
+                f"{shown(name, False)}={shown(value)} matches {name_pattern!r} but not the value {value_pattern!r}",
+            )
+        matches.append(f"{shown(hit[0], False)}={shown(hit[1])} matches {name_pattern!r}={value_pattern!r}")
     return True, ", ".join(matches)
 
 
@@ -344,8 +359,8 @@ def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]
     command = args[0]
     for pattern in patterns:
         if match_string(pattern, command):
-            return True, f"{command!r} matches {pattern!r}"
-    return False, f"{command!r} matches none of {', '.join(repr(p) for p in patterns)}"
+            return True, f"{shown(command)} matches {pattern!r}"
+    return False, f"{shown(command)} matches none of {', '.join(repr(p) for p in patterns)}"
 
 
 # In containers/common's order: the first condition that fails is the one a reason names.
