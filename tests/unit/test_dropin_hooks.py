@@ -275,7 +275,7 @@ def test_truth_table(when: Any, container: Dict[str, Any], matched: bool, reason
 def test_a_long_value_is_cut_in_the_reason_the_shim_logs() -> None:
     """A container's 100 KB annotation or argument must not become a 100 KB line in the shim's log."""
     long = "v" * 100_000
-    when = {"annotations": [["^team$", "^x$"]], "commands": ["^/bin/"]}
+    when: Any = {"annotations": [["^team$", "^x$"]], "commands": ["^/bin/"]}
     for container in (spec(annotations={"team": long}), spec(annotations={"team": "x"}, args=["/bin/" + long])):
         matched, why = evaluate_when(when, container)
         assert len(why) < 600, why[:100]
