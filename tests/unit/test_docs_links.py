@@ -146,7 +146,10 @@ def test_the_readme_is_the_front_door() -> None:
     ("heading", "anchor"),
     [
         ("hooks.json", "hooksjson"),
-        ("Drop-in hooks: conditional, per container (oci-hooks(5))", "drop-in-hooks-conditional-per-container-oci-hooks5"),
+        (
+            "Drop-in hooks: conditional, per container (oci-hooks(5))",
+            "drop-in-hooks-conditional-per-container-oci-hooks5",
+        ),
         ("`install` / `uninstall`", "install--uninstall"),
         ("What is verified, and how (`--config-source`)", "what-is-verified-and-how---config-source"),
         ("The shim's hot-path tiers", "the-shims-hot-path-tiers"),
