@@ -7,7 +7,7 @@ import stat
 
 from chts.errors import ToolkitError
 
-# posix rather than os (outside the create path's tier, README): the shim writes every container's config.json
+# posix rather than os (outside the create path's tier, CONTRIBUTING.md): the shim writes every container's config.json
 # through write_atomically.
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_DIRECTORY: int = posix.O_DIRECTORY

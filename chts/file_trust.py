@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, Tuple
 
-# posix, not os, at import: the shim loads this module on every cache miss (README, hot-path tiers).
+# posix, not os, at import: the shim loads this module on every cache miss (CONTRIBUTING.md, hot-path tiers).
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_NONBLOCK: int = posix.O_NONBLOCK
 

@@ -215,7 +215,7 @@ def _hooks_text(text: str, member: Optional[Member], layout: Layout, indent: Opt
 
 
 def absolute_path(path: str) -> str:
-    """os.path.abspath without importing os, which the create path does not load (README, hot-path tiers)."""
+    """os.path.abspath without importing os, which the create path does not load (CONTRIBUTING.md, hot-path tiers)."""
     if not path.startswith("/"):
         path = posix.getcwd() + "/" + path
     parts: List[str] = []
@@ -268,7 +268,7 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
             log.warning(f"{problem} (the next create of this bundle will not replace the hooks added now)")
     except ToolkitError as exc:
         raise InjectError(str(exc)) from None  # shim.fail() reports it, in the shim's log too
-    # The log says which hooks were injected and why (which file, which condition): README, "The shim".
+    # The log says which hooks were injected and why (which file, which condition): docs/shim.md, "Logging".
     # config.json is written by now: nothing in the log line may fail the create any more.
     try:
         described = ", ".join(

@@ -3,8 +3,8 @@
 Every runc call an engine makes goes through here, so this module reads top to
 bottom and imports only interpreter builtins (posix, marshal via chts.cache)
 until it knows the call is one that injects; everything else is exec'd as is.
-Which module may import what, by tier, is written down in README ("Development
-and tests") and enforced by tests/integration/test_hot_path.py.
+Which module may import what, by tier, is written down in CONTRIBUTING.md ("The shim's
+hot-path tiers") and enforced by tests/integration/test_hot_path.py.
 """
 
 import posix

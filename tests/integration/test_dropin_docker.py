@@ -58,7 +58,7 @@ def test_conditional_hooks_fire_only_for_matching_docker_containers(
             return fired.read_text().split()
 
         # Docker bind-mounts /etc/resolv.conf, /etc/hostname and /etc/hosts into every
-        # container, so hasBindMounts matches every Docker container (see the README).
+        # container, so hasBindMounts matches every Docker container (docs/hooks.md, "When a hook applies").
         assert run(image, "sh", "-c", "true") == ["binds"]
         assert run("-e", "AUDIT=1", image, "sh", "-c", "true") == ["audit", "binds"]
         assert run("-e", "AUDIT=0", image, "sh", "-c", "true") == ["binds"]

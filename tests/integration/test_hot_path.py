@@ -1,4 +1,4 @@
-"""The hot-path tiers (README, "Development and tests"): what a runc call through the built .pyz imports.
+"""The hot-path tiers (CONTRIBUTING.md, "The shim's hot-path tiers"): what a runc call through the built .pyz imports.
 
 The shim runs as the kernel starts it, with posix.execv replaced by a function that
 writes sys.modules to a file and exits: what is loaded at the moment runc would be

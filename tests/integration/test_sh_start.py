@@ -281,7 +281,7 @@ def test_a_record_not_ours_alone_is_never_used(tmp_path: Path, shell: List[str])
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
 def test_passthrough_keeps_every_variable_of_the_environment(tmp_path: Path, shell: List[str]) -> None:
-    """What the sh cannot keep: dash and busybox export PWD, busybox also SHLVL (README: How it starts)."""
+    """What the sh cannot keep: dash and busybox export PWD, busybox also SHLVL (docs/startup.md, "The environment")."""
     start = Start(tmp_path)
     executable(start.runc, "#!/bin/sh\nexec /usr/bin/env -0\n")
     extra = {"NOTIFY_SOCKET": "/run/x", "XDG_RUNTIME_DIR": "/run/user/0", "WEIRD": " a\tb\nc '\" $x"}

@@ -205,7 +205,7 @@ def test_a_create_hands_the_runtime_the_environment_and_signals_it_was_given(
     tmp_path: Path, pyz: Path, locale: Dict[str, str]
 ) -> None:
     """Python's start exports LC_CTYPE=C.UTF-8 when the locale is C, and ignores SIGPIPE and SIGXFSZ;
-    the runtime a create execs must see neither (the sh itself exports PWD: README, How it starts)."""
+    the runtime a create execs must see neither (the sh itself exports PWD: docs/startup.md, "The environment")."""
     runtime = tmp_path / "runtime"
     runtime.write_text('#!/bin/sh\ncat /proc/$$/environ\necho\ngrep "^SigIgn:" /proc/$$/status\n')
     runtime.chmod(0o755)

@@ -1,4 +1,4 @@
-"""The ctk layer's rule (README, Development): command modules are flags and orchestration, and none imports another.
+"""The ctk layer's rule (CONTRIBUTING.md, layers): command modules are flags and orchestration; none imports another.
 
 Library code a second command needs lives below them (chts/config_edit.py, chts/hook_problems.py,
 chts/ctk/toolkit_files.py, chts/ctk/chaining.py ...), so a reader who knows the CLI knows where
