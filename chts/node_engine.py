@@ -153,7 +153,7 @@ def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[st
         try:
             with open(options, encoding="utf-8") as handle:
                 binary = json.load(handle).get("binary_name")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             continue
         if binary == shim:
             task = os.path.dirname(options)

@@ -156,24 +156,40 @@ def merge_over_defaults(data: Dict[str, Any], path: str) -> Config:
 
 
 def toml_loads(text: str) -> Dict[str, Any]:
-    """Parse TOML with the stdlib's tomllib where there is one, else the bundled tomli."""
+    """Parse TOML with the stdlib's tomllib where there is one, else the bundled tomli.
+
+    The one TOML reader of the tools and the shim: a document nested deeper than
+    chts.nesting.MAX_DEPTH (or than the parser's recursion reaches) is NestedTooDeeply,
+    one of the errors ``toml_decode_error()`` names.
+    """
+    from chts.nesting import TOML_WORDS, NestedTooDeeply, check_depth, toml_text_depth
+
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+
+            document = tomllib.loads(text)
+        else:
+            import tomli
+
+            document = tomli.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply(TOML_WORDS, toml_text_depth(text)) from None
+    result: Dict[str, Any] = check_depth(document, TOML_WORDS)
+    return result
+
+
+def toml_decode_error() -> Tuple[Type[Exception], ...]:
+    """What ``toml_loads`` raises for a text it refuses (for ``except``)."""
+    from chts.nesting import NestedTooDeeply
+
     if sys.version_info >= (3, 11):
         import tomllib
 
-        return tomllib.loads(text)
+        return (tomllib.TOMLDecodeError, NestedTooDeeply)
     import tomli
 
-    return tomli.loads(text)
-
-
-def toml_decode_error() -> Type[Exception]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib.TOMLDecodeError
-    import tomli
-
-    return tomli.TOMLDecodeError
+    return (tomli.TOMLDecodeError, NestedTooDeeply)
 
 
 def read_text_file(path: str, limit: int, what: str) -> str:
@@ -193,8 +209,6 @@ def parse_config(text: str, path: str) -> Config:
         data = toml_loads(text)
     except toml_decode_error() as exc:
         raise ToolkitError(f"{path}: invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ToolkitError(f"{path}: invalid TOML: tables or arrays nested too deeply for this reader") from None
     return merge_over_defaults(data, path)
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
@@ -174,12 +174,13 @@ class ToolkitRoot:
         env.update(extra)
         return env
 
-    def run_shim(self, args: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def run_shim(self, args: List[str], wrapper: Sequence[str] = (), **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """Run the shim with its output in files: a created container keeps its stdio open
-        until it starts, so pipes would never reach end-of-file."""
+        until it starts, so pipes would never reach end-of-file. ``wrapper``: a command the shim's
+        command line is appended to."""
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             status = subprocess.run(
-                [str(self.shim), *args],
+                [*wrapper, str(self.shim), *args],
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -21,6 +21,7 @@ from chts.hooks_file import PRECREATE
 from chts.inject import apply_hooks, read_spec
 from chts.injected_record import previously_added, read_record
 from chts.merge import has_marker
+from chts.nesting import JSON_WORDS, NestedTooDeeply, check_depth
 from chts.toolkit_config import load_config
 
 if TYPE_CHECKING:
@@ -134,6 +135,10 @@ def run_explain(args: argparse.Namespace) -> int:
     spec, raw = read_spec(spec_path)
     if spec is None:
         raise ToolkitError(f"{spec_path}: no such file (is {args.bundle} an OCI bundle?)")
+    try:  # copying and matching walk it; a member too deep to parse at all is kept as text (None here)
+        check_depth(spec, JSON_WORDS)
+    except NestedTooDeeply as exc:
+        raise ToolkitError(f"{spec_path}: {exc}") from None
     config, planned, _, errors, skipped = scan(args)
     policy = config["container-hooks"]["on-error"]
     for problem in skipped:

@@ -7,6 +7,7 @@ import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from chts.errors import ToolkitError
+from chts.nesting import JSON_WORDS, NestedTooDeeply, check_depth, json_text_depth
 from chts.toolkit_config import read_text_file, toml_decode_error, toml_loads
 
 # Engine configs are a few KiB; anything this large is not one, and reading it whole would be unwise.
@@ -38,8 +39,11 @@ def parse_toml(text: str, path: str) -> Dict[str, Any]:
 
 
 def parse_json_object(text: str, path: str) -> Dict[str, Any]:
+    """The object a JSON file holds; one line naming ``path`` for anything else, or one nested too deeply."""
     try:
-        data = json.loads(text)
+        data = check_depth(json.loads(text), JSON_WORDS)
+    except RecursionError:
+        raise ToolkitError(f"{path}: invalid JSON: {NestedTooDeeply(JSON_WORDS, json_text_depth(text))}") from None
     except ValueError as exc:
         raise ToolkitError(f"{path}: invalid JSON: {exc}") from None
     if not isinstance(data, dict):

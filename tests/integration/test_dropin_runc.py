@@ -7,6 +7,7 @@ a log file on the host, so what fired is read back from that file.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -16,6 +17,16 @@ from conftest import ToolkitRoot, record_hook, require_binary, require_root
 from hook_scripts import write_precreate_script
 
 pytestmark = pytest.mark.integration
+
+# Run as `python -c PEAK_RSS FILE COMMAND...`: runs COMMAND with this process's stdio and writes the
+# peak RSS (KiB) of COMMAND's process, across its exec of runc, or of any process it waited for.
+PEAK_RSS = """\
+import resource, subprocess, sys
+status = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(status)
+"""
 
 
 class Scene:
@@ -45,9 +56,19 @@ class Scene:
         return path
 
     def run(
-        self, args: List[str], env: Any = None, mounts: Any = None, expect: int = 0, annotations: Any = None
+        self,
+        args: List[str],
+        env: Any = None,
+        mounts: Any = None,
+        expect: int = 0,
+        annotations: Any = None,
+        peak: Any = None,
     ) -> Any:
-        """Run one container through the shim; return what the shim printed (it must print nothing on stdout)."""
+        """Run one container through the shim; return what the shim printed (it must print nothing on stdout).
+
+        ``peak``: a file where a parent process between the test and the shim writes the largest
+        resident set (KiB) of the shim or anything it waited for (the shim execs runc in place).
+        """
         self.count += 1
         bundle = self.make_bundle(args, name=f"bundle{self.count}", env=env)
         if mounts or annotations:
@@ -63,6 +84,7 @@ class Scene:
                 "run", "--bundle", str(bundle), f"dropin-{self.count}",
             ],
             timeout=60,
+            wrapper=[] if peak is None else [sys.executable, "-c", PEAK_RSS, str(peak)],
         )  # fmt: skip
         assert done.returncode == expect, done.stderr
         self.bundle = bundle
@@ -274,3 +296,48 @@ def test_a_file_podman_reads_but_we_cannot_use_costs_that_file_not_every_contain
     assert len(warnings) == 2
     assert f"skipping hook file: {greek}:" in warnings[0] and "\\\\p{Greek} is valid in Go" in warnings[0]
     assert f"skipping hook file: {never}: no cmds, annotations or hasbindmounts" in warnings[1]
+
+
+GIB = 1 << 30
+
+
+def test_a_precreate_hook_printing_a_gigabyte_never_makes_the_shim_hold_200_mb(scene: Scene, tmp_path: Path) -> None:
+    script = tmp_path / "flood.sh"
+    script.write_text(f"#!/bin/sh\nexec head -c {GIB} /dev/zero\n")
+    script.chmod(0o755)
+    dropin = precreate_dropin(scene, "10-flood.json", script, "x")
+    peak = tmp_path / "peak"
+    done = scene.run(["/bin/true"], expect=1, peak=peak)
+    expected = (
+        f"container-hooks-runtime: precreate hook {script} ({dropin}) printed more than {64 << 20} bytes, not a config"
+    )
+    assert done.stderr.strip() == expected
+    assert int(peak.read_text()) < 200 * 1024, f"peak RSS {peak.read_text()} KiB"
+    spec = json.loads((scene.bundle / "config.json").read_text())
+    assert "hooks" not in spec  # config.json untouched
+
+
+def test_a_gigabyte_on_a_precreate_hooks_stderr_is_not_held(scene: Scene, tmp_path: Path) -> None:
+    script = tmp_path / "noisy.sh"
+    script.write_text(f"#!/bin/sh\nhead -c {GIB} /dev/zero >&2\nexec cat\n")
+    script.chmod(0o755)
+    precreate_dropin(scene, "10-noisy.json", script, "x")
+    peak = tmp_path / "peak"
+    done = scene.run(["/bin/sh", "-c", "echo ran"], peak=peak)
+    assert done.stdout == "ran\n" and done.stderr == ""
+    assert int(peak.read_text()) < 200 * 1024, f"peak RSS {peak.read_text()} KiB"
+
+
+def test_a_precreate_hook_whose_child_holds_stdout_fails_the_create_at_once(scene: Scene, tmp_path: Path) -> None:
+    script = tmp_path / "lingers.sh"
+    script.write_text("#!/bin/sh\ncat\nsleep 5 &\n")  # the background sleep inherits stdout
+    script.chmod(0o755)
+    dropin = precreate_dropin(scene, "10-lingers.json", script, "x")
+    start = time.monotonic()
+    done = scene.run(["/bin/true"], expect=1)
+    assert time.monotonic() - start < 4
+    expected = (
+        f"container-hooks-runtime: precreate hook {script} ({dropin}) exited, but a process it started "
+        "still holds its stdout open 1.0 s later (redirect the background command's output)"
+    )
+    assert done.stderr.strip() == expected

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
 from chts.errors import ToolkitError
-from chts.precreate import run_precreate_stage
+from chts.precreate import EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
 
 
 class Log:
@@ -117,3 +119,98 @@ def test_failures_are_one_line_naming_the_hook_and_its_file(tmp_path: Path, body
 def test_a_missing_hook_is_named(tmp_path: Path) -> None:
     with pytest.raises(ToolkitError, match=r"precreate hook /nonexistent/hook \(.*\): cannot run it: No such file"):
         stage([entry("/nonexistent/hook")], tmp_path)
+
+
+def failure(tmp_path: Path, body: str, **hook: Any) -> Tuple[str, float]:
+    """(the one-line error of a hook running ``body``, the seconds the stage took)."""
+    path = script(tmp_path, "bad", body)
+    start = time.monotonic()
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path, **hook)], tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"precreate hook {path} (/hooks.d/bad.json) ") and "\n" not in message, message
+    return message, time.monotonic() - start
+
+
+GIB = 1 << 30
+
+
+def test_a_hook_printing_a_gigabyte_is_stopped_at_the_limit_holding_no_more(tmp_path: Path) -> None:
+    tracemalloc.start()
+    try:
+        message, _ = failure(tmp_path, f"head -c {GIB} /dev/zero\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
+    assert peak < MAX_OUTPUT_BYTES + (8 << 20), peak  # the limit and a few chunks, not the gigabyte
+
+
+def test_a_gigabyte_on_stderr_is_drained_keeping_only_its_tail(tmp_path: Path) -> None:
+    hook = script(tmp_path, "noisy", f"head -c {GIB} /dev/zero >&2; cat\n")
+    tracemalloc.start()
+    try:
+        spec, ran = stage([entry(hook)], tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (spec, ran) == (SPEC, True)
+    assert peak < 8 << 20, peak
+
+
+def test_the_last_line_of_a_long_stderr_is_the_reason_given(tmp_path: Path) -> None:
+    message, _ = failure(tmp_path, "yes noise | head -c 12000000 >&2; echo 'real reason' >&2; exit 2\n")
+    assert message.endswith("failed: exit status 2: real reason")
+
+
+def test_the_limit_kills_the_hooks_own_process_group(tmp_path: Path) -> None:
+    # A hook that leads a process group of its own (setsid) and leaves a child printing too.
+    pids = tmp_path / "pids"
+    message, _ = failure(tmp_path, f"exec setsid sh -c 'yes & echo $! > {pids}; yes'\n")
+    assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper does not count)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_timeout_does_not_wait_for_a_child_holding_stdout(tmp_path: Path) -> None:
+    message, took = failure(tmp_path, "sleep 20 & sleep 20\n", timeout=1)
+    assert message.endswith("timed out after 1 s") and took < 5, (message, took)
+
+
+def test_a_hook_that_exits_while_its_child_holds_stdout_is_one_line_at_once(tmp_path: Path) -> None:
+    # It printed a whole config, but whether more is coming only the child knows: refused, quickly.
+    message, took = failure(tmp_path, "cat; sleep 4 &\n")
+    assert "exited, but a process it started still holds its stdout open" in message, message
+    assert took < EXIT_GRACE + 2, took
+
+
+def test_output_a_child_finishes_soon_after_the_hook_exits_is_taken(tmp_path: Path) -> None:
+    hook = script(tmp_path, "late", "exec 3<&0; (sleep 0.2; cat <&3) &\n")
+    assert stage([entry(hook)], tmp_path) == (SPEC, True)
+
+
+def test_an_input_larger_than_a_pipe_reaches_the_hook_whole(tmp_path: Path) -> None:
+    big = {**SPEC, "annotations": {f"k{index}": "v" * 100 for index in range(50000)}}
+    planned: List[Any] = [entry(script(tmp_path, "cat", "cat\n"))]
+    log: Any = Log()
+    data = json.dumps(big).encode()
+    assert run_precreate_stage(planned, big, data, str(tmp_path), log) == data
+
+
+def test_a_hook_that_reads_none_of_a_large_input_is_no_error(tmp_path: Path) -> None:
+    big = {**SPEC, "annotations": {f"k{index}": "v" * 100 for index in range(50000)}}
+    planned: List[Any] = [entry(script(tmp_path, "ignore", f"echo '{json.dumps(SPEC)}'\n"))]
+    log: Any = Log()
+    data = run_precreate_stage(planned, big, json.dumps(big).encode(), str(tmp_path), log)
+    assert data is not None and json.loads(data) == SPEC
