@@ -170,8 +170,9 @@ def refuse_unread_format(config: str, version: int, major: int) -> None:
     if version == 1 and major >= 2:
         raise ToolkitError(
             f"{config}: config version 1 (`version = 1` or no `version` line): containerd 2.x ignores the "
-            "CRI settings of a version-1 file, so a runtime added to it would not exist; convert it with "
-            "`containerd config migrate` (or add `version = 2` and rename plugins.cri), then configure again"
+            "CRI settings of a version-1 file (`containerd config migrate` drops them too), so a runtime "
+            "added to it would not exist; add `version = 2` and give plugins their full names (plugins.cri -> "
+            'plugins."io.containerd.grpc.v1.cri"), then configure again'
         )
     if version >= 3 and major < 2:
         raise ToolkitError(
