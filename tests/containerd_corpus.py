@@ -33,6 +33,7 @@ EXPECTED: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "rke2-v3": ("rke2 rewrites it at every start, so this edit would be lost; use --drop-in", None),
     "containerd-2-default": (None, None),
     "nvidia-ctk": ("whose CRI plugin table replaces this file's on containerd 1.x", "imported after"),
+    "docker-containerd-io": (None, None),  # CRI disabled: configured all the same, with a warning
 }
 CASES = sorted(EXPECTED)
 

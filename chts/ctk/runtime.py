@@ -136,9 +136,11 @@ def change_runtime(
         if edit.backup and edit.old is not None
     ]
     written: List[FileEdit] = []
+    created = [d for edit in changes if edit.old is None for d in missing_directories(edit.path)]
+    reports = []  # said only once the change stands: a restored file was not written, as far as anyone can tell
     try:
         for edit in changes:
-            say(apply_edit(edit))
+            reports.append(apply_edit(edit))
             written.append(edit)
         after = engine.effective(request.config, request.config_source)
         problem = verification_problem(request, before, after, configure, bool(changes))
@@ -148,8 +150,11 @@ def change_runtime(
             raise
     if problem is not None:
         restore(written + backups)  # a failed change leaves no trace, not even a new backup
+        remove_empty_directories(created)  # nor a directory made for a new file
         undone = "; the files are restored" if written else ""
         raise ToolkitError(f"{request.config}: {engine.name} would not run as asked: {problem}{undone}")
+    for report in reports:
+        say(report)
     verb = "configured" if configure else "unconfigured"
     if not changes:
         say(f"{request.config}: already {verb}; nothing changed")
@@ -238,6 +243,25 @@ def verification_problem(
     return None
 
 
+def missing_directories(path: str) -> List[str]:
+    """The directories above ``path`` that do not exist yet, deepest first (writing it creates them)."""
+    missing = []
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(directory) and directory != os.path.dirname(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    return missing
+
+
+def remove_empty_directories(directories: List[str]) -> None:
+    """Remove each of ``directories`` (deepest first) that is empty; a directory with anything in it stays."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
 def restore(written: List[FileEdit]) -> None:
     """Put back every file ``written`` changed, newest first (created files are removed)."""
     for edit in reversed(written):
@@ -252,6 +276,8 @@ def apply_edit(edit: FileEdit) -> str:
             pass
         except OSError as exc:
             raise ToolkitError(f"{edit.path}: cannot remove: {exc.strerror}") from None
+        if edit.remove_directory:
+            remove_empty_directories([os.path.dirname(os.path.abspath(edit.path))])
         return f"removed {edit.path}"
     directory = os.path.dirname(os.path.abspath(edit.path))
     if edit.old is None and not os.path.isdir(directory):

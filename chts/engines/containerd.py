@@ -37,7 +37,7 @@ from chts.engines.containerd_dropin import (
     imported_directories,
     our_drop_ins,
     refuse_legacy_default,
-    refuse_newer_format,
+    refuse_unread_format,
     regenerated_by,
     remove_drop_ins,
 )
@@ -80,7 +80,7 @@ def runtime_template(containerd: Dict[str, Any]) -> Dict[str, Any]:
     default = containerd.get("default_runtime_name") or "runc"
     for name in (default, "runc"):
         candidate = runtimes.get(name, {})
-        if candidate.get("runtime_type", RUNC_V2) == RUNC_V2 and candidate:
+        if (candidate.get("runtime_type") or RUNC_V2) == RUNC_V2 and candidate:  # "": containerd's default, runc.v2
             return copy.deepcopy(candidate)
     return {}
 
@@ -150,7 +150,7 @@ class Containerd:
             path = request.config
             keys, containerd = checked_tables(document, path)
             major = reader_major(document, path)
-            refuse_newer_format(path, config_version(document, path), major)
+            refuse_unread_format(path, config_version(document, path), major)
             owner = regenerated_by(path, text)
             if owner is not None:
                 lost = f"{owner} rewrites it at every start, so this edit would be lost"

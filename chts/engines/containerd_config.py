@@ -15,7 +15,11 @@ Facts the reading follows:
   containerd's working directory) and relative to the importing file on 2.x. A missing, non-glob
   import stops containerd.
 * The CRI plugin's key follows ``version``: 1 ``cri``, 2 ``io.containerd.grpc.v1.cri``, 3
-  ``io.containerd.cri.v1.runtime``; 2.x migrates older files to version 3 as it reads them.
+  ``io.containerd.cri.v1.runtime``; 2.x migrates version-2 files to version 3 as it reads them, but
+  of a version-1 file it only renames the plugin: its CRI runtimes are ignored ("Ignoring unknown
+  key"), so on 2.x a version-1 file has the built-in runtimes only.
+* ``config dump`` leaves out the settings of a disabled plugin: with the CRI plugin in
+  ``disabled_plugins`` the runtimes are read from the files (what containerd runs once it is enabled).
 * A ``runtimes`` table replaces the built-in one (runc) on 1.x, where the CRI plugin then refuses
   to load unless the default runtime is in it; 2.x decodes into the built-in map, so runc stays.
 * 1.x only: a ``default_runtime`` table with a ``runtime_type`` becomes runtime ``default`` and the
@@ -57,8 +61,10 @@ RUNC_OPTIONS = {
         "NoPivotRoot", "Root", "ShimCgroup", "SystemdCgroup", "TaskApiAddress", "TaskApiVersion",
     )
 }  # fmt: skip
-# 2.x fills this in for a runtime that leaves it empty
+# what an empty sandbox mode means: 1.7 fills it into every runtime as it starts (``sandbox_mode``,
+# so the dump shows it only for the built-in runc), 2.x likewise (``sandboxer``)
 DEFAULT_SANDBOXER = "podsandbox"
+SANDBOX_KEYS = ("sandbox_mode", "sandboxer")
 
 
 class CriView(NamedTuple):
@@ -131,7 +137,9 @@ def migrated(document: Dict[str, Any], path: str) -> Dict[str, Any]:
     document = copy.deepcopy(document)
     plugins = document.setdefault("plugins", {})
     cri = plugins.pop(CRI_PLUGIN[version], None)
-    if isinstance(cri, dict):
+    if version == 1 and isinstance(cri, dict):
+        plugins[V2_CRI] = cri  # renamed only: 2.x ignores its runtime, image and cni settings (measured, 2.1.9)
+    elif isinstance(cri, dict):
         runtime = plugins.setdefault(CRI_PLUGIN[3], {})
         for key in ("containerd", "cni"):
             if key in cri:
@@ -227,8 +235,9 @@ def runtime_settings(runtime: Any, version: int) -> Dict[str, Any]:
     options = settings.get("options")
     if isinstance(options, dict):
         settings["options"] = {RUNC_OPTIONS.get(key.lower(), key): value for key, value in options.items()}
-    if version >= 3 and settings.get("sandboxer") == DEFAULT_SANDBOXER:
-        del settings["sandboxer"]
+    for key in SANDBOX_KEYS:
+        if settings.get(key) == DEFAULT_SANDBOXER:
+            del settings[key]
     return settings
 
 
@@ -278,6 +287,10 @@ def effective_view(config: str, source: str) -> Tuple[CriView, str]:
         document = dump(config)
         binary = containerd_binary()
         major = (binary_major(binary) if binary else None) or (2 if document.get("version") == 3 else 1)
-        return cri_view(document, "containerd config dump", major), "containerd config dump"
+        view = cri_view(document, "containerd config dump", major)
+        if not view.disabled:
+            return view, "containerd config dump"
+        files, major, _ = read_files(config)  # the dump has no CRI settings at all: the files say what they will be
+        return cri_view(files, config, major), "file (containerd config dump omits the disabled CRI plugin)"
     document, major, _ = read_files(config)
     return cri_view(document, config, major), "file"

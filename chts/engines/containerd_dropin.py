@@ -34,6 +34,8 @@ DROP_IN_HEADER = (
     "# containerd 1.x replaces a whole plugin table from an imported file: this one then carries a copy\n"
     "# of the CRI plugin settings as well; run configure again after changing them elsewhere.\n\n"
 )
+# in our file when configure created its directory: unconfigure then removes the directory if it is left empty
+CREATED_DIRECTORY = "# Its directory did not exist: configure created it, and unconfigure removes it when left empty.\n"
 MINIMAL_CONFIG = (
     "# containerd config written by `container-hooks-ctk runtime configure --drop-in` (there was none).\nversion = 2\n"
 )
@@ -126,7 +128,7 @@ def configure_drop_in(request: RuntimeRequest, entry_of: Callable[[Dict[str, Any
     main = parse_toml(remove_marks(text, config), config) if text is not None else {"version": 2}
     version = config_version(main, config)
     _, major, _ = read_files(config, {config: main})
-    refuse_newer_format(config, version, major)
+    refuse_unread_format(config, version, major)
     target, needs_import = drop_in_target(config, text, main, major)
     merged, _, _ = read_files(config, {config: main, target: None})
     keys = ("plugins", CRI_PLUGIN[version if major < 2 else 3], "containerd")
@@ -148,7 +150,8 @@ def configure_drop_in(request: RuntimeRequest, entry_of: Callable[[Dict[str, Any
     old = read_config_text(target, WHAT)
     if old is not None and not old.startswith(DROP_IN_HEADER.splitlines()[0]):
         raise ToolkitError(f"{target}: exists and was not written by this tool; move it away or choose another layout")
-    new_text = DROP_IN_HEADER + tables_text((), document)
+    created = not os.path.isdir(os.path.dirname(target)) if old is None else CREATED_DIRECTORY in old
+    new_text = DROP_IN_HEADER + (CREATED_DIRECTORY if created else "") + tables_text((), document)
     edits = [FileEdit(target, None if old is None else old.encode(), new_text.encode(), backup=False)]
 
     def add_import(base: str, parsed: Dict[str, Any]) -> str:
@@ -162,7 +165,15 @@ def configure_drop_in(request: RuntimeRequest, entry_of: Callable[[Dict[str, Any
     return Plan(edits, [])
 
 
-def refuse_newer_format(config: str, version: int, major: int) -> None:
+def refuse_unread_format(config: str, version: int, major: int) -> None:
+    """A config version whose CRI runtimes the containerd here does not read: any edit would change nothing."""
+    if version == 1 and major >= 2:
+        raise ToolkitError(
+            f"{config}: config version 1 (`version = 1` or no `version` line): containerd 2.x ignores the "
+            "CRI settings of a version-1 file (`containerd config migrate` drops them too), so a runtime "
+            "added to it would not exist; add `version = 2` and give plugins their full names (plugins.cri -> "
+            'plugins."io.containerd.grpc.v1.cri"), then configure again'
+        )
     if version >= 3 and major < 2:
         raise ToolkitError(
             f"{config}: version 3 is containerd 2.x's format, and the containerd here (1.x) reads no runtime "
@@ -194,5 +205,7 @@ def remove_drop_ins(config: str) -> List[FileEdit]:
     edits = []
     for path in our_drop_ins(config, main, major):
         with open(path, "rb") as handle:
-            edits.append(FileEdit(path, handle.read(), None, backup=False))
+            old = handle.read()
+        created = CREATED_DIRECTORY.encode() in old
+        edits.append(FileEdit(path, old, None, backup=False, remove_directory=created))
     return edits

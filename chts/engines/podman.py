@@ -14,7 +14,10 @@ Which files podman reads (containers/common ``pkg/config``: ``systemConfigs``, `
 
 Each file is decoded over the built-in defaults: ``[engine.runtimes]`` keeps the built-in lists
 (crun, runc, kata...) and a file's entry replaces that name's list. With no ``runtime`` set, podman
-runs the first of crun, runc, runj, kata, runsc with an existing path (or in $PATH).
+runs the first of crun, runc, runj, kata, runsc with an existing path in its list, or else in $PATH
+(containers/common ``findRuntime``); a runtime's binary is the first regular file of its list, or
+else the name looked up in $PATH (libpod ``newConmonOCIRuntime``). $PATH is podman's own: no other
+directories are searched (Go's ``exec.LookPath``).
 
 A ``--config`` other than the default path is read as podman reads ``/etc/containers/containers.conf``
 under another root: the file, then ``<file>.d/*.conf``.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
@@ -37,7 +41,7 @@ from chts.engines.engine_files import (
     typed_value,
     without_empty_tables,
 )
-from chts.engines.runtime_binaries import resolve_binary, run_engine_command
+from chts.engines.runtime_binaries import run_engine_command
 from chts.engines.toml_edit import marked_edit, set_key_expecting, unmarked_edit, verified
 from chts.errors import ToolkitError
 
@@ -117,10 +121,15 @@ def first_existing(paths: List[str]) -> Optional[str]:
     return next((path for path in paths if os.path.exists(path)), None)
 
 
+def look_path(name: str) -> Optional[str]:
+    """Go's ``exec.LookPath`` as podman runs it: $PATH alone (unset or empty: nothing is found)."""
+    return shutil.which(name, path=os.environ.get("PATH", "")) if "/" not in name else None
+
+
 def found_default(runtimes: Dict[str, List[str]]) -> str:
     """What podman runs with no ``runtime`` set: the first of its list that this host has."""
     for name in DEFAULT_SEARCH:
-        if first_existing(runtimes.get(name, [])) or resolve_binary(name):
+        if first_existing(runtimes.get(name, [])) or look_path(name):
             return name
     return "crun"
 
@@ -198,7 +207,7 @@ class Podman:
         if entry is None:
             return None
         paths = [p for p in entry.get("paths", []) if isinstance(p, str)]
-        return first_existing(paths) or resolve_binary(name)
+        return next((path for path in paths if os.path.isfile(path)), None) or look_path(name)
 
     def apply_hint(self, request: RuntimeRequest) -> str:
         how = (

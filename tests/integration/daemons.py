@@ -235,14 +235,20 @@ def dockerd(
 
 
 class Containerd(Daemon):
-    """A running containerd: ``ctr(...)`` talks to it."""
+    """A running containerd: ``ctr(...)`` talks to it (from inside its mount namespace when it has one)."""
 
-    def __init__(self, config_file: Path, state: Path, process: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, config_file: Path, state: Path, process: subprocess.Popen[bytes], ctr: str = "ctr", enter: bool = False
+    ) -> None:
         super().__init__(config_file, state, process, "containerd.sock", "containerd.log")
+        self.ctr_binary = ctr
+        self.enter = enter
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
         """``ctr -a SOCK args...`` -> CompletedProcess[str]."""
-        return run_tool(["ctr", "-a", str(self.socket), *args], env=client_env(), check=check, timeout=timeout)
+        inside = ["nsenter", "-t", str(self.pid), "-m"] if self.enter else []
+        argv = [*inside, self.ctr_binary, "-a", str(self.socket), *args]
+        return run_tool(argv, env=client_env(), check=check, timeout=timeout)
 
 
 def containerd_paths_toml(state: Path, version: int = 2) -> str:
@@ -283,17 +289,32 @@ def containerd(
         yield engine
 
 
+# containerd puts its shims' sockets under /run/containerd whatever its state directory says: a containerd
+# of a test's own gets a tmpfs there, in a mount namespace of its own (unshare execs: the PID is containerd's)
+PRIVATE_RUN = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd && exec "$0" "$@"']  # fmt: skip
+
+
 @contextmanager
 def start_containerd(
-    binary: str, config_file: Path, state: Path, env: Optional[Dict[str, str]] = None, private_flags: bool = False
+    binary: str,
+    config_file: Path,
+    state: Path,
+    env: Optional[Dict[str, str]] = None,
+    private_flags: bool = False,
+    private_run: bool = False,
 ) -> Iterator[Containerd]:
     """Run containerd with a config the caller wrote (its paths under ``state``, see containerd_paths_toml).
 
     ``private_flags``: the config file is a host's, untouched; root, state and socket come from
     containerd's own flags instead (they win over the file's ``root``, ``state`` and ``grpc.address``).
+    ``private_run``: in a mount namespace with its own /run/containerd (see PRIVATE_RUN), its shims and
+    the ``ctr`` beside ``binary`` first on its PATH; ``ctr`` runs in that namespace too.
     """
     log = state / "containerd.log"
-    argv = [binary, "--config", str(config_file)]
+    argv = [*(PRIVATE_RUN if private_run else []), binary, "--config", str(config_file)]
+    if private_run:
+        env = {**(env or {}), "PATH": f"{Path(binary).parent}:{(env or {}).get('PATH', CLEAN_PATH)}"}
     if private_flags:
         argv += [
             "--root",
@@ -305,7 +326,8 @@ def start_containerd(
         ]
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
-    engine = Containerd(config_file, state, process)
+    ctr = str(Path(binary).parent / "ctr") if private_run else "ctr"
+    engine = Containerd(config_file, state, process, ctr=ctr, enter=private_run)
     with serving(engine, lambda: engine.ctr("version", check=False, timeout=10).returncode == 0, "containerd"):
         yield engine
 

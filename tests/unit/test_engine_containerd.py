@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
+from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
+from chts.ctk import runtime
 from chts.engines import containerd, containerd_config
 from chts.engines.containerd import ENGINE
 from chts.engines.runtime_binaries import search_path
@@ -279,3 +280,112 @@ def test_option_names_in_any_case_are_one_option(tmp_path: Path, capsys: Any) ->
     assert view.runtimes["runc"]["options"] == {"SystemdCgroup": True, "BinaryName": "/opt/bin/runc"}
     assert ENGINE.low_level_runtime(view, "runc") == "/opt/bin/runc"
     assert ENGINE.low_level_runtime(view, NAME) == SHIM
+
+
+DEBIAN_12 = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n'
+
+
+def fake_containerd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, dump: str) -> None:
+    """A containerd of ``version`` whose `config dump` runs the sh script ``dump`` (the file is "$2")."""
+    script = f'[ "$1" = --version ] && echo "containerd github.com/containerd/containerd {version} x" && exit 0\n'
+    binary = fake_binary(tmp_path / "bin", monkeypatch, "containerd", script + dump)
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: str(binary))
+
+
+def test_an_empty_sandbox_mode_is_podsandbox(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """containerd 1.7 fills `sandbox_mode = "podsandbox"` into runc as it starts, so its dump of Debian's file
+    has it and its dump of the configured file (runc written without it) has "": one setting, not a change."""
+    runc = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n'
+    builtin = containerd_config.cri_view(toml_loads(f'version = 2\n{runc}sandbox_mode = "podsandbox"\n'), "d", 1)
+    written = containerd_config.cri_view(toml_loads(f'version = 2\n{runc}sandbox_mode = ""\n'), "d", 1)
+    assert builtin.runtimes == written.runtimes == {"runc": {"runtime_type": "io.containerd.runc.v2"}}
+    # end to end, with a containerd 1.7 whose dump says podsandbox before the edit and "" after it
+    config = tmp_path / "config.toml"
+    config.write_text(DEBIAN_12)
+    dump = f"""cat "$2"; grep -q container-hooks "$2" || printf '{runc}sandbox_mode = "podsandbox"\\n'\n"""
+    fake_containerd(tmp_path, monkeypatch, "1.7.24", dump)
+    configured(capsys, "containerd", config)
+    unconfigured(capsys, "containerd", config)
+    assert config.read_text() == DEBIAN_12
+
+
+@pytest.mark.parametrize("source", ["file", "command"])
+def test_a_version_1_file_on_containerd_2_is_refused_in_one_line(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """containerd 2.x ignores a version-1 file's CRI runtimes: an edit there would add nothing."""
+    original = '[plugins.cri.containerd.runtimes.kata]\nruntime_type = "io.containerd.kata.v2"\n'
+    config = tmp_path / "etc" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(original)
+    fake_containerd(tmp_path, monkeypatch, "2.1.9", "echo version = 3\n")
+    assert set(effective(config).runtimes) == {"runc"}  # as 2.x reads it: kata is not there
+    for extra in ([], ["--drop-in"], ["--set-as-default"]):
+        status, out, err = runtime_cmd(capsys, "configure", "containerd", config, f"--config-source={source}", *extra)
+        assert status == 1 and err.count("\n") == 1 and out == ""
+        assert "config version 1 (`version = 1` or no `version` line): containerd 2.x ignores" in err
+        assert snapshot(tmp_path / "etc") == {"config.toml": original.encode()}
+    assert not (tmp_path / "etc" / "conf.d").exists()
+
+
+def test_a_disabled_cri_plugin_is_a_warning_with_the_real_dump(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker's containerd.io file: `config dump` leaves the disabled plugin's settings out, so the runtimes
+    come from the files; configure warns and succeeds, as the README says."""
+    original = '#   Copyright 2018-2022 Docker Inc.\ndisabled_plugins = ["cri"]\n'
+    config = tmp_path / "config.toml"
+    config.write_text(original)
+    fake_containerd(tmp_path, monkeypatch, "1.7.24", "echo 'disabled_plugins = [\"cri\"]'\n")
+    status, _, err = runtime_cmd(capsys, "configure", "containerd", config)
+    assert status == 0, err
+    assert "disables the CRI plugin (disabled_plugins): this edit has no effect until it is enabled" in err
+    assert NAME in ENGINE.effective(str(config), "command").runtimes
+    unconfigured(capsys, "containerd", config)
+    assert config.read_text() == original
+
+
+def test_drop_in_unconfigure_leaves_the_directory_as_it_was(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(DEBIAN_12)
+    configured(capsys, "containerd", config, "--drop-in")
+    assert (tmp_path / "conf.d" / "99-container-hooks.toml").is_file()
+    configured(capsys, "containerd", config, "--drop-in", "--set-as-default")  # a second run keeps the record
+    unconfigured(capsys, "containerd", config)
+    assert not (tmp_path / "conf.d").exists()  # configure created it
+    (tmp_path / "conf.d").mkdir()
+    configured(capsys, "containerd", config, "--drop-in")
+    unconfigured(capsys, "containerd", config)
+    assert (tmp_path / "conf.d").is_dir()  # it was there before: it stays, empty
+    # an imported directory that did not exist yet (EKS nodeadm's config.d)
+    config.write_text(f'version = 2\nimports = ["{tmp_path}/config.d/*.toml"]\n')
+    configured(capsys, "containerd", config, "--drop-in")
+    unconfigured(capsys, "containerd", config)
+    assert not (tmp_path / "config.d").exists()
+
+
+def test_a_failed_configure_leaves_no_directory_and_says_nothing_was_written(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "verification_problem", lambda *args: "runtime 'x' is gone (seen by file)")
+    config = tmp_path / "config.toml"
+    config.write_text(DEBIAN_12)
+    for extra in ([], ["--drop-in"]):
+        status, out, err = runtime_cmd(capsys, "configure", "containerd", config, *extra)
+        assert status == 1 and err.endswith("runtime 'x' is gone (seen by file); the files are restored\n")
+        assert "wrote" not in out and "previous content" not in out
+        assert snapshot(tmp_path) == {"config.toml": DEBIAN_12.encode()}
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]  # no conf.d/
+
+
+def test_runc_with_an_empty_runtime_type_is_runc_v2(tmp_path: Path, capsys: Any) -> None:
+    """`runtime_type = ""` runs containerd's default, runc.v2: the builder copies runc's options, as the
+    verifier expects."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\nruntime_type = ""\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\nSystemdCgroup = true\n'
+    )
+    configured(capsys, "containerd", config, "--set-as-default")
+    ours = containerd_table(config, 2)["runtimes"][NAME]
+    assert ours == {"runtime_type": "io.containerd.runc.v2", "options": {"SystemdCgroup": True, "BinaryName": SHIM}}

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Optional
 import pytest
 from engine_cases import NAME, SHIM, runtime_cmd, snapshot
 
-from chts.engines import get_engine
+from chts.engines import get_engine, podman
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
 
@@ -48,9 +48,30 @@ CASES = [
         "/usr/bin/nvidia-container-runtime",
         "99-nvidia.toml is read after",
     ),
-    Case("podman", "containers-common-0.50", "containers.conf", None),
-    Case("podman", "fedora-crun-dropins", "containers.conf", None),
+    # podman on a host with crun and runc in /usr/bin (HOST_BINARIES, under the test's own root): its default,
+    # named (fedora) or found (containers-common, no `runtime`: crun first), runs crun
+    Case("podman", "containers-common-0.50", "containers.conf", "{host}/usr/bin/crun"),
+    Case("podman", "fedora-crun-dropins", "containers.conf", "{host}/usr/bin/crun"),
 ]
+HOST_BINARIES = ("usr/bin/crun", "usr/bin/runc")
+
+
+def podman_host(tmp_path: Path, etc: Path, monkeypatch: Any) -> Path:
+    """A host root of the test's own for podman's candidate paths and $PATH: the binaries this machine
+    has (crun or not) play no part. The copied files' paths and the built-in lists point into it."""
+    host = tmp_path / "host"
+    for binary in HOST_BINARIES:
+        (host / binary).parent.mkdir(parents=True, exist_ok=True)
+        (host / binary).write_text("#!/bin/sh\n")
+        (host / binary).chmod(0o755)
+    (host / "path").mkdir()
+    for path in etc.rglob("*"):
+        if path.is_file():
+            path.write_text(path.read_text().replace('"/usr/', f'"{host}/usr/'))
+    rooted = {name: [f"{host}{path}" for path in paths] for name, paths in podman.BUILTIN_RUNTIMES.items()}
+    monkeypatch.setattr(podman, "BUILTIN_RUNTIMES", rooted)
+    monkeypatch.setenv("PATH", str(host / "path"))
+    return host
 
 
 def host_copy(tmp_path: Path, case: Case) -> Path:
@@ -75,6 +96,7 @@ def test_corpus_file(tmp_path: Path, capsys: Any, monkeypatch: Any, case: Case, 
     monkeypatch.delenv("CONTAINERS_CONF", raising=False)
     config = host_copy(tmp_path, case)
     etc = config.parent
+    host = podman_host(tmp_path, etc, monkeypatch) if case.engine == "podman" else tmp_path
     toolkit = tmp_path / "toolkit" / "config.toml"
     original = user_files(etc)
     flags = [f"--toolkit-config={toolkit}", "--config-source=file", *(["--set-as-default"] if set_as_default else [])]
@@ -94,7 +116,8 @@ def test_corpus_file(tmp_path: Path, capsys: Any, monkeypatch: Any, case: Case, 
     if case.chained is None:
         assert not records.exists()
     else:
-        assert json.loads(records.read_text())[f"{case.engine}:{config}"]["runtime"] == case.chained
+        chained = case.chained.format(host=host)
+        assert json.loads(records.read_text())[f"{case.engine}:{config}"]["runtime"] == chained
 
     once = {**snapshot(etc), **snapshot(toolkit.parent)}
     status, out, err = runtime_cmd(capsys, "configure", case.engine, config, *flags)

@@ -8,6 +8,7 @@ from typing import Any
 from ctk_cli import run_ctk
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
+from chts.engines import podman, runtime_binaries
 from chts.engines.podman import ENGINE
 from chts.toolkit_config import toml_loads
 
@@ -85,6 +86,34 @@ def test_without_runtime_podman_picks_the_first_it_finds(tmp_path: Path, monkeyp
     assert effective.default == "runc"
     assert ENGINE.low_level_runtime(effective, "runc") == str(runc)  # the first path that exists
     assert ENGINE.low_level_runtime(effective, "/opt/bin/crun") == "/opt/bin/crun"  # `runtime` may be a path
+
+
+def test_podman_looks_in_its_lists_and_path_only(tmp_path: Path, monkeypatch: Any) -> None:
+    """containers/common's findRuntime and libpod: the runtime lists, then exec.LookPath ($PATH) and no
+    other directory (the shim's fallback directories are the shim's, not podman's)."""
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    fallback, path, lists = tmp_path / "fallback", tmp_path / "path", tmp_path / "lists"
+    for directory, names in ((fallback, ["crun", "runc"]), (path, ["runc"]), (lists, ["runsc"])):
+        directory.mkdir()
+        for name in names:
+            (directory / name).write_text("#!/bin/sh\n")
+            (directory / name).chmod(0o755)
+    monkeypatch.setattr(runtime_binaries, "FALLBACK_PATH", str(fallback))
+    builtin = {name: [str(lists / name)] for name in ("crun", "runc", "runsc")}  # only runsc's exists
+    monkeypatch.setattr(podman, "BUILTIN_RUNTIMES", builtin)
+    monkeypatch.setenv("PATH", str(path))
+    config = tmp_path / "containers.conf"
+    config.write_text("[engine]\n")
+    effective = ENGINE.effective(str(config), "file")
+    assert effective.default == "runc"  # not crun, which only the fallback directories have
+    assert ENGINE.low_level_runtime(effective, "runc") == str(path / "runc")
+    assert ENGINE.low_level_runtime(effective, "crun") is None
+    (lists / "crun").mkdir()  # a directory in the list is not the runtime's binary (libpod: regular files)
+    assert ENGINE.low_level_runtime(ENGINE.effective(str(config), "file"), "crun") is None
+    monkeypatch.setenv("PATH", "")
+    assert ENGINE.effective(str(config), "file").default == "crun"  # the list's path exists (findRuntime)
+    (lists / "crun").rmdir()
+    assert ENGINE.effective(str(config), "file").default == "runsc"
 
 
 def test_the_command_source_takes_podman_infos_runtime(tmp_path: Path, monkeypatch: Any) -> None:
