@@ -46,7 +46,7 @@ chts_passes_on() {
 		debug) chts_debug=1 ;;
 		debug=*)
 			case ${chts_flag#debug=} in
-			1 | [tT] | [tT][rR][uU][eE]) chts_debug=1 ;;
+			1 | t | T | true | TRUE | True) chts_debug=1 ;; # Go's strconv.ParseBool
 			*) chts_debug= ;;
 			esac
 			;;

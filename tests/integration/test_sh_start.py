@@ -141,7 +141,9 @@ def test_the_engine_table_goes_the_same_way(start: Start, shell: List[str], argv
 # Every spelling of runc's global flags, their values, "--", debug values, subcommands, and raw bytes.
 SPELLINGS = [
     *(f"{dashes}{name}{value}" for dashes in ("-", "--", "---") for name in ("root", "log", "debug", "criu")
-      for value in ("", "=", "=x", "=true", "=T", "=1", "=false", "=0", "=TrUe", "=t=x")),
+      for value in ("", "=", "=x", "=true", "=T", "=1", "=false", "=0", "=TrUe", "=t=x", "=True", "=TRUE", "=F")),
+    *(f"{flag}{value}" for flag in ("--version", "-v", "--help", "-h", "--systemd-cgroup", "-b", "--nope")
+      for value in ("", "=false", "=1", "=0", "=t", "=F", "=bogus")),
     *("--log-format", "--rootless", "--systemd-cgroup", "--", "-", "--=", "-=x", "=", ""),
     *("create", "run", "restore", "start", "state", "delete", "kill", "exec", "Create", "run ", " run"),
 ]  # fmt: skip
@@ -153,7 +155,8 @@ argument = st.one_of(
 
 
 SHORT = ["--debug", "--debug=T", "-debug=t", "--debug=1", "--debug=TrUe", "--debug=false", "--debug=", "--root"]
-SHORT += ["--root=x", "-log", "--", "-", "---debug", "create", "state"]
+SHORT += ["--root=x", "-log", "--", "-", "---debug", "create", "state", "--version=false", "-h=false", "--debug=True"]
+SHORT += ["--debug=bogus", "--nope"]
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
