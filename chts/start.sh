@@ -3,7 +3,8 @@
 # The archive's start, in POSIX sh (dash, busybox sh): runc calls the shim only passes on, and the
 # marker, need no Python, so they do not start one. build.py fills in the names in at signs. Python reads
 # these lines as a string (the line above opens it), so they hold no backslash and no three quotes
-# in a row. Every variable is named chts_* (a variable the engine passed would be exported changed).
+# in a row. Every variable is named chts_*: one the caller passed would be exported changed, so a
+# caller's variable of one of the names chts_shim sets sends the call to Python (README: How it starts).
 
 # Exec Python on this file: chts/boot.py, after these lines, starts the tool "$0" names.
 # Python sets LC_CTYPE when the locale is C (PEP 538); chts_ctype tells it what to give back:
@@ -15,6 +16,7 @@ chts_python() {
 		exec @PYTHON@ -ISc @PROGRAM@ "$0" "$@"
 	fi
 	chts_tried=@PYTHON@" (missing)"
+	chts_ifs=$IFS
 	IFS=:
 	for chts_dir in ${PATH:+$PATH:}; do
 		chts_p=${chts_dir:-.}/python3
@@ -46,7 +48,7 @@ chts_passes_on() {
 		debug) chts_debug=1 ;;
 		debug=*)
 			case ${chts_flag#debug=} in
-			1 | [tT] | [tT][rR][uU][eE]) chts_debug=1 ;;
+			1 | t | T | true | TRUE | True) chts_debug=1 ;; # Go's strconv.ParseBool
 			*) chts_debug= ;;
 			esac
 			;;
@@ -93,6 +95,8 @@ chts_usable() {
 # config names, and the record was made by this build for this config, unchanged since.
 chts_shim() {
 	chts_passes_on "$@" || return 0
+	chts_ifs=$IFS
+	chts_standard=@FALLBACK_PATH@
 	chts_dir=${CONTAINER_HOOKS_CACHE_DIR:-@CACHE_DIR@}
 	chts_record=$chts_dir/@RECORD_NAME@
 	chts_config=${CONTAINER_HOOKS_CONFIG:-@CONFIG_PATH@}
@@ -115,9 +119,26 @@ chts_shim() {
 	exec "$chts_runtime" "$@"
 }
 
-chts_ifs=$IFS
-chts_standard=@FALLBACK_PATH@
+# Busybox sh exports PATH=/sbin:/usr/sbin:/bin:/usr/bin when the caller gave none: unset it unless
+# the caller's environment as the kernel passed it, /proc/self/environ, has PATH, so that the
+# runtime (and Python) get no PATH and the runtime is looked up in the standard directories only,
+# as chts.shim.find_runtime does without one. read -d is busybox's; dash, which invents no PATH,
+# has none (status 2).
+chts_own_path() {
+	while :; do
+		IFS= read -r -d '' chts_entry
+		case $? in
+		0) case $chts_entry in PATH=*) return 0 ;; esac ;;
+		1) unset PATH; return 0 ;;
+		*) return 0 ;;
+		esac
+	done
+} 2>/dev/null </proc/self/environ
+
 set -f
+case ${PATH-}${chts_entry+=} in
+/sbin:/usr/sbin:/bin:/usr/bin) chts_own_path ;;
+esac
 case ${0##*/} in
 @MARKER_NAME@)
 	case ${1-} in
@@ -125,7 +146,11 @@ case ${0##*/} in
 	esac
 	exit 0
 	;;
-@SHIM_NAME@) chts_shim "$@" ;;
+@SHIM_NAME@)
+	case ${chts_ifs+1}${chts_standard+1}${chts_debug+1}${chts_flag+1}${chts_dir+1}${chts_record+1}${chts_config+1}${chts_runtime+1}${chts_line+1}${chts_name+1} in
+	'') chts_shim "$@" ;;
+	esac
+	;;
 esac
 chts_python "$@"
 '''

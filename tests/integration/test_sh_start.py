@@ -141,7 +141,9 @@ def test_the_engine_table_goes_the_same_way(start: Start, shell: List[str], argv
 # Every spelling of runc's global flags, their values, "--", debug values, subcommands, and raw bytes.
 SPELLINGS = [
     *(f"{dashes}{name}{value}" for dashes in ("-", "--", "---") for name in ("root", "log", "debug", "criu")
-      for value in ("", "=", "=x", "=true", "=T", "=1", "=false", "=0", "=TrUe", "=t=x")),
+      for value in ("", "=", "=x", "=true", "=T", "=1", "=false", "=0", "=TrUe", "=t=x", "=True", "=TRUE", "=F")),
+    *(f"{flag}{value}" for flag in ("--version", "-v", "--help", "-h", "--systemd-cgroup", "-b", "--nope")
+      for value in ("", "=false", "=1", "=0", "=t", "=F", "=bogus")),
     *("--log-format", "--rootless", "--systemd-cgroup", "--", "-", "--=", "-=x", "=", ""),
     *("create", "run", "restore", "start", "state", "delete", "kill", "exec", "Create", "run ", " run"),
 ]  # fmt: skip
@@ -153,7 +155,8 @@ argument = st.one_of(
 
 
 SHORT = ["--debug", "--debug=T", "-debug=t", "--debug=1", "--debug=TrUe", "--debug=false", "--debug=", "--root"]
-SHORT += ["--root=x", "-log", "--", "-", "---debug", "create", "state"]
+SHORT += ["--root=x", "-log", "--", "-", "---debug", "create", "state", "--version=false", "-h=false", "--debug=True"]
+SHORT += ["--debug=bogus", "--nope"]
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
@@ -365,3 +368,103 @@ def test_a_broken_config_never_blocks_passthrough(toolkit: ToolkitRoot, tmp_path
         result = toolkit.run_shim(["--root", str(tmp_path / "runc"), "list"])
         assert result.returncode == 0 and result.stdout.startswith("ID "), result.stderr
     assert (toolkit.cache / runtime_record.RECORD_NAME).read_text().splitlines()[3:] == ["runc", "docker-runc"]
+
+
+# ----------------------------------------------------------------------------- the caller's environment
+
+# Run a program with an environment given entry by entry, as the kernel takes it: duplicates,
+# names no shell can hold, bytes that are no UTF-8 (os.execve takes only a mapping).
+RAW_EXEC = """
+import ctypes, sys
+entries = open(sys.argv[1], "rb").read().split(b"\\0")[:-1]
+argv = [arg.encode("utf-8", "surrogateescape") for arg in sys.argv[2:]]
+libc = ctypes.CDLL(None, use_errno=True)
+def strings(words): return (ctypes.c_char_p * (len(words) + 1))(*words, None)
+libc.execve(argv[0], strings(argv), strings(entries))
+sys.exit(f"execve: errno {ctypes.get_errno()}")
+"""
+SHELL_RESETS = {b"IFS": b" \t\n", b"OPTIND": b"1"}  # and PPID: the shell's parent, exported when the caller had one
+
+
+def run_raw(tmp_path: Path, command: Sequence[str], entries: List[bytes]) -> bytes:
+    (tmp_path / "environ").write_bytes(b"".join(entry + b"\0" for entry in entries))
+    result = subprocess.run(
+        [sys.executable, "-Ic", RAW_EXEC, str(tmp_path / "environ"), *command],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def what_a_shell_keeps(entries: List[bytes], shell: List[str], cwd: Path) -> Dict[bytes, bytes]:
+    """The caller's environment less the exceptions README ("How it starts") lists, as the runtime gets it."""
+    kept: Dict[bytes, bytes] = {}
+    for entry in entries:
+        name, equals, value = entry.partition(b"=")
+        identifier = name.isascii() and name.replace(b"_", b"a").isalnum() and not name[:1].isdigit()
+        if equals and identifier:
+            kept.pop(name, None)
+            kept[name] = value  # of duplicates, the last
+    for name, value in SHELL_RESETS.items():
+        if name in kept:
+            kept[name] = value
+    if not (os.path.isdir(kept.get(b"PWD", b"")) and os.path.samefile(kept[b"PWD"], cwd)):
+        kept[b"PWD"] = os.fsencode(os.path.realpath(cwd))
+    if shell[-1] == "sh":  # busybox
+        kept[b"SHLVL"] = str(int(kept.get(b"SHLVL", b"0")) + 1).encode()
+    return kept
+
+
+CALLERS = {
+    "plain": [b"NOTIFY_SOCKET=/run/x", b"WEIRD= a\tb\nc '\" $x \\", b"BYTES=\xff\xfe"],
+    "what-sh-drops": [b"a-b=1", b"=x", b"\xff\xfe=bin", b"\xc3\xa9=utf8", b"1A=x", b"noequals", b"DUP=1", b"DUP=2"],
+    "what-sh-resets": [b"IFS=abc", b"OPTIND=5", b"SHLVL=7", b"PWD=/nonexistent"],
+    "names-of-ours": [b"chts_ctype=mine", b"chts_entry=mine", b"chts_python=f", b"chts_tried=t"],
+    "a-clash": [b"chts_dir=mine", b"chts_runtime=/bin/false", b"chts_ifs=x"],  # Python passes these on
+    "no-path": [b"LANG=C"],
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_passthrough_gives_the_runtime_the_callers_environment(
+    toolkit: ToolkitRoot, tmp_path: Path, shell: List[str], caller: str
+) -> None:
+    """The built archive's sh start (and Python, where it hands over) under dash and busybox sh:
+    the runtime gets exactly the caller's environment but for the exceptions README lists."""
+    toolkit.write_config(extra_runtime='runtimes = ["/usr/bin/env"]')
+    aged(toolkit.config)
+    assert toolkit.run_shim(["--version"]).returncode == 0  # Python writes the runtime record
+    assert (toolkit.cache / runtime_record.RECORD_NAME).exists()
+    base = [f"{name}={value}".encode() for name, value in toolkit.env().items()]
+    entries = base[1:] if caller == "no-path" else base  # PATH comes first
+    entries += CALLERS[caller]
+    received = run_raw(tmp_path, [*shell, str(toolkit.shim), "-0"], entries)  # env -0: NUL after each
+    got = [entry.partition(b"=")[::2] for entry in received.split(b"\0")[:-1]]
+    got_ppid = [value for name, value in got if name == b"PPID"]
+    want = what_a_shell_keeps(entries, shell, tmp_path)
+    assert {name: value for name, value in got if name != b"PPID"} == {k: v for k, v in want.items() if k != b"PPID"}
+    assert len(got) == len(want) + len(got_ppid)  # no name twice
+    assert not got_ppid  # no caller here passes PPID; the shell exports it only when one did
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
+def test_without_path_the_runtime_is_the_one_python_finds(tmp_path: Path, shell: List[str]) -> None:
+    """Busybox sh exports PATH=/sbin:/usr/sbin:/bin:/usr/bin when there is none; the sh start takes
+    it back, so "sh" is found where Python finds it without PATH (/usr/bin/sh, not /bin/sh)."""
+    start = Start(tmp_path)
+    start.write_record(["sh"])
+    env = {k: v for k, v in start.env().items() if k != "PATH"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delitem(posix.environ, b"PATH", raising=False)
+        found = find_runtime(["sh"], str(start.shim))
+    for path in (None, "/sbin:/usr/sbin:/bin:/usr/bin"):  # busybox's, unless the caller gave it
+        given = env if path is None else {**env, "PATH": path}
+        command = [*shell, str(start.shim), "-c", 'echo "$0"; exec /usr/bin/env']  # "-c": no subcommand
+        result = subprocess.run(command, env=given, capture_output=True, check=False)
+        lines = result.stdout.decode().splitlines()
+        assert lines[0] == (found if path is None else "/bin/sh"), result
+        assert [line for line in lines if line.startswith("PATH=")] == ([] if path is None else [f"PATH={path}"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -321,3 +322,64 @@ def test_a_forged_record_annotation_strips_no_hook_and_hooks_see_the_engines_ann
     assert written["hooks"]["createRuntime"] == [security]
     hook_state = json.loads((states / "shim").read_text())
     assert hook_state["annotations"] == annotations
+
+
+# ----------------------------------------------------------------------------- argv as runc reads it
+# The argv tables of the shim's unit tests, asked of the real runc: does it create a container?
+# A createRuntime hook in the bundle tells (create, run); restore fails on CRIU only once it has
+# read its argv. Options that runc 1.1 does not know but newer runc does ("--config",
+# "--pidfd-socket") and restore's unknown options are left out: there the shim injects on purpose.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
+from test_shim import (  # noqa: E402  (after the path)
+    COMMAND_BOOLS,
+    CREATES,
+    DOCKER_ROOT,
+    DOES_NOT_CREATE,
+    GLOBAL_BOOLS,
+    B,
+    command_bool_cases,
+    global_bool_cases,
+)
+
+NEWER_THAN_RUNC_1_1 = ("--config", "--pidfd-socket", "--some-criu-option", "0x1_0")
+FAILED_AFTER_THE_ARGV = (b"CRIU", b"criu", b"systemd not running", b"console socket", b" failed: chdir ")
+
+
+def runc_argv_cases() -> List[List[str]]:
+    cases = [*CREATES, *DOES_NOT_CREATE, ["run", "-b", B, "--nope", "--"], ["restore", "-b", B, "--nope", "--"]]
+    for name in GLOBAL_BOOLS:
+        cases.extend(argv for argv, _ in global_bool_cases(("-" if len(name) == 1 else "--") + name))
+    for command, names in COMMAND_BOOLS.items():
+        for name in names:
+            cases.extend(argv for argv, _ in command_bool_cases(command, name)[::3])  # before the id
+    return [argv for argv in cases if not any(word in NEWER_THAN_RUNC_1_1 for word in argv)]
+
+
+def test_the_shim_injects_exactly_when_runc_creates(make_bundle: Any, tmp_path: Path) -> None:
+    made = tmp_path / "made"
+    bundle = make_bundle(
+        ["/bin/true"], hooks={"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo >> {made}"]}]}
+    )
+    state = runc_state(tmp_path)
+    env = {"PATH": CLEAN_PATH}
+    wrong = []
+    for argv in runc_argv_cases():
+        argv = [str(bundle) if word == B else word.replace(B, str(bundle)) for word in argv]
+        argv = [str(tmp_path / "pid") if word == "/p" else word for word in argv]
+        argv = [state[1] if word == DOCKER_ROOT[1] else word for word in argv]  # never the host's Docker
+        made.unlink(missing_ok=True)
+        # to files: a created container's init holds the pipes open
+        with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+            subprocess.run(
+                ["runc", *state, *argv], cwd=bundle, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+        # runc read the argv and went on to fail for a reason of this host: no CRIU (restore always
+        # fails here), no checkpoint, no systemd, no console socket, no bundle "-x"
+        failed_after = any(reason in (tmp_path / "err").read_bytes() for reason in FAILED_AFTER_THE_ARGV)
+        created = made.exists() or failed_after
+        listed = subprocess.run(["runc", *state, "list", "-q"], capture_output=True, text=True, env=env)
+        for container in listed.stdout.split():
+            subprocess.run(["runc", *state, "delete", "--force", "--", container], capture_output=True, env=env)
+        if parse_runc_argv(argv).creates != created:
+            wrong.append((argv, created, (tmp_path / "err").read_text(errors="replace")[-200:]))
+    assert not wrong, "\n".join(map(repr, wrong))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import pytest
 from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.shim import COMMAND_VALUE_FLAGS, INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.shim import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, find_runtime, parse_runc_argv
 
 B = "/run/containerd/io.containerd.runtime.v2.task/moby/abc"
 DOCKER_ROOT = ["--root", "/var/run/docker/runtime-runc/moby", "--log", f"{B}/log.json", "--log-format", "json"]
@@ -63,7 +63,7 @@ ENGINE_CASES = [
     # "--" among a command's options: what follows is an argument, never an option
     (["create", "--bundle", B, "--", "x"], "create", B, "x"),
     (["create", "x", "--", "--bundle", "/other"], "create", ".", "x"),
-    (["create", "--detach", "--bundle", B, "x"], "create", B, "x"),
+    (["run", "--detach", "--bundle", B, "x"], "run", B, "x"),  # a boolean option never takes "--bundle"
     (["create", "x"], "create", ".", "x"),
     (["create", "--bundle=", "x"], "create", ".", "x"),
     # a container named like a subcommand is an argument
@@ -286,6 +286,23 @@ CREATES = [
     ["create", "--", "-x"],  # after "--", "-x" is the id
     ["create", "--config", "/etc/spec.json", "x"],
     ["restore", "--tcp-established", "--some-criu-option", "-b", B, "x"],  # restore is not second-guessed
+    # urfave/cli's --help and --version act only when true (issue 18 item 8)
+    ["--version=false", "create", "--bundle", B, "x"],
+    ["--help=false", "run", "x"],
+    ["-h=false", "restore", "x"],
+    ["-v=0", "-v=F", "create", "x"],  # one form twice: the last value counts
+    ["--version", "--version=false", "create", "x"],
+    ["create", "-h=false", "x"],
+    ["create", "--help=0", "x"],
+    # urfave/cli 1.22 puts "--" first among the words it does not know: "--nope" is the id
+    ["run", "-b", B, "--nope", "--"],
+    ["create", "--no-pivot=false", "-b", B, "x"],
+    ["create", "x", "--no-pivot", "--pid-file", "/p"],  # two known options in a row
+    ["create", "--pid-file", "--", "x"],  # "--" is --pid-file's value
+    ["create", "x", "--"],
+    ["create", "-b", B, "-b", B, "x"],  # one form twice
+    ["create", "--preserve-fds", "0x1_0", "x"],  # Go's integer syntax
+    ["create", "-b", "-x", "c"],  # "-x" is the bundle
 ]
 DOES_NOT_CREATE = [
     ["create", "--help"],
@@ -307,6 +324,25 @@ DOES_NOT_CREATE = [
     ["run", "-x", "c"],
     ["--root"],
     ["state", "x"],
+    ["--version=true", "create", "x"],
+    ["--version=bogus", "create", "x"],  # "invalid boolean value"
+    ["--debug=TrUe", "create", "x"],  # Go's strconv.ParseBool takes true, TRUE, True only
+    ["--systemd-cgroup=", "create", "x"],
+    ["-v=false", "--version=false", "create", "x"],  # "Cannot use two forms of the same flag"
+    ["--help=false", "-h", "create", "x"],
+    ["create", "-h=0", "-help=0", "x"],
+    ["create", "-b", B, "--bundle", B, "x"],
+    ["run", "-d=false", "-detach", "x"],
+    ["create", "--detach", "x"],  # run's option, not create's
+    ["create", "--no-pivot", "x", "--pid-file", "/p"],  # "x" goes with --no-pivot, which ends the options
+    ["create", "-b=" + B, "x", "-d"],
+    ["create", "--no-pivot=bogus", "x"],
+    ["run", "--detach=yes", "x"],
+    ["create", "--preserve-fds=zz", "x"],
+    ["create", "--preserve-fds=", "x"],
+    ["create", "---no-pivot", "x"],  # bad flag syntax
+    ["create", "-=x", "x"],
+    ["restore", "--help=T", "x"],
 ]
 
 
@@ -362,8 +398,78 @@ def test_a_non_executable_runtime_early_in_path_does_not_hide_a_later_one(
 def test_every_value_option_takes_the_next_word(flag: str) -> None:
     """restore tolerates unknown options, so only the value's being taken decides the one id."""
     dash = "-" if len(flag) == 1 else "--"
-    call = parse_runc_argv(["restore", dash + flag, "v", "c1"])
+    call = parse_runc_argv(["restore", dash + flag, "7", "c1"])  # 7: --preserve-fds takes an integer
     assert (call.container_id, call.creates) == ("c1", True)
+
+
+# ----------------------------------------------------------------------------- boolean flags with a value
+
+# Go's flag package: a boolean flag takes a value only as -x=VALUE, one strconv.ParseBool reads;
+# any other value makes runc refuse the call. --help/-h and --version/-v act only when true.
+BOOL_VALUES = {"": True, "=true": True, "=false": False, "=1": True, "=0": False, "=t": True, "=F": False}
+BOOL_VALUES.update({"=TRUE": True, "=True": True, "=FALSE": False, "=False": False, "=f": False, "=T": True})
+BAD_BOOL_VALUES = ["=bogus", "=", "=TrUe", "=yes", "=2", "= true", "=true=1"]
+GLOBAL_BOOLS = ["debug", "systemd-cgroup", "help", "h", "version", "v"]
+COMMAND_BOOLS = {
+    "create": ["no-pivot", "no-new-keyring", "help", "h"],
+    "run": ["detach", "d", "keep", "no-subreaper", "no-pivot", "no-new-keyring", "help", "h"],
+    "restore": [
+        *("tcp-established", "ext-unix-sk", "shell-job", "file-locks", "detach", "d", "no-subreaper"),
+        *("no-pivot", "auto-dedup", "lazy-pages", "help", "h"),
+    ],
+}
+
+
+def global_bool_cases(flag: str) -> List[Tuple[List[str], bool]]:
+    """(argv, whether runc creates) for a global boolean flag with each value, before each command."""
+    cases = []
+    name = flag.lstrip("-")
+    for value, on in [*BOOL_VALUES.items(), *((bad, None) for bad in BAD_BOOL_VALUES)]:
+        creates = on is not None and not (on and name in ("help", "h", "version", "v"))
+        for command in INJECTING_COMMANDS:
+            cases.append(([flag + value, command, "--bundle", B, "x"], creates))
+    return cases
+
+
+def command_bool_cases(command: str, name: str) -> List[Tuple[List[str], bool]]:
+    """(argv, whether runc creates) for a boolean option of ``command``, each value, before and after the id."""
+    cases = []
+    dash = "-" if len(name) == 1 else "--"
+    for value, on in [*BOOL_VALUES.items(), *((bad, None) for bad in BAD_BOOL_VALUES)]:
+        creates = on is not None and not (on and name in ("help", "h"))
+        flag = dash + name + value
+        cases.append(([command, flag, "-b", B, "x"], creates))
+        cases.append(([command, "-b", B, "x", flag], creates))
+        cases.append(([command, flag, "--bundle=" + B, "--", "x"], creates))
+    return cases
+
+
+@pytest.mark.parametrize("flag", [dashes + name for name in GLOBAL_BOOLS for dashes in ("-", "--")])
+def test_a_global_boolean_flag_with_a_value(flag: str) -> None:
+    for argv, creates in global_bool_cases(flag):
+        call = parse_runc_argv(argv)
+        assert (call.command, call.creates, call.bundle, call.container_id) == (argv[1], creates, B, "x"), argv
+        name, equals, value = argv[0].lstrip("-").partition("=")
+        assert call.debug == (name == "debug" and (value in GO_TRUE if equals else True)), argv
+
+
+@pytest.mark.parametrize(("command", "name"), [(c, n) for c, names in COMMAND_BOOLS.items() for n in names])
+def test_a_command_boolean_option_with_a_value_never_swallows_the_bundle(command: str, name: str) -> None:
+    for argv, creates in command_bool_cases(command, name):
+        call = parse_runc_argv(argv)
+        assert call.creates == creates, argv
+        if creates:
+            assert (call.bundle, call.container_id) == (B, "x"), argv
+
+
+def test_a_boolean_option_without_a_value_ends_the_options_at_the_next_word() -> None:
+    """urfave/cli moves the word after an option without "=" next to it; Go's flag package then
+    stops at that word when the option is a boolean, so the options after it are arguments."""
+    assert parse_runc_argv(["run", "-d", "x"]).creates
+    assert not parse_runc_argv(["run", "-d", "x", "-b", B]).creates
+    assert parse_runc_argv(["run", "-d=true", "x", "-b", B]).creates
+    assert parse_runc_argv(["run", "-b", B, "x", "-d"]).creates
+    assert parse_runc_argv(["run", "-d", "-b", B, "x"]).creates
 
 
 def test_defaults_of_a_call_without_options() -> None:
