@@ -24,6 +24,7 @@ from chts.ctk.toolkit_files import add_command, running_archive
 from chts.engines.toml_edit import set_key
 from chts.errors import ToolkitError
 from chts.node_engine import (
+    PROBE_DIR,
     configure_engine,
     containers_using,
     digest,
@@ -48,6 +49,7 @@ from chts.node_files import (
     archive_files,
     host_view,
     install_archive,
+    is_temp_file,
     read_source_dir,
     shim_path,
     sync_config,
@@ -137,13 +139,22 @@ class Node:
         """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
         backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
         directories = (os.path.dirname(self.layout.config), HOST_CONFIG_DIR)
-        present = {directory: entries(self.host.path(directory)) for directory in directories}
+        if state.pending is None:  # else a configure was killed: what it made since its listing is ours too
+            state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in directories}
+            state.save()  # before configure writes anything (write-ahead)
+        present = {directory: set(state.pending.get(directory, [])) for directory in directories}
         set_as_default = self.args.set_as_default and configure
         self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
         for directory in directories:
             for name in sorted(entries(self.host.path(directory)) - present[directory]):
-                if f"{directory}/{name}" not in state.created:
-                    state.created.append(f"{directory}/{name}")
+                seen = self.host.path(f"{directory}/{name}", follow_last=False)
+                if is_temp_file(name):  # a killed configure's temporary file (configure has finished now)
+                    os.unlink(seen)
+                    continue
+                created = host_view(self.host, seen)
+                if created not in state.created:
+                    state.created.append(created)
+        state.pending = None
         state.save()
 
     def sync(self, state: NodeState) -> List[str]:
@@ -268,6 +279,10 @@ class Node:
         for line in state.remove_created(self.host):
             self.say(line)
         state.remove()
+        try:
+            os.rmdir(self.host.path(PROBE_DIR))  # verify's, empty unless a probe is running
+        except OSError:
+            pass
         users = containers_using(self.host, self.layout, self.shim)
         if users:
             self.say(
@@ -320,10 +335,12 @@ def remove_ready_file(path: str) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
-def locked(args: argparse.Namespace, body: Callable[[Node], None]) -> int:
+def locked(args: argparse.Namespace, body: Callable[[Node], None], remove_lock: bool = False) -> int:
     node = Node(args)
-    with NodeLock(node.host), one_line_os_errors():
+    with NodeLock(node.host) as lock, one_line_os_errors():
         body(node)
+        if remove_lock:
+            lock.remove()
     return 0
 
 
@@ -351,7 +368,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    return locked(args, lambda node: node.uninstall(node.preflight()))
+    return locked(args, lambda node: node.uninstall(node.preflight()), remove_lock=True)
 
 
 def run_ready(args: argparse.Namespace) -> int:
@@ -388,8 +405,9 @@ def run_run(args: argparse.Namespace) -> int:
         with NodeLock(node.host), one_line_os_errors():
             seen = watch_once(node, mode, seen)
     if args.cleanup_on_exit:
-        with NodeLock(node.host), one_line_os_errors():
+        with NodeLock(node.host) as lock, one_line_os_errors():
             node.uninstall(mode)
+            lock.remove()
     else:
         node.say("stopping; the node keeps its configuration and the engine keeps running")
     return 0
