@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
+from chts.cache import DEFAULT_CACHE_DIR
 from chts.ctk.chaining import KEY as CHAIN_KEY
 from chts.ctk.chaining import SECTION as CHAIN_SECTION
 from chts.ctk.chaining import load_records
@@ -302,6 +304,11 @@ class Node:
             else:
                 continue
             self.say(f"removed {host_view(self.host, path)}")
+        # what the shim compiled and parsed on this host (its code and parse caches): nothing runs it any more
+        caches = self.host.path(DEFAULT_CACHE_DIR, follow_last=False)
+        if os.path.isdir(caches) and not os.path.islink(caches):
+            shutil.rmtree(caches, ignore_errors=True)
+            self.say(f"removed {DEFAULT_CACHE_DIR} (the shim's caches)")
 
 
 def archive_to_install() -> str:
