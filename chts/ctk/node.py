@@ -140,17 +140,29 @@ class Node:
     def configure(self, state: NodeState, configure: bool) -> None:
         """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
         backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
-        directories = (os.path.dirname(self.layout.config), HOST_CONFIG_DIR)
         if state.pending is None:  # else a configure was killed: what it made since its listing is ours too
-            state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in directories}
+            state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in self.watched()}
             state.save()  # before configure writes anything (write-ahead)
-        present = {directory: set(state.pending.get(directory, [])) for directory in directories}
         set_as_default = self.args.set_as_default and configure
         self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
-        for directory in directories:
-            for name in sorted(entries(self.host.path(directory)) - present[directory]):
+        self.record_configured(state)
+
+    def watched(self) -> List[str]:
+        """The host directories `runtime configure` may create files in: the engine config's, its drop-in
+        directories (conf.d for --drop-in, k3s's config.toml.d, crio.conf.d), the toolkit config's."""
+        engine_dir = os.path.dirname(self.layout.config)
+        drop_ins = [f"{engine_dir}/{name}" for name in ("conf.d", "config.toml.d", "crio.conf.d")]
+        return [engine_dir, *drop_ins, HOST_CONFIG_DIR]
+
+    def record_configured(self, state: NodeState) -> None:
+        """Record what appeared in the watched directories since state.pending was listed (a finished
+        configure, or a killed one); a temporary file of a killed write is removed instead."""
+        if state.pending is None:
+            return
+        for directory, listed in state.pending.items():
+            for name in sorted(entries(self.host.path(directory)) - set(listed)):
                 seen = self.host.path(f"{directory}/{name}", follow_last=False)
-                if is_temp_file(name):  # a killed configure's temporary file (configure has finished now)
+                if is_temp_file(name):  # configure is not running: no writer of it is left
                     os.unlink(seen)
                     continue
                 created = host_view(self.host, seen)
@@ -276,6 +288,7 @@ class Node:
                     state.applied = digest(before)
                 self.configure(state, False)
                 self.apply(state, effective_config(self.host, self.layout), mode)
+        self.record_configured(state)  # an install killed in its configure, and no unconfigure to run
         for host_path in list(state.managed):
             self.say(state.give_back(self.host, host_path))
         for line in state.remove_created(self.host):
