@@ -258,6 +258,8 @@ class NodeState:
                 raise ToolkitError(f"{exc}; move it away to start over") from None
         self.managed: List[str] = list(data.get("managed", []))
         self.backups: Dict[str, str] = dict(data.get("backups", {}))
+        # host path -> [mode, uid, gid] of the file backed up (a state written before these were kept has none)
+        self.owners: Dict[str, List[int]] = dict(data.get("owners", {}))
         self.applied: Optional[str] = data.get("applied")
         # host paths the installer created (conf.d and a backup beside the engine config, /etc/container-hooks)
         self.created: List[str] = list(data.get("created", []))
@@ -274,6 +276,8 @@ class NodeState:
         os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
         write_atomically(copy, data, mode=0o600)
         self.backups[host_path] = copy
+        original = os.stat(host.path(host_path))  # sync makes it root's 0644: give_back puts these back
+        self.owners[host_path] = [original.st_mode & 0o7777, original.st_uid, original.st_gid]
 
     def give_back(self, host: HostRoot, host_path: str) -> str:
         """Restore what was at ``host_path`` before the installer, or remove the installer's file."""
@@ -282,9 +286,15 @@ class NodeState:
         copy = self.backups.pop(host_path, None)
         if host_path in self.managed:
             self.managed.remove(host_path)
+        owner = self.owners.pop(host_path, None)
         if copy is not None and os.path.isfile(copy):
             with open(copy, "rb") as handle:
                 write_atomically(seen, handle.read())
+            if owner is not None:
+                mode, uid, gid = owner
+                if os.geteuid() == 0:
+                    os.chown(seen, uid, gid)
+                os.chmod(seen, mode)
             os.unlink(copy)
             return f"restored {host_path} as it was before the installer"
         try:
@@ -332,6 +342,7 @@ class NodeState:
             "version": __version__,
             "managed": self.managed,
             "backups": self.backups,
+            "owners": self.owners,
             "applied": self.applied,
             "created": self.created,
             "pending": self.pending,

@@ -511,6 +511,7 @@ def test_kill_9_at_any_write_of_install_then_install_and_uninstall_give_the_host
     with fake_node(NODE_CONTAINERD_TOML) as node:
         node.path("/etc/container-hooks").mkdir()
         node.path("/etc/container-hooks/hooks.json").write_text(hooks_json("the admin's"))  # backed up, given back
+        node.path("/etc/container-hooks/hooks.json").chmod(0o600)  # with its mode (sync makes it 0644)
         before = file_tree(node.root)
         moments = {}
         for scope in ("", "host:"):

@@ -102,6 +102,7 @@ def test_sync_writes_backs_up_removes_and_gives_back(tmp_path: Path) -> None:
         "restored /etc/container-hooks/hooks.json as it was before the installer"
     )
     assert (etc / "hooks.json").read_text() == "{}\n"
+    assert (etc / "hooks.json").stat().st_mode & 0o7777 == 0o666  # its own mode back, not the synced file's
 
 
 def test_broken_state_file_is_one_line(tmp_path: Path) -> None:
