@@ -326,9 +326,9 @@ def probe_rootfs(host: HostRoot, rootfs: str) -> List[str]:
     make_directory(host.path(rootfs))
     mounts = ["--mount", "type=bind,src=/usr,dst=/usr,options=rbind:ro"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        seen = host.path(f"/{name}")
+        seen = host.path(f"/{name}", follow_last=False)
         if os.path.islink(seen):
-            os.symlink(os.readlink(seen), host.path(f"{rootfs}/{name}"))
+            os.symlink(os.readlink(seen), host.path(f"{rootfs}/{name}", follow_last=False))
         elif os.path.isdir(seen):
             mounts += ["--mount", f"type=bind,src=/{name},dst=/{name},options=rbind:ro"]
     return mounts
@@ -368,7 +368,7 @@ def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Calla
             )
         return f"a container ran through {layout.engine} and {shim}; its probe hook fired"
     finally:
-        for leftover in (host.path(hook_file), output):
+        for leftover in (host.path(hook_file, follow_last=False), host.path(f"{PROBE_DIR}/probe-{token}.json", False)):
             if os.path.lexists(leftover):
                 os.unlink(leftover)
         shutil.rmtree(host.path(rootfs), ignore_errors=True)

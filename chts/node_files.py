@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -44,6 +45,9 @@ KEPT_VERSIONS = 2
 LOCK_PATH = "/run/container-hooks-node.lock"
 STATE_NAME = "node-state.json"
 MAX_KEYS = 256
+# The temporary file of chts.atomic's writers (.NAME.PID.tmp): one a killed run left is removed by the next
+# run, which holds the node lock, so no other writer of these files is running.
+TEMP_FILE = re.compile(r"\..+\.[0-9]+\.tmp")
 
 
 def shim_path(toolkit_dir: str) -> str:
@@ -73,6 +77,24 @@ def make_directory(path: str) -> None:
         raise ToolkitError(f"{path}: exists and is not a directory")
 
 
+def is_temp_file(name: str) -> bool:
+    return TEMP_FILE.fullmatch(name) is not None
+
+
+def remove_temp_files(directory: str, name: Optional[str] = None) -> None:
+    """Remove the temporary files a killed run left in ``directory`` (only those of ``name`` when given)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if is_temp_file(entry) and (name is None or entry.rpartition(".")[0].rpartition(".")[0] == f".{name}"):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                pass
+
+
 def switch_link(link: str, target: str) -> bool:
     """Point ``link`` at ``target`` by renaming a new link over it; False when it already did."""
     if os.path.islink(link) and os.readlink(link) == target:
@@ -85,20 +107,20 @@ def switch_link(link: str, target: str) -> bool:
 
 def install_archive(host: HostRoot, toolkit_dir: str, source: str) -> List[str]:
     """Put ``source`` (this .pyz) on the host behind the stable names; what changed, one line each."""
-    home = host.path(toolkit_dir)
-    versions = os.path.join(home, "versions")
-    for directory in (home, versions, os.path.join(home, "bin")):
-        make_directory(directory)
+    for directory in ("", "/versions", "/bin"):  # one at a time: each resolved once its parent is there
+        make_directory(host.path(toolkit_dir + directory))
+        remove_temp_files(host.path(toolkit_dir + directory))
+    versions = host.path(f"{toolkit_dir}/versions")
     name = f"container-hooks-toolkit-{__version__}-{file_digest(source)[:12]}.pyz"
     changes = []
-    versioned = os.path.join(versions, name)
+    versioned = host.path(f"{toolkit_dir}/versions/{name}")
     if not os.path.isfile(versioned) or file_digest(versioned) != file_digest(source):
         copy_atomically(source, versioned, 0o755)
         changes.append(f"installed {host_view(host, versioned)}")
-    if switch_link(os.path.join(home, "current.pyz"), f"versions/{name}"):
+    if switch_link(host.path(f"{toolkit_dir}/current.pyz", follow_last=False), f"versions/{name}"):
         changes.append(f"switched {toolkit_dir}/current.pyz to versions/{name}")
     for tool in TOOL_NAMES:
-        if switch_link(os.path.join(home, "bin", tool), "../current.pyz"):
+        if switch_link(host.path(f"{toolkit_dir}/bin/{tool}", follow_last=False), "../current.pyz"):
             changes.append(f"linked {toolkit_dir}/bin/{tool} -> ../current.pyz")
     changes += prune_versions(host, versions, name)
     return changes
@@ -119,9 +141,8 @@ def prune_versions(host: HostRoot, versions: str, current: str) -> List[str]:
 
 def host_view(host: HostRoot, seen: str) -> str:
     """The host's own path of a path under the host root (for messages a node admin reads)."""
-    if host.root == "/":
-        return seen
-    return "/" + os.path.relpath(seen, host.root)
+    relative = os.path.relpath(seen, host.root)
+    return "/" if relative == "." else "/" + relative
 
 
 # ----------------------------------------------------------------------------- config sync
@@ -175,7 +196,15 @@ def check_synced_config(config: Config, path: str) -> None:
 def write_root_file(path: str, data: bytes) -> None:
     """Atomically replace ``path``; root-owned 0644 whatever was there (the shim's trust rules)."""
     write_atomically(path, data, mode=0o644)
+    make_root_file(path)
+
+
+def make_root_file(path: str) -> None:
+    """``path`` root-owned (when run as root) and 0644, the mode the shim trusts."""
     try:
+        status = os.stat(path)
+        if status.st_mode & 0o7777 == 0o644 and ((status.st_uid, status.st_gid) == (0, 0) or os.geteuid() != 0):
+            return
         if os.geteuid() == 0:
             os.chown(path, 0, 0)
         os.chmod(path, 0o644)
@@ -192,9 +221,11 @@ def sync_config(
     state.make_hook_directories(host)
     for item in wanted:
         seen = host.path(item.host_path)
+        remove_temp_files(os.path.dirname(seen), os.path.basename(seen))
         current = read_bytes(seen)
         if current == item.data:
             state.manage(item.host_path)
+            make_root_file(seen)  # a run killed between its write and the chmod
             continue
         if current is not None and item.host_path not in state.managed:
             state.back_up(host, item.host_path, current)
@@ -227,9 +258,14 @@ class NodeState:
                 raise ToolkitError(f"{exc}; move it away to start over") from None
         self.managed: List[str] = list(data.get("managed", []))
         self.backups: Dict[str, str] = dict(data.get("backups", {}))
+        # host path -> [mode, uid, gid] of the file backed up (a state written before these were kept has none)
+        self.owners: Dict[str, List[int]] = dict(data.get("owners", {}))
         self.applied: Optional[str] = data.get("applied")
         # host paths the installer created (conf.d and a backup beside the engine config, /etc/container-hooks)
         self.created: List[str] = list(data.get("created", []))
+        # the entries of the directories `runtime configure` writes in, as they were before a configure that
+        # has not finished (killed): what is new since then is the installer's (write-ahead)
+        self.pending: Optional[Dict[str, List[str]]] = data.get("pending")
 
     def manage(self, host_path: str) -> None:
         if host_path not in self.managed:
@@ -240,16 +276,25 @@ class NodeState:
         os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
         write_atomically(copy, data, mode=0o600)
         self.backups[host_path] = copy
+        original = os.stat(host.path(host_path))  # sync makes it root's 0644: give_back puts these back
+        self.owners[host_path] = [original.st_mode & 0o7777, original.st_uid, original.st_gid]
 
     def give_back(self, host: HostRoot, host_path: str) -> str:
         """Restore what was at ``host_path`` before the installer, or remove the installer's file."""
         seen = host.path(host_path)
+        remove_temp_files(os.path.dirname(seen), os.path.basename(seen))
         copy = self.backups.pop(host_path, None)
         if host_path in self.managed:
             self.managed.remove(host_path)
+        owner = self.owners.pop(host_path, None)
         if copy is not None and os.path.isfile(copy):
             with open(copy, "rb") as handle:
                 write_atomically(seen, handle.read())
+            if owner is not None:
+                mode, uid, gid = owner
+                if os.geteuid() == 0:
+                    os.chown(seen, uid, gid)
+                os.chmod(seen, mode)
             os.unlink(copy)
             return f"restored {host_path} as it was before the installer"
         try:
@@ -261,18 +306,22 @@ class NodeState:
     def make_hook_directories(self, host: HostRoot) -> None:
         """/etc/container-hooks and its hooks.d, remembered for uninstall when the installer made them."""
         for directory in (HOST_CONFIG_DIR, HOST_HOOKS_DIR):
-            if not os.path.isdir(host.path(directory)):
-                make_directory(host.path(directory))
-                if directory not in self.created:
-                    self.created.append(directory)
-                self.save()
+            seen = host.path(directory)
+            if not os.path.isdir(seen):
+                # recorded before it is made (a run killed in between leaves no directory unrecorded), by
+                # where it is: /etc/container-hooks may be the host's link to another directory
+                created = host_view(host, seen)
+                if created not in self.created:
+                    self.created.append(created)
+                    self.save()
+                make_directory(seen)
 
     def remove_created(self, host: HostRoot) -> List[str]:
         """Remove what the installer created (beside the engine config, /etc/container-hooks), a directory only
         when empty; what was removed."""
         removed = []
         for host_path in sorted(self.created, key=len, reverse=True):  # a directory's files first
-            seen = host.path(host_path)
+            seen = host.path(host_path, follow_last=False)
             try:
                 if os.path.isdir(seen) and not os.path.islink(seen):
                     os.rmdir(seen)
@@ -293,8 +342,10 @@ class NodeState:
             "version": __version__,
             "managed": self.managed,
             "backups": self.backups,
+            "owners": self.owners,
             "applied": self.applied,
             "created": self.created,
+            "pending": self.pending,
         }
         make_directory(os.path.dirname(self.path))
         write_atomically(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), mode=0o600)
@@ -315,18 +366,40 @@ class NodeLock:
 
     def __enter__(self) -> NodeLock:
         make_directory(os.path.dirname(self.path))
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self.fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise ToolkitError(f"{self.path}: another node installer holds it (pid {holder} on the host)") from None
-            raise ToolkitError(f"{self.path}: cannot lock: {exc.strerror}") from None
+        while True:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(self.fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise ToolkitError(
+                        f"{self.path}: another node installer holds it (pid {holder} on the host)"
+                    ) from None
+                raise ToolkitError(f"{self.path}: cannot lock: {exc.strerror}") from None
+            if self.is_the_file():
+                break
+            os.close(self.fd)  # locked a file an uninstall removed meanwhile: lock the one there now
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         return self
+
+    def is_the_file(self) -> bool:
+        try:
+            seen = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self.fd)
+        return (seen.st_dev, seen.st_ino) == (held.st_dev, held.st_ino)
+
+    def remove(self) -> None:
+        """Remove the lock file (uninstall: the host as before), still holding it; the next installer's
+        lock then creates a new one (__enter__ retries on a file removed under it)."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)  # closing releases the flock
@@ -335,12 +408,18 @@ class NodeLock:
 def archive_files(host: HostRoot, toolkit_dir: str) -> Iterator[Tuple[str, bool]]:
     """(path, is_dir) of everything install put under ``toolkit_dir``, deepest first, for uninstall."""
     home = host.path(toolkit_dir)
+    bin_dir = host.path(f"{toolkit_dir}/bin")
+    versions = host.path(f"{toolkit_dir}/versions")
     for tool in TOOL_NAMES:
-        yield os.path.join(home, "bin", tool), False
-    yield os.path.join(home, "current.pyz"), False
-    versions = os.path.join(home, "versions")
+        yield host.path(f"{toolkit_dir}/bin/{tool}", follow_last=False), False
+    yield host.path(f"{toolkit_dir}/current.pyz", follow_last=False), False
     if os.path.isdir(versions):
         for name in sorted(os.listdir(versions)):
             yield os.path.join(versions, name), False
-    for directory in (os.path.join(home, "bin"), versions, home):
+    for directory in (bin_dir, home):  # what a killed run was writing when it died
+        if os.path.isdir(directory):
+            for name in sorted(os.listdir(directory)):
+                if is_temp_file(name):
+                    yield os.path.join(directory, name), False
+    for directory in (bin_dir, versions, home):
         yield directory, True

@@ -13,6 +13,7 @@ import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chts.errors import ToolkitError
+from chts.kill_switch import host_environment
 from chts.toolkit_config import toml_loads
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -35,38 +36,65 @@ NO_PYTHON_DISTRIBUTIONS = {
 }
 
 
+MAX_SYMLINKS = 40  # what the kernel follows in one lookup before ELOOP
+
+
+def resolve_in_root(root: str, host_path: str, follow_last: bool = True) -> str:
+    """Where the host's ``host_path`` is, seen from here: the host's symlinks followed as the host (a
+    chroot into ``root``) follows them, the result a path under ``root`` with no symlink in it.
+
+    An absolute link target starts again at ``root``; ``..`` stops at ``root`` (openat2's RESOLVE_IN_ROOT).
+    Components that do not exist yet are taken as they are (a file or directory to be created). With
+    ``follow_last`` false the last component is not followed (a link to replace or remove, as lstat).
+    More than MAX_SYMLINKS links is a one-line ToolkitError (a loop).
+    """
+    pending = [part for part in reversed(host_path.split("/")) if part not in ("", ".")]
+    done: List[str] = []
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        seen = os.path.join(root, *done, name)
+        if (pending or follow_last) and os.path.islink(seen):
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise ToolkitError(
+                    f"{os.path.join(root, host_path.lstrip('/'))}: more than {MAX_SYMLINKS} symbolic links "
+                    f"on the way (a loop?) in the host root {root}"
+                )
+            target = os.readlink(seen)
+            if target.startswith("/"):
+                done = []
+            pending.extend(part for part in reversed(target.split("/")) if part not in ("", "."))
+            continue
+        done.append(name)
+    return os.path.join(root, *done)
+
+
 class HostRoot:
     """The host's root as this process sees it, and a way to run the host's own programs."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 
-    def path(self, host_path: str) -> str:
-        """Where the host's absolute ``host_path`` is seen from here."""
-        return os.path.join(self.root, host_path.lstrip("/")) if self.root != "/" else host_path
+    def path(self, host_path: str, follow_last: bool = True) -> str:
+        """Where the host's absolute ``host_path`` is seen from here, resolved inside the host root
+        (resolve_in_root): whatever links the host has, nothing outside the host root is ever named."""
+        return resolve_in_root(self.root, host_path, follow_last)
 
     def exists(self, host_path: str) -> bool:
-        return os.path.lexists(self.path(host_path))
+        return os.path.lexists(self.path(host_path, follow_last=False))
 
     def resolve(self, host_path: str) -> Optional[str]:
         """``host_path`` with the host's symlinks followed inside the host root (None if it dangles)."""
-        current = host_path
-        for _ in range(40):
-            seen = self.path(current)
-            if os.path.islink(seen):
-                target = os.readlink(seen)
-                current = os.path.normpath(os.path.join(os.path.dirname(current), target))
-                continue
-            parent = os.path.dirname(current)
-            if parent != current and parent != "/":
-                resolved_parent = self.resolve(parent)
-                if resolved_parent is None:
-                    return None
-                if resolved_parent != parent:
-                    current = os.path.join(resolved_parent, os.path.basename(current))
-                    continue
-            return current if os.path.exists(seen) else None
-        return None
+        seen = self.path(host_path)
+        if not os.path.exists(seen):
+            return None
+        relative = os.path.relpath(seen, self.root)
+        return "/" if relative == "." else "/" + relative
 
     def enter(self) -> None:
         """Become a process of the host's file system (run in the child, before exec).
@@ -83,7 +111,7 @@ class HostRoot:
         try:
             done = subprocess.run(
                 list(argv),
-                env=HOST_ENV,
+                env={**HOST_ENV, **host_environment()},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from chts import CTK, __version__
 from chts.errors import ToolkitError
+from chts.kill_switch import arm_from_environment
 
 PROG = CTK
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    arm_from_environment()  # a crash test's kill -9 at a chosen write; nothing unless its variable is set
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
+from chts.cache import DEFAULT_CACHE_DIR
 from chts.ctk.chaining import KEY as CHAIN_KEY
 from chts.ctk.chaining import SECTION as CHAIN_SECTION
 from chts.ctk.chaining import load_records
@@ -24,6 +26,7 @@ from chts.ctk.toolkit_files import add_command, running_archive
 from chts.engines.toml_edit import set_key
 from chts.errors import ToolkitError
 from chts.node_engine import (
+    PROBE_DIR,
     configure_engine,
     containers_using,
     digest,
@@ -48,6 +51,7 @@ from chts.node_files import (
     archive_files,
     host_view,
     install_archive,
+    is_temp_file,
     read_source_dir,
     shim_path,
     sync_config,
@@ -136,14 +140,35 @@ class Node:
     def configure(self, state: NodeState, configure: bool) -> None:
         """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
         backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
-        directories = (os.path.dirname(self.layout.config), HOST_CONFIG_DIR)
-        present = {directory: entries(self.host.path(directory)) for directory in directories}
+        if state.pending is None:  # else a configure was killed: what it made since its listing is ours too
+            state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in self.watched()}
+            state.save()  # before configure writes anything (write-ahead)
         set_as_default = self.args.set_as_default and configure
         self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
-        for directory in directories:
-            for name in sorted(entries(self.host.path(directory)) - present[directory]):
-                if f"{directory}/{name}" not in state.created:
-                    state.created.append(f"{directory}/{name}")
+        self.record_configured(state)
+
+    def watched(self) -> List[str]:
+        """The host directories `runtime configure` may create files in: the engine config's, its drop-in
+        directories (conf.d for --drop-in, k3s's config.toml.d, crio.conf.d), the toolkit config's."""
+        engine_dir = os.path.dirname(self.layout.config)
+        drop_ins = [f"{engine_dir}/{name}" for name in ("conf.d", "config.toml.d", "crio.conf.d")]
+        return [engine_dir, *drop_ins, HOST_CONFIG_DIR]
+
+    def record_configured(self, state: NodeState) -> None:
+        """Record what appeared in the watched directories since state.pending was listed (a finished
+        configure, or a killed one); a temporary file of a killed write is removed instead."""
+        if state.pending is None:
+            return
+        for directory, listed in state.pending.items():
+            for name in sorted(entries(self.host.path(directory)) - set(listed)):
+                seen = self.host.path(f"{directory}/{name}", follow_last=False)
+                if is_temp_file(name):  # configure is not running: no writer of it is left
+                    os.unlink(seen)
+                    continue
+                created = host_view(self.host, seen)
+                if created not in state.created:
+                    state.created.append(created)
+        state.pending = None
         state.save()
 
     def sync(self, state: NodeState) -> List[str]:
@@ -263,11 +288,16 @@ class Node:
                     state.applied = digest(before)
                 self.configure(state, False)
                 self.apply(state, effective_config(self.host, self.layout), mode)
+        self.record_configured(state)  # an install killed in its configure, and no unconfigure to run
         for host_path in list(state.managed):
             self.say(state.give_back(self.host, host_path))
         for line in state.remove_created(self.host):
             self.say(line)
         state.remove()
+        try:
+            os.rmdir(self.host.path(PROBE_DIR))  # verify's, empty unless a probe is running
+        except OSError:
+            pass
         users = containers_using(self.host, self.layout, self.shim)
         if users:
             self.say(
@@ -287,6 +317,11 @@ class Node:
             else:
                 continue
             self.say(f"removed {host_view(self.host, path)}")
+        # what the shim compiled and parsed on this host (its code and parse caches): nothing runs it any more
+        caches = self.host.path(DEFAULT_CACHE_DIR, follow_last=False)
+        if os.path.isdir(caches) and not os.path.islink(caches):
+            shutil.rmtree(caches, ignore_errors=True)
+            self.say(f"removed {DEFAULT_CACHE_DIR} (the shim's caches)")
 
 
 def archive_to_install() -> str:
@@ -320,10 +355,12 @@ def remove_ready_file(path: str) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
-def locked(args: argparse.Namespace, body: Callable[[Node], None]) -> int:
+def locked(args: argparse.Namespace, body: Callable[[Node], None], remove_lock: bool = False) -> int:
     node = Node(args)
-    with NodeLock(node.host), one_line_os_errors():
+    with NodeLock(node.host) as lock, one_line_os_errors():
         body(node)
+        if remove_lock:
+            lock.remove()
     return 0
 
 
@@ -351,7 +388,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    return locked(args, lambda node: node.uninstall(node.preflight()))
+    return locked(args, lambda node: node.uninstall(node.preflight()), remove_lock=True)
 
 
 def run_ready(args: argparse.Namespace) -> int:
@@ -388,8 +425,9 @@ def run_run(args: argparse.Namespace) -> int:
         with NodeLock(node.host), one_line_os_errors():
             seen = watch_once(node, mode, seen)
     if args.cleanup_on_exit:
-        with NodeLock(node.host), one_line_os_errors():
+        with NodeLock(node.host) as lock, one_line_os_errors():
             node.uninstall(mode)
+            lock.remove()
     else:
         node.say("stopping; the node keeps its configuration and the engine keeps running")
     return 0

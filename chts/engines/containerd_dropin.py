@@ -161,7 +161,9 @@ def configure_drop_in(request: RuntimeRequest, entry_of: Callable[[Dict[str, Any
         return set_key(base, (), "imports", [*imports, target])
 
     if text is not None or needs_import:
-        edits = marked_edit(config, WHAT, MINIMAL_CONFIG, add_import).edits + edits
+        # the drop-in first: killed in between, the main file must not import a file that is not there
+        # (containerd refuses to start on it); unconfigure removes the import before the file
+        edits = edits + marked_edit(config, WHAT, MINIMAL_CONFIG, add_import).edits
     return Plan(edits, [])
 
 

@@ -25,7 +25,7 @@ import subprocess
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from conftest import CLEAN_PATH, require_binary, require_root
 from daemons import READY_TIMEOUT, remove_tree, run_tool, short_directory, stop_process, wait_until
@@ -80,10 +80,13 @@ class FakeNode:
     def ctr(self, *args: str, check: bool = True) -> Any:
         return self.run(["ctr", "-a", self.socket, *args], check=check, timeout=120)
 
-    def installer(self, pyz: Path, *args: str, check: bool = True, **kwargs: Any) -> Any:
+    def installer(
+        self, pyz: Path, *args: str, check: bool = True, env: Optional[Dict[str, str]] = None, **kwargs: Any
+    ) -> Any:
         """``ctk node ARGS --host-root ROOT``: the .pyz in the pod's place (the node's root mounted elsewhere)."""
         argv = [str(pyz), "ctk", "node", *args, "--host-root", str(self.root)]
-        return run_tool(self.in_namespace(argv), env={"PATH": CLEAN_PATH}, check=check, timeout=600, **kwargs)
+        environment = {"PATH": CLEAN_PATH, **(env or {})}
+        return run_tool(self.in_namespace(argv), env=environment, check=check, timeout=600, **kwargs)
 
     def popen_installer(self, pyz: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
         argv = [str(pyz), "ctk", "node", *args, "--host-root", str(self.root)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -34,6 +35,10 @@ NODE_CONTAINERD_TOML = "version = 2\n" + USER_SETTINGS
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
 CONFIG_TOML = '[container-hooks-runtime]\nruntimes = ["runc"]\ndebug = "/var/log/container-hooks-runtime.log"\n'
+
+
+DROP_IN_HOOK = json.dumps({"version": "1.0.0", "hook": {"path": "/bin/true"}, "when": {"always": True},
+                           "stages": ["prestart"]})  # fmt: skip
 
 
 def hooks_json(label: str) -> str:
@@ -428,3 +433,101 @@ def test_the_chained_runtime_survives_configmap_syncs(pyz: Path, tmp_path: Path,
 
         done = node.installer(pyz, "uninstall", *options)
         assert not node.path("/etc/container-hooks").exists(), done.stdout  # config, hooks, chain record all gone
+
+
+def test_install_through_absolute_links_in_the_host_root_writes_nothing_outside_it(
+    pyz: Path, tmp_path: Path, busybox_rootfs: Path
+) -> None:
+    """/etc/container-hooks and /opt/container-hooks as the host's absolute links: followed as the host (chroot)
+    follows them, to directories in the host root, never to the installer's own /etc or /opt."""
+    elsewhere = f"/etc/container-hooks-elsewhere-{os.urandom(6).hex()}"
+    toolkit_elsewhere = f"/opt/container-hooks-elsewhere-{os.urandom(6).hex()}"
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("linked")})
+    options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        shutil.copytree(busybox_rootfs, node.path("/var/tmp/busybox"), symlinks=True)
+        node.path("/etc/container-hooks").symlink_to(elsewhere)
+        node.path(elsewhere).mkdir()
+        node.path("/opt/container-hooks").symlink_to(toolkit_elsewhere)  # dangling: install makes its target
+
+        done = node.installer(pyz, "install", *options)
+        for outside in (elsewhere, toolkit_elsewhere):
+            assert not os.path.lexists(outside), done.stdout
+        assert node.path(f"{elsewhere}/hooks.json").read_text() == hooks_json("linked")
+        assert node.path(f"{toolkit_elsewhere}/bin/container-hooks-runtime").exists()
+        assert os.readlink(node.path("/etc/container-hooks")) == elsewhere  # the host's links are kept
+        assert os.readlink(node.path("/opt/container-hooks")) == toolkit_elsewhere
+        assert run_hooked_container(node, "/var/tmp/busybox", "linked") == "hello\n"
+        assert node.path("/var/log/hooks.log").read_text() == "linked\n"
+
+        node.installer(pyz, "uninstall", *options)
+        assert sorted(os.listdir(node.path(elsewhere))) == []  # the installer's files gone, the host's link kept
+        assert os.readlink(node.path("/etc/container-hooks")) == elsewhere
+        for outside in (elsewhere, toolkit_elsewhere):
+            assert not os.path.lexists(outside)
+
+
+# Where the fake node's containerd, its systemd stand-in and the machine's mounts write: not the installer's.
+NOT_THE_INSTALLERS = ("proc", "sys", "dev", "usr", "tmp", "run/containerd", "run/fake-systemd", "var/lib/containerd",
+                      "var/log/containerd.log", "var/tmp")  # fmt: skip
+
+
+def file_tree(root: Path) -> Dict[str, Any]:
+    """Every path under ``root`` (but NOT_THE_INSTALLERS) with its type, mode and bytes or link target."""
+    tree: Dict[str, Any] = {}
+    for directory, names, files in os.walk(root):
+        relative = os.path.relpath(directory, root)
+        names[:] = [n for n in names if os.path.normpath(os.path.join(relative, n)) not in NOT_THE_INSTALLERS]
+        for name in [*names, *files]:
+            path = os.path.join(directory, name)
+            key = os.path.normpath(os.path.join(relative, name))
+            if key in NOT_THE_INSTALLERS:
+                continue
+            status = os.lstat(path)
+            if os.path.islink(path):
+                tree[key] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                tree[key] = ("dir", oct(status.st_mode), status.st_uid)
+            else:
+                tree[key] = ("file", oct(status.st_mode), status.st_uid, Path(path).read_bytes())
+    return tree
+
+
+def tree_differences(before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
+    return [f"{key}: {before.get(key, 'absent')!r:.80} -> {after.get(key, 'absent')!r:.80}"
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]  # fmt: skip
+
+
+def test_kill_9_at_any_write_of_install_then_install_and_uninstall_give_the_host_back(
+    pyz: Path, tmp_path: Path
+) -> None:
+    """kill -9 before each file system write of install (the installer's own, then those of the ctk it runs as
+    the host, which takes the installer with it as a pod's kill does); install again, uninstall: the host's
+    files are as they were, byte for byte and mode for mode. Killed in the ctk, uninstall alone does it too."""
+    source = ConfigMapDir(tmp_path / "configmap")
+    source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("synced"), "extra.json": DROP_IN_HOOK})
+    options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=none"]
+    with fake_node(NODE_CONTAINERD_TOML) as node:
+        node.path("/etc/container-hooks").mkdir()
+        node.path("/etc/container-hooks/hooks.json").write_text(hooks_json("the admin's"))  # backed up, given back
+        node.path("/etc/container-hooks/hooks.json").chmod(0o600)  # with its mode (sync makes it 0644)
+        before = file_tree(node.root)
+        moments = {}
+        for scope in ("", "host:"):
+            for write in itertools.count(1):
+                kill = {"CONTAINER_HOOKS_TEST_KILL_AT_WRITE": f"{scope}{write}"}
+                done = node.installer(pyz, "install", *options, check=False, env=kill)
+                if done.returncode == 0:
+                    moments[scope or "installer:"] = write - 1
+                    break
+                assert done.returncode == -signal.SIGKILL, (kill, done.stdout, done.stderr)
+                node.installer(pyz, "install", *options)
+                node.installer(pyz, "uninstall", *options)
+                assert tree_differences(before, file_tree(node.root)) == [], kill
+                if scope:  # and a cleanup Job right after a pod killed while `runtime configure` ran
+                    assert node.installer(pyz, "install", *options, check=False, env=kill).returncode < 0
+                    node.installer(pyz, "uninstall", *options)
+                    assert tree_differences(before, file_tree(node.root)) == [], ("uninstall only", kill)
+        # every write was a moment: the installer's (sync, state, archive, lock) and configure's (drop-in, backups)
+        assert moments["installer:"] > 20 and moments["host:"] > 3, moments

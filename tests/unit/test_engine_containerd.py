@@ -10,7 +10,8 @@ import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.ctk import runtime
-from chts.engines import containerd, containerd_config
+from chts.ctk.runtime import change_runtime
+from chts.engines import RuntimeRequest, containerd, containerd_config
 from chts.engines.containerd import ENGINE
 from chts.engines.runtime_binaries import search_path
 from chts.engines.toml_edit import BLOCK_END, WAS_PREFIX
@@ -389,3 +390,15 @@ def test_runc_with_an_empty_runtime_type_is_runc_v2(tmp_path: Path, capsys: Any)
     configured(capsys, "containerd", config, "--set-as-default")
     ours = containerd_table(config, 2)["runtimes"][NAME]
     assert ours == {"runtime_type": "io.containerd.runc.v2", "options": {"SystemdCgroup": True, "BinaryName": SHIM}}
+
+
+def test_the_drop_in_is_written_before_the_import_that_names_it_and_removed_after(tmp_path: Path) -> None:
+    """A configure killed between its two writes must not leave the main file importing a file that is not
+    there: containerd refuses to start on it (`failed to load TOML: ... no such file or directory`)."""
+    config = tmp_path / "config.toml"
+    config.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\ndefault_runtime_name = "runc"\n')
+    request = RuntimeRequest(str(config), NAME, SHIM, set_as_default=False, config_source="file", drop_in=True)
+    drop_in = str(tmp_path / "conf.d" / "99-container-hooks.toml")
+    assert [edit.path for edit in ENGINE.configure(request).edits] == [drop_in, str(config)]
+    change_runtime(ENGINE, request, True, say=lambda line: None)
+    assert [edit.path for edit in ENGINE.unconfigure(request).edits] == [str(config), drop_in]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node_files import NodeLock, NodeState, install_archive, sync_config
+from chts.node_files import NodeLock, NodeState, install_archive, make_directory, sync_config
 from chts.node_host import HostRoot
 
 HOOKS = json.dumps({"prestart": [{"path": "/bin/true"}]})
@@ -102,6 +102,7 @@ def test_sync_writes_backs_up_removes_and_gives_back(tmp_path: Path) -> None:
         "restored /etc/container-hooks/hooks.json as it was before the installer"
     )
     assert (etc / "hooks.json").read_text() == "{}\n"
+    assert (etc / "hooks.json").stat().st_mode & 0o7777 == 0o666  # its own mode back, not the synced file's
 
 
 def test_broken_state_file_is_one_line(tmp_path: Path) -> None:
@@ -119,3 +120,84 @@ def test_one_installer_per_node(tmp_path: Path) -> None:
         pass
     with NodeLock(host):
         pass
+
+
+def test_sync_and_install_through_the_hosts_absolute_links_stay_in_the_host_root(tmp_path: Path) -> None:
+    """The host's /etc/container-hooks and /opt/container-hooks, links to absolute paths: followed as a chroot
+    into the host root follows them; nothing is written at those paths outside it."""
+    root = tmp_path / "host"
+    elsewhere = f"/etc/container-hooks-elsewhere-{os.urandom(6).hex()}"
+    toolkit = f"/opt/container-hooks-elsewhere-{os.urandom(6).hex()}"
+    (root / "etc").mkdir(parents=True)
+    (root / "opt").mkdir()
+    (root / "etc/container-hooks").symlink_to(elsewhere)  # dangling here: its target is the host's
+    (root / "opt/container-hooks").symlink_to(toolkit)
+    host = HostRoot(str(root))
+    source = tmp_path / "a.pyz"
+    source.write_bytes(b"build")
+    install_archive(host, "/opt/container-hooks", str(source))
+    state = NodeState(host, "/opt/container-hooks")
+    sync_config(host, state, str(configmap(tmp_path / "cm", {"hooks.json": HOOKS, "10-audit.json": DROP_IN})))
+    for outside in (elsewhere, toolkit):
+        assert not os.path.lexists(outside)
+    assert (root / elsewhere.lstrip("/") / "hooks.json").read_text() == HOOKS
+    assert (root / elsewhere.lstrip("/") / "hooks.d/10-audit.json").read_text() == DROP_IN
+    assert (root / toolkit.lstrip("/") / "bin/container-hooks-runtime").read_bytes() == b"build"
+    assert (root / toolkit.lstrip("/") / "node-state.json").exists()
+    # the directories it made are recorded where they are, so uninstall removes them and keeps the host's link
+    assert sorted(state.created) == [elsewhere, f"{elsewhere}/hooks.d"]
+    for host_path in list(state.managed):
+        state.give_back(host, host_path)
+    assert state.remove_created(host) == [f"removed {elsewhere}/hooks.d", f"removed {elsewhere}"]
+    assert os.readlink(root / "etc/container-hooks") == elsewhere
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    etc = tmp_path / "host/etc/container-hooks"
+    home = tmp_path / "host/opt/container-hooks"
+    for directory in (etc / "hooks.d", home / "bin", home / "versions"):
+        directory.mkdir(parents=True)
+    left = [
+        *(etc / ".hooks.json.4242.tmp", etc / "hooks.d/.10-audit.json.1.tmp", home / ".node-state.json.77.tmp"),
+        *(home / ".current.pyz.12.tmp", home / "bin/.container-hooks-ctk.9.tmp", home / "versions/.a.pyz.3.tmp"),
+    ]
+    for path in left:
+        path.write_text("half")
+    (etc / ".hooks.json.notapid.tmp").write_text("not ours")
+    source = tmp_path / "a.pyz"
+    source.write_bytes(b"build")
+    install_archive(host, "/opt/container-hooks", str(source))
+    sync_config(host, NodeState(host, "/opt/container-hooks"),
+                str(configmap(tmp_path / "cm", {"hooks.json": HOOKS, "10-audit.json": DROP_IN})))  # fmt: skip
+    assert [path for path in left if path.exists()] == []
+    assert (etc / ".hooks.json.notapid.tmp").exists()
+
+
+def test_a_directory_is_recorded_before_it_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed between making /etc/container-hooks and saving the state would leave it behind for good."""
+    host = HostRoot(str(tmp_path / "host"))
+    state = NodeState(host, "/opt/container-hooks")
+
+    def killed(path: str) -> None:
+        if path.endswith("/etc/container-hooks"):
+            raise SystemExit("killed")
+        make_directory(path)
+
+    monkeypatch.setattr("chts.node_files.make_directory", killed)
+    with pytest.raises(SystemExit):
+        state.make_hook_directories(host)
+    assert NodeState(host, "/opt/container-hooks").created == ["/etc/container-hooks"]
+
+
+def test_uninstall_removes_the_lock_file_and_a_waiting_installer_locks_the_new_one(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path))
+    lock_file = tmp_path / "run/container-hooks-node.lock"
+    with NodeLock(host) as lock:
+        lock.remove()
+    assert not lock_file.exists()
+    first = NodeLock(host).__enter__()
+    os.unlink(lock_file)  # as an uninstall holding it does, while this one would lock the old file
+    with NodeLock(host) as second:
+        assert second.is_the_file()
+    first.__exit__()

@@ -173,3 +173,34 @@ def test_the_archives_interpreter_is_read_from_its_sh_start(tmp_path: Path) -> N
     assert archive_interpreter(str(archive)) == "/usr/bin/python3"
     assert archive_interpreter(str(tmp_path / "missing")) == "/usr/bin/python3"
     assert archive_interpreter(None) == "/usr/bin/python3"
+
+
+def test_host_paths_resolve_inside_the_host_root_as_a_chroot_would(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "etc/real").mkdir(parents=True)
+    (root / "etc/absolute").symlink_to("/etc/real")
+    (root / "etc/climbing").symlink_to("../../../../../../etc/real")
+    (root / "etc/chain").symlink_to("absolute/../absolute")
+    (root / "etc/dangling").symlink_to("/srv/not-yet")
+    (root / "etc/file-link").symlink_to("/etc/real/file")
+    host = HostRoot(str(root))
+    for link in ("absolute", "climbing", "chain"):
+        assert host.path(f"/etc/{link}/hooks.json") == str(root / "etc/real/hooks.json")
+    assert host.path("/../../etc/../../etc/real") == str(root / "etc/real")
+    assert host.path("/etc/dangling/x") == str(root / "srv/not-yet/x")  # made there, as the host would
+    assert host.path("/etc/file-link") == str(root / "etc/real/file")
+    assert host.path("/etc/file-link", follow_last=False) == str(root / "etc/file-link")
+    assert host.path("/") == str(root)
+    assert host.resolve("/etc/absolute") == "/etc/real"
+    assert host.resolve("/etc/dangling") is None
+
+
+def test_a_link_loop_in_the_host_root_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/a").symlink_to("/etc/b")
+    (root / "etc/b").symlink_to("a")
+    with pytest.raises(ToolkitError) as error:
+        HostRoot(str(root)).path("/etc/a/config.toml")
+    loop = f"{root}/etc/a/config.toml: more than 40 symbolic links on the way (a loop?) in the host root {root}"
+    assert str(error.value) == loop
