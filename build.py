@@ -33,7 +33,10 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from chts import MARKER, SHIM, __version__, cache, runtime_record, shim, toolkit_config  # noqa: E402  (after the path)
+from chts import MARKER, SHIM, __version__
+from chts.config import toolkit as toolkit_config  # noqa: E402  (after the path)
+from chts.shim import cache, runtime_record
+from chts.shim import main as shim
 
 DEPENDENCIES = ["tomli==2.0.2", "tomli-w==1.0.0"]
 SHIV = "shiv==1.0.8"
@@ -240,7 +243,7 @@ def main() -> None:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "start.sh"),
         )
         with open(os.path.join(site_packages, "chts", "_build.py"), "w", encoding="utf-8") as handle:
-            handle.write(f'"""Written by build.py: the build chts.runtime_record names."""\n\nBUILD = "{build}"\n')
+            handle.write(f'"""Written by build.py: the build chts.shim.runtime_record names."""\n\nBUILD = "{build}"\n')
         shiv_output = os.path.join(work, "shiv.pyz")
         run_shiv(site_packages, shiv_output, args.python, work)
         staged = os.path.join(work, "staged.pyz")

@@ -41,7 +41,7 @@ PYTEST = "pytest==8.3.4"  # as tox.ini pins it
 
 sys.path.insert(0, ROOT)
 import build  # noqa: E402  (the project, from this checkout)
-from chts.cache import RACY_SECONDS  # noqa: E402
+from chts.shim.cache import RACY_SECONDS  # noqa: E402
 
 
 def run_timed(argv: Sequence[str], env: Dict[str, str]) -> Tuple[float, float, int]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time chts.goregex on issue 18's regex cases: `python3 bench/regex.py [--only N] [--scale F]`.
+"""Time chts.hooks.goregex on issue 18's regex cases: `python3 bench/regex.py [--only N] [--scale F]`.
 
 Each case is a drop-in condition's pattern against a value the container's creator chooses
 (an annotation, process.args[0]), matched as the shim matches it (Go's MatchString): one
@@ -17,7 +17,7 @@ import time
 from typing import List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from chts import goregex  # the project, from this checkout
+from chts.hooks import goregex  # the project, from this checkout
 
 KB = 1024
 

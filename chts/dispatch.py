@@ -23,7 +23,7 @@ ALIASES = {SHIM: SHIM, "runtime": SHIM, CTK: CTK, "ctk": CTK, MARKER: MARKER, "m
 
 def run_tool(tool: str, argv: "list[str]", self_path: str) -> int:
     if tool == SHIM:
-        from chts import shim
+        from chts.shim import main as shim
 
         return shim.main(argv, self_path)
     if tool == MARKER:

@@ -32,7 +32,7 @@ chts_python() {
 	exit 127
 }
 
-# Return 0 if Python would only pass runc's argv "$@" on, as chts.shim.parse_runc_argv reads it:
+# Return 0 if Python would only pass runc's argv "$@" on, as chts.shim.main.parse_runc_argv reads it:
 # no --debug among runc's global options, and a subcommand that injects no hooks.
 chts_passes_on() {
 	chts_debug=
@@ -66,7 +66,7 @@ chts_passes_on() {
 }
 
 # Set chts_runtime to the first of the candidates named on stdin (one a line) that is an
-# executable file and not this file, looked up as chts.shim.find_runtime does.
+# executable file and not this file, looked up as chts.shim.main.find_runtime does.
 chts_find_runtime() {
 	while IFS= read -r chts_name; do
 		case $chts_name in
@@ -91,7 +91,7 @@ chts_usable() {
 	[ -f "$chts_runtime" ] && [ -x "$chts_runtime" ] && ! [ "$chts_runtime" -ef "$0" ]
 }
 
-# The shim passes a call on itself when chts.runtime_record's record says which runtimes the
+# The shim passes a call on itself when chts.shim.runtime_record's record says which runtimes the
 # config names, and the record was made by this build for this config, unchanged since.
 chts_shim() {
 	chts_passes_on "$@" || return 0
@@ -122,7 +122,7 @@ chts_shim() {
 # Busybox sh exports PATH=/sbin:/usr/sbin:/bin:/usr/bin when the caller gave none: unset it unless
 # the caller's environment as the kernel passed it, /proc/self/environ, has PATH, so that the
 # runtime (and Python) get no PATH and the runtime is looked up in the standard directories only,
-# as chts.shim.find_runtime does without one. read -d is busybox's; dash, which invents no PATH,
+# as chts.shim.main.find_runtime does without one. read -d is busybox's; dash, which invents no PATH,
 # has none (status 2).
 chts_own_path() {
 	while :; do

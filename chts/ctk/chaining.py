@@ -16,13 +16,13 @@ import json
 import os
 from typing import Any, Dict, Final, List, NamedTuple, Optional, Tuple
 
-from chts.config_edit import apply_assignments, default_config_text, read_toolkit_config
+from chts.base.config_files import parse_json_object
+from chts.config.edit import apply_assignments, default_config_text, read_toolkit_config
+from chts.config.toolkit import config_path, default_config, parse_config, runtimes_of
 from chts.ctk.engine_usage import runs_shim
 from chts.engines import Engine, FileEdit, RuntimeRequest
-from chts.engines.engine_files import parse_json_object
 from chts.errors import ToolkitError
-from chts.shim import find_runtime
-from chts.toolkit_config import config_path, default_config, parse_config, runtimes_of
+from chts.shim.main import find_runtime
 
 RECORD_SUFFIX = ".chains.json"
 SECTION: Final = "container-hooks-runtime"

@@ -20,7 +20,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts import SHIM
-from chts.config_edit import apply_assignments
+from chts.config.edit import apply_assignments
+from chts.config.toolkit import default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
 from chts.ctk.engine_usage import engine_usage
 from chts.ctk.toolkit_files import (
@@ -33,13 +34,12 @@ from chts.ctk.toolkit_files import (
 from chts.dispatch import TOOL_NAMES
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
-from chts.hook_problems import source_errors, split_skipped, unusable_hook_paths
-from chts.hook_sources import scan_hook_sources
-from chts.shim import FALLBACK_PATH, find_runtime
-from chts.toolkit_config import default_config, load_config, runtimes_of
+from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths
+from chts.hooks.sources import scan_hook_sources
+from chts.shim.main import FALLBACK_PATH, find_runtime
 
 if TYPE_CHECKING:
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
 
 EPILOG = """\
 examples:

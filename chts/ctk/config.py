@@ -1,6 +1,6 @@
 """`container-hooks-ctk config`: print the default or effective toolkit config, and change keys in it.
 
-Flags and orchestration only: the edits themselves are chts.config_edit's, driven by
+Flags and orchestration only: the edits themselves are chts.config.edit's, driven by
 ``toolkit_config.SCHEMA``, so a key added there is printed, settable and type-checked
 without touching this module.
 """
@@ -12,8 +12,8 @@ import os
 import sys
 from typing import Any, Optional
 
-from chts.atomic import write_atomically
-from chts.config_edit import (
+from chts.base.atomic import write_atomically
+from chts.config.edit import (
     apply_assignments,
     default_config_text,
     parse_assignment,
@@ -21,6 +21,7 @@ from chts.config_edit import (
     render_config,
     validate_document,
 )
+from chts.config.toolkit import load_config
 from chts.ctk.toolkit_files import (
     add_command,
     add_config_option,
@@ -28,7 +29,6 @@ from chts.ctk.toolkit_files import (
     ensure_writable,
     make_parent_directory,
 )
-from chts.toolkit_config import load_config
 
 EPILOG = """\
 examples:

@@ -1,7 +1,7 @@
 """`container-hooks-ctk hooks list|validate|explain`: what hooks are configured, are they valid, what a create would do.
 
-Loading, matching and merging are the shim's own functions (chts.hook_sources,
-chts.inject), so what these commands show is what the shim does.
+Loading, matching and merging are the shim's own functions (chts.hooks.sources,
+chts.shim.inject), so what these commands show is what the shim does.
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple
 
+from chts.base.nesting import JSON_WORDS, NestedTooDeeply, check_depth
+from chts.config.toolkit import load_config
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.errors import ToolkitError
-from chts.hook_problems import file_errors, source_errors, split_skipped, unusable_hook_paths
-from chts.hook_sources import explain_hooks, scan_hook_sources
-from chts.hooks_file import PRECREATE
-from chts.inject import apply_hooks, read_spec
-from chts.injected_record import previously_added, read_record
-from chts.merge import has_marker
-from chts.nesting import JSON_WORDS, NestedTooDeeply, check_depth
-from chts.toolkit_config import load_config
+from chts.hooks.bundle_record import previously_added, read_record
+from chts.hooks.merge import has_marker
+from chts.hooks.model import PRECREATE
+from chts.hooks.problems import file_errors, source_errors, split_skipped, unusable_hook_paths
+from chts.hooks.sources import explain_hooks, scan_hook_sources
+from chts.shim.inject import apply_hooks, read_spec
 
 if TYPE_CHECKING:
-    from chts.hook_sources import PlannedHook
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
+    from chts.hooks.sources import PlannedHook
 
 EPILOG = """\
 examples:

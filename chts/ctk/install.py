@@ -17,7 +17,8 @@ import zipfile
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts.atomic import copy_atomically, symlink_atomically, write_atomically
+from chts.base.atomic import copy_atomically, symlink_atomically, write_atomically
+from chts.config.toolkit import load_config, parse_config
 from chts.ctk.toolkit_files import (
     add_command,
     add_config_option,
@@ -29,7 +30,6 @@ from chts.ctk.toolkit_files import (
 )
 from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
-from chts.toolkit_config import load_config, parse_config
 
 PYZ_NAME = "container-hooks-toolkit.pyz"
 DEFAULT_DEST = "/usr/bin"

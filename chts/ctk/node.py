@@ -18,14 +18,14 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import __version__
-from chts.cache import DEFAULT_CACHE_DIR
+from chts.base.toml_edit import set_key
+from chts.config.toolkit import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
 from chts.ctk.chaining import KEY as CHAIN_KEY
 from chts.ctk.chaining import SECTION as CHAIN_SECTION
 from chts.ctk.chaining import load_records
 from chts.ctk.toolkit_files import add_command, running_archive
-from chts.engines.toml_edit import set_key
 from chts.errors import ToolkitError
-from chts.node_engine import (
+from chts.node.engine import (
     PROBE_DIR,
     configure_engine,
     containers_using,
@@ -42,7 +42,7 @@ from chts.node_engine import (
     verify_container,
     wait_until_serving,
 )
-from chts.node_files import (
+from chts.node.files import (
     DEFAULT_TOOLKIT_DIR,
     HOST_CONFIG_DIR,
     NodeLock,
@@ -56,7 +56,7 @@ from chts.node_files import (
     shim_path,
     sync_config,
 )
-from chts.node_host import (
+from chts.node.host import (
     EngineLayout,
     HostRoot,
     archive_interpreter,
@@ -65,7 +65,7 @@ from chts.node_host import (
     has_systemd,
     unit_of,
 )
-from chts.toolkit_config import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
+from chts.shim.cache import DEFAULT_CACHE_DIR
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
@@ -265,7 +265,7 @@ class Node:
 
     def label(self, value: Optional[str]) -> None:
         # here, not at the top: every other ctk command would pay for importing ssl and urllib at start
-        from chts.kube_api import READY_LABEL, in_cluster, set_node_label
+        from chts.node.kube_api import READY_LABEL, in_cluster, set_node_label
 
         api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)
         if api is None:

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts.atomic import read_bytes, write_atomically
+from chts.base.atomic import read_bytes, write_atomically
 from chts.ctk.chaining import chain_edits
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,

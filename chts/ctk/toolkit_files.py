@@ -7,9 +7,9 @@ import os
 from typing import Any, Optional
 
 from chts import CTK
-from chts.config_edit import apply_assignments, default_config_text
+from chts.config.edit import apply_assignments, default_config_text
+from chts.config.toolkit import CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, SCHEMA, config_path
 from chts.errors import ToolkitError
-from chts.toolkit_config import CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, SCHEMA, config_path
 
 
 def add_command(

@@ -17,6 +17,16 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from chts.base.config_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
+from chts.base.toml_edit import (
+    append_block,
+    marked_edit,
+    set_in,
+    set_key_expecting,
+    tables_text,
+    unmarked_edit,
+    verified,
+)
 from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.containerd_config import (
     BUILTIN_RUNTIMES,
@@ -41,17 +51,7 @@ from chts.engines.containerd_dropin import (
     regenerated_by,
     remove_drop_ins,
 )
-from chts.engines.engine_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
 from chts.engines.runtime_binaries import runc_shim_binary
-from chts.engines.toml_edit import (
-    append_block,
-    marked_edit,
-    set_in,
-    set_key_expecting,
-    tables_text,
-    unmarked_edit,
-    verified,
-)
 from chts.errors import ToolkitError
 
 MINIMAL_CONFIG = """\

@@ -38,7 +38,7 @@ import os
 import shutil
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from chts.engines.engine_files import deep_merge, parse_toml, read_config_text
+from chts.base.config_files import deep_merge, parse_toml, read_config_text
 from chts.engines.runtime_binaries import run_engine_command, search_path
 from chts.errors import ToolkitError
 

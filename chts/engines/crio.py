@@ -18,8 +18,7 @@ import copy
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
-from chts.engines.engine_files import (
+from chts.base.config_files import (
     deep_merge,
     foreign_runtime,
     parse_toml,
@@ -28,10 +27,11 @@ from chts.engines.engine_files import (
     typed_value,
     without_empty_tables,
 )
+from chts.base.toml_edit import tables_text
+from chts.config.toolkit import toml_decode_error, toml_loads
+from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command
-from chts.engines.toml_edit import tables_text
 from chts.errors import ToolkitError
-from chts.toolkit_config import toml_decode_error, toml_loads
 
 WHAT = "CRI-O config"
 RUNTIME_KEYS = ("crio", "runtime")

@@ -1,6 +1,6 @@
 """Docker: `runtimes.<name>` and `default-runtime` in daemon.json, edited byte-exactly, the undo recorded beside it.
 
-Only the members configure adds or changes are written (chts/engines/json_edit.py): inline
+Only the members configure adds or changes are written (chts/base/json_edit.py): inline
 arrays, compact files, CRLF, a missing final newline, ``1e3`` and ``\\u00e9`` stay as the user
 wrote them. JSON has no comments and dockerd rejects unknown keys, so what configure replaced
 (the previous ``default-runtime`` value, as its text) goes to ``daemon.json.container-hooks-state.json``;
@@ -15,9 +15,9 @@ import re
 import signal
 from typing import Any, Dict, List, Optional, Tuple
 
+from chts.base.config_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
+from chts.base.json_edit import add_member, remove_member, replace_value, value_text
 from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
-from chts.engines.engine_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
-from chts.engines.json_edit import add_member, remove_member, replace_value, value_text
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
 from chts.errors import ToolkitError
 

@@ -31,8 +31,7 @@ import os
 import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
-from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
-from chts.engines.engine_files import (
+from chts.base.config_files import (
     deep_merge,
     foreign_runtime,
     parse_toml,
@@ -41,8 +40,9 @@ from chts.engines.engine_files import (
     typed_value,
     without_empty_tables,
 )
+from chts.base.toml_edit import marked_edit, set_key_expecting, unmarked_edit, verified
+from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
 from chts.engines.runtime_binaries import run_engine_command
-from chts.engines.toml_edit import marked_edit, set_key_expecting, unmarked_edit, verified
 from chts.errors import ToolkitError
 
 WHAT = "containers.conf"

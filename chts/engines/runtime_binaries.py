@@ -8,7 +8,7 @@ import subprocess
 from typing import Any, Dict, List, Optional
 
 from chts.errors import ToolkitError
-from chts.shim import FALLBACK_PATH
+from chts.shim.main import FALLBACK_PATH
 
 COMMAND_TIMEOUT = 30
 

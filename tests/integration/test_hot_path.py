@@ -22,23 +22,23 @@ pytestmark = pytest.mark.integration
 PYTHON = "/usr/bin/python3"  # what the sh start runs
 
 # Every call: argv[0] dispatch, runc's argv, the cached config. Builtins only.
-PASSTHROUGH = {"chts", "chts.dispatch", "chts.shim", "chts.cache", "posix", "marshal", "time", "_warnings"}
-PASSTHROUGH |= {"chts.runtime_record", "chts._build"}  # what lets the sh start pass the next calls on
+PASSTHROUGH = {"chts", "chts.dispatch", "chts.shim.main", "chts.shim.cache", "posix", "marshal", "time", "_warnings"}
+PASSTHROUGH |= {"chts.shim.runtime_record", "chts._build"}  # what lets the sh start pass the next calls on
 # create/run/restore while the cache holds the plan: the C JSON accelerator and the create path.
 CREATE = PASSTHROUGH | {
     "__future__",
     "_json",
     "stat",
     "_stat",
-    "chts.atomic",
+    "chts.base.atomic",
     "chts.errors",
-    "chts.hook_sources",
-    "chts.hooks_file",
-    "chts.inject",
-    "chts.injected_record",
-    "chts.jsonio",
-    "chts.merge",
-    "chts.shim_log",
+    "chts.hooks.sources",
+    "chts.hooks.model",
+    "chts.shim.inject",
+    "chts.hooks.bundle_record",
+    "chts.base.jsonio",
+    "chts.hooks.merge",
+    "chts.shim.log",
 }
 
 CAPTURE = """\
@@ -92,5 +92,5 @@ def test_passthrough_and_create_import_only_their_tier(pyz: Path, tmp_path: Path
     assert passthrough <= PASSTHROUGH, sorted(passthrough - PASSTHROUGH)
     create = loaded(pyz, ["runtime", "create", "-b", bundle, "c1"], scene, out) - baseline
     assert create <= CREATE, sorted(create - CREATE)
-    assert "chts.inject" in create and "chts.inject" not in passthrough  # the tiers really differ
+    assert "chts.shim.inject" in create and "chts.shim.inject" not in passthrough  # the tiers really differ
     assert '"poststop"' in (tmp_path / "bundle" / "config.json").read_text()  # and the create injected

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import build
-from chts import runtime_record
-from chts.shim import FALLBACK_PATH, INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.shim import runtime_record
+from chts.shim.main import FALLBACK_PATH, INJECTING_COMMANDS, find_runtime, parse_runc_argv
 
 sys.path.insert(0, str(ROOT / "tests" / "unit"))  # the runc argv table lives with the shim's unit tests
 from test_shim import ENGINE_CASES

@@ -9,7 +9,7 @@ run against it in a subprocess with a time limit. A mutant the tests fail on (or
 is killed; one they pass is a survivor, listed with its file:line and change so a test can be
 written for it. Score = killed / (killed + survived).
 
-    python3 tests/mutation/run.py chts/merge.py chts/atomic.py --sample 60 --seed 1
+    python3 tests/mutation/run.py chts/hooks/merge.py chts/base/atomic.py --sample 60 --seed 1
     python3 tests/mutation/run.py 'chts/ctk/config.py:set_value,unset_value'   # only these functions
 
 Standard library only; needs Python 3.9+ (ast.unparse). `tox -e mutation` runs the project's set.
@@ -43,15 +43,15 @@ COPIED = ("chts", "tests", "pyproject.toml")
 # Test files beyond tests/unit/test_<name>.py (or test_<package>_<name>.py) that exercise a
 # module directly: the suite's score counts a kill by any test that calls the module.
 EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
-    "chts/inject.py": ("tests/unit/test_inject_paths.py", "tests/unit/test_shim.py"),
-    "chts/jsonio.py": ("tests/unit/test_file_cases.py", "tests/unit/test_inject.py"),
-    "chts/merge.py": ("tests/unit/test_inject.py",),
-    "chts/cache.py": ("tests/unit/test_shim.py",),
-    "chts/hooks_file.py": ("tests/unit/test_file_cases.py",),
-    "chts/dropin_hooks.py": ("tests/unit/test_file_cases.py",),
-    "chts/engines/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
-    "chts/engines/json_edit.py": ("tests/unit/test_engine_docker.py",),
-    "chts/config_edit.py": ("tests/unit/test_ctk_config.py",),
+    "chts/shim/inject.py": ("tests/unit/test_inject_paths.py", "tests/unit/test_shim.py"),
+    "chts/base/jsonio.py": ("tests/unit/test_file_cases.py", "tests/unit/test_inject.py"),
+    "chts/hooks/merge.py": ("tests/unit/test_inject.py",),
+    "chts/shim/cache.py": ("tests/unit/test_shim.py",),
+    "chts/hooks/model.py": ("tests/unit/test_file_cases.py",),
+    "chts/hooks/dropin.py": ("tests/unit/test_file_cases.py",),
+    "chts/base/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
+    "chts/base/json_edit.py": ("tests/unit/test_engine_docker.py",),
+    "chts/config/edit.py": ("tests/unit/test_ctk_config.py",),
 }
 
 COMPARE_FLIPS: Dict[type, Tuple[type, ...]] = {

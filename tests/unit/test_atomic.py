@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chts.atomic import read_bytes, remove_stale_temps, write_atomically
+from chts.base.atomic import read_bytes, remove_stale_temps, write_atomically
 from chts.errors import ToolkitError
 
 
@@ -182,7 +182,7 @@ def test_the_temporary_is_beside_the_file_for_a_relative_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, directory: str
 ) -> None:
     """rename(2) is atomic only within one file system: the temporary never goes elsewhere (/)."""
-    from chts import atomic
+    from chts.base import atomic
 
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path)
@@ -272,7 +272,7 @@ def test_a_live_writer_is_only_asked_whether_it_lives(tmp_path: Path) -> None:
 
 
 def test_copy_atomically_sets_the_mode_and_names_a_failure(tmp_path: Path) -> None:
-    from chts.atomic import copy_atomically
+    from chts.base.atomic import copy_atomically
 
     source = tmp_path / "source"
     source.write_bytes(b"\x7fELF binary")
@@ -290,7 +290,7 @@ def test_the_data_and_the_directory_entry_are_flushed(tmp_path: Path, monkeypatc
     """A crash right after write_atomically (or copy_atomically) returns leaves the new file, not an empty one."""
     import stat
 
-    from chts.atomic import copy_atomically
+    from chts.base.atomic import copy_atomically
 
     real = posix.fsync
     synced = []

@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import pytest
 
-from chts import cache
+from chts.shim import cache
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_a_failed_write_leaves_no_temporary(tmp_path: Path, cache_dir: Path) -> 
 
 
 def test_load_config_is_served_from_the_cache(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chts import toolkit_config
+    from chts.config import toolkit as toolkit_config
 
     path = old_file(tmp_path / "config.toml", '[container-hooks-runtime]\nruntimes = ["crun"]\n')
     config, error = cache.load_config(path)

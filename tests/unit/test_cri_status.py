@@ -12,7 +12,8 @@ from typing import Iterator, List
 
 import pytest
 
-from chts.cri_status import (
+from chts.errors import ToolkitError
+from chts.node.cri_status import (
     DATA,
     END_HEADERS,
     END_STREAM,
@@ -26,7 +27,6 @@ from chts.cri_status import (
     runtime_handlers,
     status_info,
 )
-from chts.errors import ToolkitError
 
 
 def proto_string(number: int, value: bytes) -> bytes:

@@ -9,8 +9,8 @@ from typing import Any
 
 from engine_cases import NAME, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
+from chts.config.toolkit import parse_config, runtimes_of
 from chts.engines import get_engine
-from chts.toolkit_config import parse_config, runtimes_of
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
 

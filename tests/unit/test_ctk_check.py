@@ -13,7 +13,7 @@ from conftest import require_binary
 from ctk_cli import run_ctk
 
 from chts.ctk.check import is_static_elf
-from chts.shim import find_runtime
+from chts.shim.main import find_runtime
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 

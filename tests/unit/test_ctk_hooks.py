@@ -10,7 +10,7 @@ from typing import Any, Dict
 import pytest
 from ctk_cli import run_ctk
 
-from chts.hook_problems import hooks_json_errors
+from chts.hooks.problems import hooks_json_errors
 
 AUDIT_DROPIN = {
     "version": "1.0.0",

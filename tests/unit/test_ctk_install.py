@@ -12,8 +12,8 @@ from typing import Any, Dict, List
 import pytest
 from ctk_cli import run_ctk
 
+from chts.config.toolkit import parse_config, toml_loads
 from chts.ctk.install import ARCHIVE_MEMBER, PYZ_NAME
-from chts.toolkit_config import parse_config, toml_loads
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}

@@ -12,8 +12,8 @@ import yaml
 from conftest import ROOT
 
 from chts.ctk.node import DEFAULT_READY_FILE, DEFAULT_SOURCE_DIR, RUNTIME_NAME
-from chts.kube_api import READY_LABEL
-from chts.node_files import read_source_dir
+from chts.node.files import read_source_dir
+from chts.node.kube_api import READY_LABEL
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes still in wide use on managed offerings up to the newest the package knows.

@@ -1,4 +1,4 @@
-"""chts.dropin_hooks: the oci-hooks(5) 1.0.0 parser's rejections, and the truth tables of every condition."""
+"""chts.hooks.dropin: the oci-hooks(5) 1.0.0 parser's rejections, and the truth tables of every condition."""
 
 # The tables below keep one case per line, so a reader scans them as tables.
 # ruff: noqa: E501
@@ -10,10 +10,10 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from chts.dropin_hooks import ENV_CONDITION, evaluate_when, first_bind_mount, parse_dropin
+from chts.base.jsonio import line_at
 from chts.errors import SKIPPED_FILE, ToolkitError
-from chts.hook_sources import apply_failure_policy
-from chts.jsonio import line_at
+from chts.hooks.dropin import ENV_CONDITION, evaluate_when, first_bind_mount, parse_dropin
+from chts.hooks.sources import apply_failure_policy
 
 PATH = "/etc/container-hooks/hooks.d/10-x.json"
 
@@ -413,7 +413,7 @@ def test_0_1_0_truth_table(when: Any, container: Dict[str, Any], matched: bool, 
 
 
 def test_only_name_value_items_of_the_environment_are_matched() -> None:
-    from chts.dropin_hooks import env_of
+    from chts.hooks.dropin import env_of
 
     spec = {"process": {"env": ["A=1", "B", "C=x=y", 3, "D="]}}
     assert env_of(spec) == [("A", "1"), ("C", "x=y"), ("D", "")]

@@ -9,14 +9,14 @@ from typing import Any, Dict
 import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
+from chts.base.toml_edit import BLOCK_END, WAS_PREFIX
+from chts.config.toolkit import toml_loads
 from chts.ctk import runtime
 from chts.ctk.runtime import change_runtime
 from chts.engines import RuntimeRequest, containerd, containerd_config
 from chts.engines.containerd import ENGINE
 from chts.engines.runtime_binaries import search_path
-from chts.engines.toml_edit import BLOCK_END, WAS_PREFIX
 from chts.errors import ToolkitError
-from chts.toolkit_config import toml_loads
 
 PLUGIN = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
 

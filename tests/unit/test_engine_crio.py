@@ -9,9 +9,9 @@ from typing import Any, Dict
 import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
+from chts.config.toolkit import toml_loads
 from chts.engines.crio import ENGINE
 from chts.errors import ToolkitError
-from chts.toolkit_config import toml_loads
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "crio"
 

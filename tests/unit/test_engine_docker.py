@@ -12,9 +12,9 @@ from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, uncon
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chts.base.json_edit import add_member
 from chts.engines import RuntimeRequest
 from chts.engines.docker import ENGINE, added, removed
-from chts.engines.json_edit import add_member
 from chts.errors import ToolkitError
 
 STATE = ".container-hooks-state.json"

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from engine_cases import CONFIG_NAMES, configured, runtime_cmd, snapshot, unconfigured
 
-from chts.engines.engine_files import CONFIG_LIMIT
+from chts.base.config_files import CONFIG_LIMIT
 
 # (engine, file content, what the message must say) for inputs no engine may accept
 BAD_INPUTS: List[Tuple[str, bytes, str]] = [

@@ -14,10 +14,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from chts.dropin_hooks import parse_dropin
+from chts.config.toolkit import parse_config
 from chts.errors import ToolkitError
-from chts.hooks_file import parse_hooks_json
-from chts.toolkit_config import parse_config
+from chts.hooks.dropin import parse_dropin
+from chts.hooks.model import parse_hooks_json
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PARSERS: Dict[str, Callable[[str, str], Any]] = {

@@ -1,4 +1,4 @@
-"""chts.file_trust and its users: files and directories others could write are refused, naming file and mode.
+"""chts.base.file_trust and its users: files and directories others could write are refused, naming file and mode.
 
 Tests run as root, so temp files are root-owned: refusals are made with chmod g+w / o+w
 and with chown to another uid.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from chts.base.file_trust import check_trusted_directory, read_trusted_file, trusted_owners
+from chts.config.toolkit import load_config
 from chts.errors import ToolkitError
-from chts.file_trust import check_trusted_directory, read_trusted_file, trusted_owners
-from chts.toolkit_config import load_config
 
 OTHER_UID = 4242
 

@@ -1,4 +1,4 @@
-"""chts.goregex against Go's regexp itself: the same patterns accepted and refused, the same matches, linear time."""
+"""chts.hooks.goregex against Go's regexp itself: the same patterns accepted and refused, the same matches, linear time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from go_oracle import GoOracle, go_oracle  # noqa: F401  (the fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chts.goregex import (
+from chts.hooks.goregex import (
     CATEGORIES,
     SCRIPTS,
     GiveUp,

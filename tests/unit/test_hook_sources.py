@@ -1,4 +1,4 @@
-"""chts.hook_sources and the shim's use of it: order, masking, failure policy, explain, the cache."""
+"""chts.hooks.sources and the shim's use of it: order, masking, failure policy, explain, the cache."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from chts import cache, inject
+from chts.config.toolkit import default_config
 from chts.errors import ToolkitError
-from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
-from chts.shim_log import ShimLog
-from chts.toolkit_config import default_config
+from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
+from chts.shim import cache, inject
+from chts.shim.log import ShimLog
 
 if TYPE_CHECKING:
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
 
 
 class Root:

@@ -1,11 +1,11 @@
-"""chts.hooks_file: what runc can really read, refused here with the range it accepts."""
+"""chts.hooks.model: what runc can really read, refused here with the range it accepts."""
 
 from __future__ import annotations
 
 import pytest
 
 from chts.errors import ToolkitError
-from chts.hooks_file import MAX_TIMEOUT, parse_hooks_json
+from chts.hooks.model import MAX_TIMEOUT, parse_hooks_json
 
 
 def test_the_largest_timeout_runc_reads_is_accepted() -> None:

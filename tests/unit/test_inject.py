@@ -1,4 +1,4 @@
-"""chts.inject's edit of config.json: exact text round-trip, replacing what an earlier create added, linear merging."""
+"""chts.shim.inject's edit of config.json: exact text round-trip, replacing what an earlier create added, linear merging."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chts import merge
+from chts.base.jsonio import loads_object
 from chts.errors import ToolkitError
-from chts.inject import SpecText, edit_spec
-from chts.injected_record import HEADER, previously_added, render
-from chts.jsonio import loads_object
+from chts.hooks import merge
+from chts.hooks.bundle_record import HEADER, previously_added, render
+from chts.shim.inject import SpecText, edit_spec
 
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "abc"]}
 
@@ -33,7 +33,7 @@ def edit(text: str, hooks: List[Any]) -> Optional[str]:
 
 
 def recreate(text: str, hooks: List[Any], record: Optional[bytes]) -> Tuple[Optional[str], Optional[bytes]]:
-    """A create, as chts.inject runs it, of a bundle with ``record`` beside config.json:
+    """A create, as chts.shim.inject runs it, of a bundle with ``record`` beside config.json:
     (config.json afterwards or None when unchanged, the record afterwards or None)."""
     raw = text.encode()
     data, pairs, _ = edit_spec(SpecText("/b/config.json", raw), hooks, previously_added(record, raw))
@@ -262,7 +262,7 @@ def test_a_too_deep_member_that_is_also_broken_is_one_error() -> None:
 
 
 def test_the_edit_works_without_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chts import jsonio
+    from chts.base import jsonio
 
     monkeypatch.setattr(jsonio, "_json", None)
     text = '{"ociVersion": "1.0.2", "x": 1e400, "hooks": {"prestart": [{"path": "/x", "timeout": 1e2}]}}'
@@ -289,7 +289,7 @@ def test_the_edit_works_without_the_accelerator(monkeypatch: pytest.MonkeyPatch)
     ],
 )
 def test_detect_indent(text: str, indent: Optional[str]) -> None:
-    from chts.inject import detect_indent
+    from chts.shim.inject import detect_indent
 
     assert detect_indent(text) == indent
 
@@ -312,7 +312,7 @@ def test_spec_text_keeps_its_path_and_names_it_in_errors() -> None:
 
 
 def test_read_spec(tmp_path: Any) -> None:
-    from chts.inject import read_spec
+    from chts.shim.inject import read_spec
 
     path = tmp_path / "config.json"
     assert read_spec(str(path)) == (None, b"")

@@ -1,4 +1,4 @@
-"""chts.inject's path helpers, written without os for the create path: same answers as os.path."""
+"""chts.shim.inject's path helpers, written without os for the create path: same answers as os.path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.inject import absolute_path
+from chts.shim.inject import absolute_path
 
 components = st.lists(st.sampled_from(["a", "bundle", ".", "..", "", "x y", "é"]), max_size=8)
 

@@ -1,4 +1,4 @@
-"""chts.engines.json_edit: members added in the file's own layout, removed with their separator, errors named."""
+"""chts.base.json_edit: members added in the file's own layout, removed with their separator, errors named."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, List
 
 import pytest
 
-from chts.engines.json_edit import add_member, remove_member
+from chts.base.json_edit import add_member, remove_member
 from chts.errors import ToolkitError
 
 SHIM = {"path": "/x", "args": ["a", "b"]}

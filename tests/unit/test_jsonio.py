@@ -1,4 +1,4 @@
-"""chts.jsonio: the create path's JSON, which must read and write exactly what the json package does."""
+"""chts.base.jsonio: the create path's JSON, which must read and write exactly what the json package does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chts import jsonio
+from chts.base import jsonio
 
 # JSON values as loads returns them: str keys, no NaN (the strict reader refuses it).
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()

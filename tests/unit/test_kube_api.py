@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from chts.errors import ToolkitError
-from chts.kube_api import ApiServer, in_cluster, set_node_label
+from chts.node.kube_api import ApiServer, in_cluster, set_node_label
 
 Answer = Tuple[int, Dict[str, Any]]
 

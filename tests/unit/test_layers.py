@@ -1,6 +1,6 @@
 """The ctk layer's rule (CONTRIBUTING.md, layers): command modules are flags and orchestration; none imports another.
 
-Library code a second command needs lives below them (chts/config_edit.py, chts/hook_problems.py,
+Library code a second command needs lives below them (chts/config/edit.py, chts/hooks/problems.py,
 chts/ctk/toolkit_files.py, chts/ctk/chaining.py ...), so a reader who knows the CLI knows where
 every line is, as in runc's one file per command.
 """

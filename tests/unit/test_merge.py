@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from chts.merge import SpecError, has_marker, hook_identity, merge_hooks
+from chts.hooks.merge import SpecError, has_marker, hook_identity, merge_hooks
 
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", "abc", "def"]}
 AUDIT = {"path": "/usr/bin/audit", "args": ["audit", "--start"], "env": ["A=1"], "timeout": 5}

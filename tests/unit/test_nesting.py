@@ -2,7 +2,7 @@
 
 Python's parsers, and everything walking what they return, recurse per level: a daemon.json
 2000 levels deep (dockerd reads 10000) was a 23-line RecursionError traceback. The readers
-refuse past chts.nesting.MAX_DEPTH; a file 200 deep still works.
+refuse past chts.base.nesting.MAX_DEPTH; a file 200 deep still works.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from ctk_cli import run_ctk
 from engine_cases import snapshot
 
+from chts.base.nesting import MAX_DEPTH, json_text_depth, toml_text_depth, value_depth
+from chts.config.toolkit import toml_loads
 from chts.errors import ToolkitError
-from chts.nesting import MAX_DEPTH, json_text_depth, toml_text_depth, value_depth
-from chts.node_files import NodeState
-from chts.node_host import HostRoot
-from chts.toolkit_config import toml_loads
+from chts.node.files import NodeState
+from chts.node.host import HostRoot
 
 
 def json_arrays(depth: int) -> str:
@@ -290,7 +290,7 @@ def test_toml_text_depth(text: str, depth: int) -> None:
 
 @pytest.mark.parametrize("shape", sorted(TOML_SHAPES))
 def test_toml_loads_refuses_any_shape_past_the_bound(shape: str) -> None:
-    from chts.nesting import NestedTooDeeply
+    from chts.base.nesting import NestedTooDeeply
 
     with pytest.raises(NestedTooDeeply, match=r"tables or arrays nested too deeply for this reader \(\d+ levels\)"):
         toml_loads(TOML_SHAPES[shape](2000))

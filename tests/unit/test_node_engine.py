@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node_engine import (
-    digest,
-    engine_older_than_config,
-    handler_binary,
-    probe_hook,
-    require_handler,
-    runtime_argv,
-)
-from chts.node_host import LAYOUTS, HostRoot
+from chts.node.engine import digest, engine_older_than_config, handler_binary, probe_hook, require_handler, runtime_argv
+from chts.node.host import LAYOUTS, HostRoot
 
 CONTAINERD = next(layout for layout in LAYOUTS if layout.engine == "containerd" and layout.layout == "plain")
 CRIO = next(layout for layout in LAYOUTS if layout.engine == "crio")

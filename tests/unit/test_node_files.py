@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node_files import NodeLock, NodeState, install_archive, make_directory, sync_config
-from chts.node_host import HostRoot
+from chts.node.files import NodeLock, NodeState, install_archive, make_directory, sync_config
+from chts.node.host import HostRoot
 
 HOOKS = json.dumps({"prestart": [{"path": "/bin/true"}]})
 DROP_IN = json.dumps(
@@ -184,7 +184,7 @@ def test_a_directory_is_recorded_before_it_is_made(tmp_path: Path, monkeypatch: 
             raise SystemExit("killed")
         make_directory(path)
 
-    monkeypatch.setattr("chts.node_files.make_directory", killed)
+    monkeypatch.setattr("chts.node.files.make_directory", killed)
     with pytest.raises(SystemExit):
         state.make_hook_directories(host)
     assert NodeState(host, "/opt/container-hooks").created == ["/etc/container-hooks"]

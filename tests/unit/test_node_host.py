@@ -10,7 +10,7 @@ from ctk_cli import run_ctk
 
 from chts import __version__
 from chts.errors import ToolkitError
-from chts.node_host import (
+from chts.node.host import (
     HostRoot,
     archive_interpreter,
     check_python,

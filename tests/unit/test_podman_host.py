@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from chts.hook_sources import explain_hooks, scan_hook_sources
-from chts.toolkit_config import default_config
+from chts.config.toolkit import default_config
+from chts.hooks.sources import explain_hooks, scan_hook_sources
 
 HOST = Path(__file__).resolve().parent.parent / "data" / "podman-host"
 DIRS = ("usr/share/containers/oci/hooks.d", "etc/containers/oci/hooks.d")

@@ -1,4 +1,4 @@
-"""chts.precreate: Podman's precreate stage as the shim runs it — order, input, output, and each failure in one line."""
+"""chts.shim.precreate: Podman's precreate stage as the shim runs it — order, input, output, and each failure in one line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from chts.errors import ToolkitError
-from chts.precreate import EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
+from chts.shim.precreate import EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
 
 
 class Log:

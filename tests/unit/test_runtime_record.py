@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chts import runtime_record
+from chts.shim import runtime_record
 
 HEADER = f"{runtime_record.HEADER} test-build"
 

@@ -11,7 +11,7 @@ from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.shim import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.shim.main import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, find_runtime, parse_runc_argv
 
 B = "/run/containerd/io.containerd.runtime.v2.task/moby/abc"
 DOCKER_ROOT = ["--root", "/var/run/docker/runtime-runc/moby", "--log", f"{B}/log.json", "--log-format", "json"]
@@ -182,7 +182,7 @@ def shim_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_main(root: Path, args: List[str]) -> Union[int, Execd]:
-    from chts import shim
+    from chts.shim import main as shim
 
     try:
         return shim.main(["container-hooks-runtime", *args], str(root / "shim"))
@@ -221,7 +221,7 @@ def test_main_fails_a_create_in_one_line_everywhere(shim_root: Path, capfd: pyte
 def test_an_unexpected_exception_fails_a_create_in_one_line(
     shim_root: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from chts import inject
+    from chts.shim import inject
 
     def broken(*args: object) -> None:
         raise KeyError("line one\nline two")
@@ -234,7 +234,7 @@ def test_an_unexpected_exception_fails_a_create_in_one_line(
 
 
 def test_an_unexpected_exception_never_stops_passthrough(shim_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chts import cache
+    from chts.shim import cache
 
     def broken(path: str) -> None:
         raise RecursionError("maximum recursion depth exceeded")
@@ -250,7 +250,7 @@ def test_fail_writes_one_line_to_stderr_and_to_runc_log_in_its_format(
 ) -> None:
     import json
 
-    from chts.shim import fail
+    from chts.shim.main import fail
 
     for log_format in ("json", "text"):
         log = tmp_path / f"log.{log_format}"
@@ -500,7 +500,7 @@ def test_silence_warnings_silences_every_line(tmp_path: Path) -> None:
     import sys
 
     program = (
-        "from chts.shim import silence_warnings\n"
+        "from chts.shim.main import silence_warnings\n"
         "import warnings\n"
         "silence_warnings()\n"
         "warnings.warn_explicit('nested set', FutureWarning, 'm.py', 5)\n"
@@ -529,7 +529,7 @@ def test_passthrough_is_logged_with_debug_or_log_level_debug(
 
 
 def test_exec_runtime_without_a_config_loads_it(shim_root: Path) -> None:
-    from chts import shim
+    from chts.shim import main as shim
 
     with pytest.raises(Execd) as execd:
         shim.exec_runtime(["state", "c1"], str(shim_root / "shim"), parse_runc_argv(["state", "c1"]), None)
@@ -577,7 +577,7 @@ def test_trusting_files_of_any_owner_is_warned_about_on_create(shim_root: Path) 
 
 
 def test_a_precreate_hook_rewrites_the_config_runc_reads(shim_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chts import inject
+    from chts.shim import inject
 
     hook = make_executable(shim_root / "precreate", "#!/bin/sh\nsed 's/1.0.2/1.0.2-rewritten/'\n")
     entry = {"stage": "precreate", "hook": {"path": str(hook)}, "source": "/d/p.json", "when": {"always": True}}

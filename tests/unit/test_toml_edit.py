@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import pytest
 
-from chts.engines.toml_edit import (
+from chts.base.toml_edit import (
     BLOCK_BEGIN,
     BLOCK_END,
     SET_MARK,
@@ -16,8 +16,8 @@ from chts.engines.toml_edit import (
     set_key,
     split_statements,
 )
+from chts.config.toolkit import toml_decode_error, toml_loads
 from chts.errors import ToolkitError
-from chts.toolkit_config import toml_decode_error, toml_loads
 
 
 def parsed(text: str) -> Dict[str, Any]:
@@ -119,7 +119,7 @@ def test_text_that_splits_into_no_statements_is_refused() -> None:
 
 @pytest.mark.parametrize("text", ["[engine]\nruntime = 1", "[engine]\r\nruntime = 1", "a = 1\n", "# a comment"])
 def test_configure_then_unconfigure_gives_the_exact_bytes_back(tmp_path: Any, text: str) -> None:
-    from chts.engines.toml_edit import marked_edit, unmarked_edit
+    from chts.base.toml_edit import marked_edit, unmarked_edit
 
     path = tmp_path / "config.toml"
     path.write_bytes(text.encode())

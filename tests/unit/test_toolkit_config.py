@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from chts.config.toolkit import SCHEMA, default_config, load_config
 from chts.errors import ToolkitError
-from chts.toolkit_config import SCHEMA, default_config, load_config
 
 
 def test_missing_file_means_defaults(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from chts.base.jsonio import loads_strict
 from chts.errors import ToolkitError
-from chts.jsonio import loads_strict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # The runtime-spec's stages, in the order runc runs them: what config.json can hold.
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 # Podman's extension stage (libpod passes it to containers/common): drop-in files may name it;
-# the shim runs its hooks before runc (chts.precreate), never writes them into config.json.
+# the shim runs its hooks before runc (chts.shim.precreate), never writes them into config.json.
 PRECREATE = "precreate"
 EXTENSION_STAGES = (PRECREATE,)
 # Where a hook's path is resolved (runtime-spec config.md, "POSIX-platform Hooks"): startContainer's
@@ -43,7 +43,7 @@ def resolved_on_host(stage: str) -> bool:
 
 
 def has_precreate(planned: Iterable[Mapping[str, object]]) -> bool:
-    """Whether any of the planned hooks (chts.hook_sources.PlannedHook) is a precreate hook."""
+    """Whether any of the planned hooks (chts.hooks.sources.PlannedHook) is a precreate hook."""
     return any(entry["stage"] == PRECREATE for entry in planned)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from chts.base.file_trust import decode_small_text, read_trusted_file
 from chts.errors import ToolkitError
-from chts.file_trust import decode_small_text, read_trusted_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[str, Any, str]]] = {
 
 def config_path() -> str:
     """The config file this process uses: $CONTAINER_HOOKS_CONFIG, else the default."""
-    import os  # not at the top: the shim finds the file without it (chts.shim.config_path)
+    import os  # not at the top: the shim finds the file without it (chts.shim.main.config_path)
 
     return os.environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH
 
@@ -159,10 +159,10 @@ def toml_loads(text: str) -> Dict[str, Any]:
     """Parse TOML with the stdlib's tomllib where there is one, else the bundled tomli.
 
     The one TOML reader of the tools and the shim: a document nested deeper than
-    chts.nesting.MAX_DEPTH (or than the parser's recursion reaches) is NestedTooDeeply,
+    chts.base.nesting.MAX_DEPTH (or than the parser's recursion reaches) is NestedTooDeeply,
     one of the errors ``toml_decode_error()`` names.
     """
-    from chts.nesting import TOML_WORDS, NestedTooDeeply, check_depth, toml_text_depth
+    from chts.base.nesting import TOML_WORDS, NestedTooDeeply, check_depth, toml_text_depth
 
     try:
         if sys.version_info >= (3, 11):
@@ -181,7 +181,7 @@ def toml_loads(text: str) -> Dict[str, Any]:
 
 def toml_decode_error() -> Tuple[Type[Exception], ...]:
     """What ``toml_loads`` raises for a text it refuses (for ``except``)."""
-    from chts.nesting import NestedTooDeeply
+    from chts.base.nesting import NestedTooDeeply
 
     if sys.version_info >= (3, 11):
         import tomllib
@@ -216,7 +216,7 @@ def load_config(path: str) -> Config:
     """The effective config: defaults, overlaid by ``path`` when it exists.
 
     It names the hooks that run as root and the runtime the shim execs, so a file
-    another user could have written is refused (chts.file_trust).
+    another user could have written is refused (chts.base.file_trust).
     """
     text = read_trusted_file(path, MAX_CONFIG_BYTES, "toolkit config")
     if text is None:

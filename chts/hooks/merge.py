@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from chts.hooks_file import STAGES
+from chts.hooks.model import STAGES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Sequence, Tuple, Union
 
-    from chts.hooks_file import Hook
+    from chts.hooks.model import Hook
 
     # A stage's new list: an int is the index of a hook the spec already had (kept as it
     # was, text and all), a dict a hook to add.

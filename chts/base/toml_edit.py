@@ -18,10 +18,10 @@ import json
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from chts.base.config_files import nested, parse_toml, read_config_text
+from chts.config.toolkit import toml_decode_error, toml_loads
 from chts.engines import FileEdit, Plan
-from chts.engines.engine_files import nested, parse_toml, read_config_text
 from chts.errors import ToolkitError
-from chts.toolkit_config import toml_decode_error, toml_loads
 
 BLOCK_BEGIN = "# >>> container-hooks-toolkit: added by `container-hooks-ctk runtime configure`; unconfigure removes it"
 BLOCK_END = "# <<< container-hooks-toolkit"

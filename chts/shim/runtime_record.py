@@ -1,7 +1,7 @@
 """The runtime record: what the archive's sh start (chts/start.sh) needs to pass runc calls on by itself.
 
 The shim's choice of runtime depends on the config's `runtimes` (and on PATH and the
-files on it, which the sh looks up itself, as chts.shim.find_runtime does). Parsing
+files on it, which the sh looks up itself, as chts.shim.main.find_runtime does). Parsing
 TOML is no job for sh, so every Python run of the shim renews this record of the
 config's runtimes, which the sh uses only while it was made by the same build, for the
 same config path, and config.toml is not newer than it: the record's mtime is set to
@@ -9,7 +9,7 @@ config.toml's. A config changed less than two seconds ago is not recorded (the s
 `-nt` may compare whole seconds). A record with no runtimes sends every call to Python:
 written when passthrough calls must be logged, or a value cannot be written on a line.
 
-Like the parse cache (chts.cache) it lives in the cache directory, only if that is
+Like the parse cache (chts.shim.cache) it lives in the cache directory, only if that is
 ours and writable by no one else, written to a temporary file and renamed.
 Builtins only: the shim writes it before exec'ing runc.
 """
@@ -17,7 +17,7 @@ Builtins only: the shim writes it before exec'ing runc.
 import posix
 import time
 
-from chts import cache
+from chts.shim import cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

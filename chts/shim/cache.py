@@ -154,7 +154,7 @@ def load_config(path: str) -> "Tuple[Any, Optional[str]]":
     cached = read(key)
     if cached is None:
         signed = [(path, signature(path))]
-        from chts import toolkit_config
+        from chts.config import toolkit as toolkit_config
         from chts.errors import ToolkitError, unexpected
 
         try:

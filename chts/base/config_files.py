@@ -6,9 +6,9 @@ import json
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from chts.base.nesting import JSON_WORDS, NestedTooDeeply, check_depth, json_text_depth
+from chts.config.toolkit import read_text_file, toml_decode_error, toml_loads
 from chts.errors import ToolkitError
-from chts.nesting import JSON_WORDS, NestedTooDeeply, check_depth, json_text_depth
-from chts.toolkit_config import read_text_file, toml_decode_error, toml_loads
 
 # Engine configs are a few KiB; anything this large is not one, and reading it whole would be unwise.
 CONFIG_LIMIT = 4 * 1024 * 1024

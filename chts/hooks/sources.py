@@ -2,7 +2,7 @@
 
 Sources, in injection order: hooks.json (every container), then the drop-in files of
 the `hooks-dirs` directories (oci-hooks(5), conditional) in file-name order. Every
-file and directory is checked with chts.file_trust before it is believed.
+file and directory is checked with chts.base.file_trust before it is believed.
 
 A create normally finds the plan in the shim's cache and only selects from it, so
 the modules that read and parse sources are imported by the functions that do.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import posix
 
 from chts.errors import ToolkitError, unexpected
-from chts.hooks_file import PRECREATE
+from chts.hooks.model import PRECREATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
     from typing_extensions import NotRequired, TypedDict
 
-    from chts.cache import Signature
-    from chts.hooks_file import Hook
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
+    from chts.hooks.model import Hook
+    from chts.shim.cache import Signature
 
-    # A drop-in's conditions as chts.dropin_hooks.validate_when keeps them: only those that
+    # A drop-in's conditions as chts.hooks.dropin.validate_when keeps them: only those that
     # constrain; pattern maps as [name regex, value regex] pairs (marshal keeps the order).
     When = TypedDict(
         "When",
@@ -65,10 +65,10 @@ def scan_hook_sources(
     the cache stores what was read under the signature of what was read, never the
     signature of a file that replaced it meanwhile.
     """
-    from chts.cache import signature
-    from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
-    from chts.file_trust import check_trusted_executable, read_trusted_file
-    from chts.hooks_file import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, resolved_on_host
+    from chts.base.file_trust import check_trusted_executable, read_trusted_file
+    from chts.hooks.dropin import MAX_DROPIN_BYTES, parse_dropin
+    from chts.hooks.model import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, resolved_on_host
+    from chts.shim.cache import signature
 
     section = config["container-hooks"]
     any_owner: bool = section["insecure-allow-non-root-files"]
@@ -147,7 +147,7 @@ def problem_of(exc: Exception, path: str, what: str) -> str:
 
 def dropin_names(directory: str, any_owner: bool) -> List[str]:
     """The *.json names in a trusted hooks directory; none when it does not exist."""
-    from chts.file_trust import check_trusted_directory
+    from chts.base.file_trust import check_trusted_directory
 
     if not check_trusted_directory(directory, "hooks directory", any_owner):
         return []
@@ -160,7 +160,7 @@ def dropin_names(directory: str, any_owner: bool) -> List[str]:
 def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str], None]) -> None:
     """on-error = "fail": raise the first problem (one line); "skip": warn about each, go on.
 
-    A file this toolkit cannot use although Podman reads it (chts.dropin_hooks) is
+    A file this toolkit cannot use although Podman reads it (chts.hooks.dropin) is
     skipped with a warning either way: it must not cost every container.
     """
     # --- begin hooksd-parity: files skipped whatever on-error says
@@ -197,7 +197,7 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
             continue
         source = entry["source"]
         if source not in verdicts:  # one file's stages share its conditions: evaluate once
-            from chts.dropin_hooks import evaluate_when  # only drop-in files have conditions
+            from chts.hooks.dropin import evaluate_when  # only drop-in files have conditions
 
             matched, reason = evaluate_when(when, spec)
             verdicts[source] = (matched, f"{source}: {'matched' if matched else 'not matched'}: {reason}")
@@ -209,7 +209,7 @@ def explain_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[Expl
 def select_hooks(planned: List[PlannedHook], spec: Dict[str, Any]) -> List[PlannedHook]:
     """The planned hooks that apply to the container described by ``spec``, for its config.json.
 
-    precreate hooks are never written into config.json: chts.precreate runs them.
+    precreate hooks are never written into config.json: chts.shim.precreate runs them.
     """
     planned = [entry for entry in planned if entry["stage"] != PRECREATE]
     if all(entry.get("when") is None for entry in planned):

@@ -1,7 +1,7 @@
 """container-hooks-runtime: add the configured hooks on create/run/restore, then exec runc.
 
 Every runc call an engine makes goes through here, so this module reads top to
-bottom and imports only interpreter builtins (posix, marshal via chts.cache)
+bottom and imports only interpreter builtins (posix, marshal via chts.shim.cache)
 until it knows the call is one that injects; everything else is exec'd as is.
 Which module may import what, by tier, is written down in CONTRIBUTING.md ("The shim's
 hot-path tiers") and enforced by tests/integration/test_hot_path.py.
@@ -10,13 +10,14 @@ hot-path tiers") and enforced by tests/integration/test_hot_path.py.
 import posix
 import sys
 
-from chts import SHIM, cache, runtime_record
+from chts import SHIM
+from chts.shim import cache, runtime_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
 
 INJECTING_COMMANDS = ("create", "run", "restore")
 
@@ -354,7 +355,7 @@ def fail(message: str, call: RuncCall, config: "Optional[Config]" = None) -> int
 
     The one exit of every failure, so that each is exactly one line in each place.
     """
-    from chts import shim_log
+    from chts.shim import log as shim_log
 
     line = f"{SHIM}: {message}"
     shim_log.report_error(line, call.log, call.log_format)
@@ -394,14 +395,14 @@ def main(argv: "List[str]", self_path: str) -> int:
         # What lets the archive's sh start pass the next calls on without Python (chts/start.sh).
         runtime_record.renew(config_path(), settings["runtimes"], settings["log-level"] == "debug")
         if call.creates:
-            from chts import inject
+            from chts.shim import inject
 
             try:
                 inject.inject(call, config, config_error)
             except inject.InjectError as exc:
                 return fail(str(exc), call, config)
         elif call.debug or config["container-hooks-runtime"]["log-level"] == "debug":
-            from chts import shim_log
+            from chts.shim import log as shim_log
 
             shim_log.open_log(config, call).debug(f"passthrough: {' '.join(args)}")
     except Exception as exc:
@@ -422,7 +423,7 @@ def load_config() -> "Tuple[Config, Optional[str]]":
     try:
         return cache.load_config(path)
     except Exception as exc:
-        from chts import toolkit_config
+        from chts.config import toolkit as toolkit_config
         from chts.errors import unexpected
 
         return toolkit_config.default_config(), f"{path}: cannot use the toolkit config: {unexpected(exc)}"

@@ -9,8 +9,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from chts.shim import RuncCall
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
+    from chts.shim.main import RuncCall
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_NONBLOCK: int = posix.O_NONBLOCK

@@ -3,8 +3,8 @@
 Python's parsers and everything that walks what they return (merging drop-ins, comparing,
 copying, re-serialising) recurse once or more per level: a file nested a few hundred levels
 deep ended in a RecursionError traceback somewhere past the parse, a few thousand deep in the
-parser itself. The readers of engine and toolkit files (chts.toolkit_config.toml_loads,
-chts.engines.engine_files.parse_json_object, ...) refuse a document deeper than MAX_DEPTH, and
+parser itself. The readers of engine and toolkit files (chts.config.toolkit.toml_loads,
+chts.base.config_files.parse_json_object, ...) refuse a document deeper than MAX_DEPTH, and
 turn a parser's RecursionError into the same one line, the depth counted here from the text.
 No imports: the shim loads this with its config on a cache miss.
 """

@@ -11,14 +11,14 @@ create path only when a configured drop-in has the precreate stage.
 from __future__ import annotations
 
 from chts.errors import ToolkitError
-from chts.hooks_file import PRECREATE, has_precreate
+from chts.hooks.model import PRECREATE, has_precreate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
-    from chts.hook_sources import PlannedHook
-    from chts.shim_log import ShimLog
+    from chts.hooks.sources import PlannedHook
+    from chts.shim.log import ShimLog
 
 MAX_OUTPUT_BYTES = 64 << 20  # the shim's limit for config.json
 
@@ -34,7 +34,7 @@ def run_precreate_stage(
     """
     if not has_precreate(planned):
         return None
-    from chts.hook_sources import explain_hooks
+    from chts.hooks.sources import explain_hooks
 
     precreate = [entry for entry in planned if entry["stage"] == PRECREATE]
     selected = [entry for entry, matched, _ in explain_hooks(precreate, spec) if matched]
@@ -46,7 +46,7 @@ def run_precreate_stage(
 
 def run_precreate_hook(entry: PlannedHook, data: bytes, bundle: str) -> bytes:
     """The config ``entry``'s hook prints when given ``data``, checked to be a JSON object."""
-    from chts.jsonio import loads_strict
+    from chts.base.jsonio import loads_strict
 
     hook = entry["hook"]
     path: str = hook["path"]

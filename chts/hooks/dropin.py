@@ -2,21 +2,21 @@
 
 Parsing turns a file into plain data (dicts, lists, strings, bools) that the shim's
 marshal cache can hold; matching evaluates that data against a container's spec.
-Patterns are Go regular expressions, compiled and matched by chts.goregex (imported
+Patterns are Go regular expressions, compiled and matched by chts.hooks.goregex (imported
 only when a file has a pattern), as containers/common's `pkg/hooks` reads them.
 """
 
 from __future__ import annotations
 
+from chts.base.jsonio import line_at
 from chts.errors import SKIPPED_FILE, ToolkitError
-from chts.hooks_file import EXTENSION_STAGES, STAGES, parse_json_document, validate_hook
-from chts.jsonio import line_at
+from chts.hooks.model import EXTENSION_STAGES, STAGES, parse_json_document, validate_hook
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-    from chts.hook_sources import When
+    from chts.hooks.sources import When
 
     Pairs = Sequence[Tuple[str, str]]
 
@@ -35,7 +35,7 @@ LEGACY_KEYS = (
     "annotation",
     "hasbindmounts",
 )
-# A drop-in may name Podman's extension stage too (chts.hooks_file, the stage model).
+# A drop-in may name Podman's extension stage too (chts.hooks.model, the stage model).
 DROPIN_STAGES = (*STAGES, *EXTENSION_STAGES)
 # containers/common since 2024 (Podman 5) injects a drop-in's "prestart" into createRuntime:
 # runc runs both at the same moment, and one stage keeps the order of the files.
@@ -245,8 +245,8 @@ def validate_pattern_map(value: Any, key: str) -> List[List[str]]:
 
 
 def compile_check(pattern: str, keys: List[str]) -> str:
-    """``pattern``, once Go's regexp would compile it and chts.goregex can match it; DropinError otherwise."""
-    from chts.goregex import GoRegexError, UnsupportedRegex, compile_pattern
+    """``pattern``, once Go's regexp would compile it and chts.hooks.goregex can match it; DropinError otherwise."""
+    from chts.hooks.goregex import GoRegexError, UnsupportedRegex, compile_pattern
 
     where = ".".join(keys)
     try:
@@ -330,7 +330,7 @@ def shown(value: str, quoted: bool = True) -> str:
 
 def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
     """Every [name-regex, value-regex] must be matched by some (name, value) of ``actual``."""
-    from chts.goregex import match_string
+    from chts.hooks.goregex import match_string
 
     matches: List[str] = []
     for name_pattern, value_pattern in patterns:
@@ -350,7 +350,7 @@ def match_pairs(patterns: List[List[str]], actual: Pairs) -> Tuple[bool, str]:
 
 def match_command(patterns: List[str], spec: Dict[str, Any]) -> Tuple[bool, str]:
     """Any pattern may match process.args[0]."""
-    from chts.goregex import match_string
+    from chts.hooks.goregex import match_string
 
     process = spec.get("process")
     args = process.get("args") if isinstance(process, dict) else None

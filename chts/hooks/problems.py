@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, List, Tuple
 
-from chts.dropin_hooks import MAX_DROPIN_BYTES, parse_dropin
+from chts.base.jsonio import line_at, loads_strict
+from chts.config.toolkit import read_text_file
 from chts.errors import SKIPPED_FILE, ToolkitError
-from chts.hooks_file import (
+from chts.hooks.dropin import MAX_DROPIN_BYTES, parse_dropin
+from chts.hooks.model import (
     MAX_HOOKS_BYTES,
     STAGES,
     parse_hooks_json,
@@ -19,12 +21,10 @@ from chts.hooks_file import (
     validate_hook,
     validate_hooks_object,
 )
-from chts.jsonio import line_at, loads_strict
-from chts.toolkit_config import read_text_file
 
 if TYPE_CHECKING:
-    from chts.hook_sources import PlannedHook
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
+    from chts.hooks.sources import PlannedHook
 
 
 def hooks_json_errors(text: str, path: str) -> List[str]:

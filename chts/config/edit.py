@@ -13,10 +13,9 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from chts.engines.engine_files import read_config_text
-from chts.engines.toml_edit import set_key, toml_value
-from chts.errors import ToolkitError
-from chts.toolkit_config import (
+from chts.base.config_files import read_config_text
+from chts.base.toml_edit import set_key, toml_value
+from chts.config.toolkit import (
     MAX_CONFIG_BYTES,
     SCHEMA,
     check_value,
@@ -25,9 +24,10 @@ from chts.toolkit_config import (
     toml_decode_error,
     toml_loads,
 )
+from chts.errors import ToolkitError
 
 if TYPE_CHECKING:
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
 
 
 Assignment = Tuple[str, str, Any]  # (section, key, value)

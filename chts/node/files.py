@@ -25,17 +25,17 @@ import shutil
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from chts import __version__
-from chts.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
+from chts.base.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
+from chts.base.config_files import parse_json_object
+from chts.config.toolkit import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config, read_text_file
 from chts.dispatch import TOOL_NAMES
-from chts.dropin_hooks import parse_dropin
-from chts.engines.engine_files import parse_json_object
 from chts.errors import ToolkitError
-from chts.hooks_file import parse_hooks_json
-from chts.node_host import HostRoot
-from chts.toolkit_config import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config, read_text_file
+from chts.hooks.dropin import parse_dropin
+from chts.hooks.model import parse_hooks_json
+from chts.node.host import HostRoot
 
 if TYPE_CHECKING:
-    from chts.toolkit_config import Config
+    from chts.config.toolkit import Config
 
 DEFAULT_TOOLKIT_DIR = "/opt/container-hooks"
 HOST_CONFIG_DIR = os.path.dirname(DEFAULT_CONFIG_PATH)  # /etc/container-hooks
@@ -45,7 +45,7 @@ KEPT_VERSIONS = 2
 LOCK_PATH = "/run/container-hooks-node.lock"
 STATE_NAME = "node-state.json"
 MAX_KEYS = 256
-# The temporary file of chts.atomic's writers (.NAME.PID.tmp): one a killed run left is removed by the next
+# The temporary file of chts.base.atomic's writers (.NAME.PID.tmp): one a killed run left is removed by the next
 # run, which holds the node lock, so no other writer of these files is running.
 TEMP_FILE = re.compile(r"\..+\.[0-9]+\.tmp")
 

@@ -16,11 +16,11 @@ import shutil
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chts.cri_status import connect_unix, served_containerd_config
+from chts.config.toolkit import toml_loads
 from chts.errors import ToolkitError
-from chts.node_files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
-from chts.node_host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
-from chts.toolkit_config import toml_loads
+from chts.node.cri_status import connect_unix, served_containerd_config
+from chts.node.files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
+from chts.node.host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
 
 RUNC_V2 = "io.containerd.runc.v2"
 PROBE_DIR = "/run/container-hooks-node"

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import posix
 
-from chts import cache
+from chts.base.jsonio import dumps, encode_key, loads_object, render_array, render_object, scan_items, scan_members
 from chts.errors import ToolkitError
-from chts.hook_sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
-from chts.hooks_file import describe_json_error, has_precreate
-from chts.injected_record import previously_added, read_record, record_path, render, update_record
-from chts.jsonio import dumps, encode_key, loads_object, render_array, render_object, scan_items, scan_members
-from chts.merge import SpecError, has_marker, hook_identity, merge_hooks, plan_merge, stage_lists
-from chts.shim_log import ShimLog, open_log
+from chts.hooks.bundle_record import previously_added, read_record, record_path, render, update_record
+from chts.hooks.merge import SpecError, has_marker, hook_identity, merge_hooks, plan_merge, stage_lists
+from chts.hooks.model import describe_json_error, has_precreate
+from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
+from chts.shim import cache
+from chts.shim.log import ShimLog, open_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-    from chts.cache import Signature
-    from chts.hook_sources import PlannedHook
-    from chts.hooks_file import Hook
-    from chts.jsonio import Member
-    from chts.merge import Layout
-    from chts.shim import RuncCall
-    from chts.toolkit_config import Config
+    from chts.base.jsonio import Member
+    from chts.config.toolkit import Config
+    from chts.hooks.merge import Layout
+    from chts.hooks.model import Hook
+    from chts.hooks.sources import PlannedHook
+    from chts.shim.cache import Signature
+    from chts.shim.main import RuncCall
 
 MAX_SPEC_BYTES = 64 << 20
 
@@ -116,7 +116,7 @@ def apply_hooks(
 ) -> List[PlannedHook]:
     """Merge the hooks that apply to this container into ``spec``; return those added.
 
-    ``previous`` (what an earlier create recorded as its own, chts.injected_record) are
+    ``previous`` (what an earlier create recorded as its own, chts.hooks.bundle_record) are
     replaced, as on the create path.
     """
     if has_marker(spec):
@@ -137,7 +137,7 @@ def edit_spec(
 
     Afterwards the spec holds the hooks it had from its writer, then exactly the hooks
     that apply now; ``previous`` (what an earlier create of this bundle added, from
-    chts.injected_record) is replaced. Only `hooks` is rewritten; every other byte is kept.
+    chts.hooks.bundle_record) is replaced. Only `hooks` is rewritten; every other byte is kept.
     """
     spec, path = spec_text.spec, spec_text.path
     if "hooks" in spec_text.deep:
@@ -242,7 +242,7 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
         if spec_text is None:
             log.warning("no config.json in the bundle; leaving the error to the runtime", bundle=call.bundle)
             return
-        from chts.atomic import remove_stale_temps, write_atomically
+        from chts.base.atomic import remove_stale_temps, write_atomically
 
         remove_stale_temps(spec_path)
         remove_stale_temps(record_path(spec_path))
@@ -255,8 +255,8 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
         data, pairs, added = edit_spec(spec_text, planned, previously_added(found, spec_text.raw))
         spec = spec_text.spec
         if has_precreate(planned):
-            # Podman's precreate stage: hooks that may rewrite the config runc will read (chts/precreate.py).
-            from chts.precreate import run_precreate_stage
+            # Podman's precreate stage: hooks that may rewrite the config runc will read (chts/shim/precreate.py).
+            from chts.shim.precreate import run_precreate_stage
 
             rewritten = run_precreate_stage(planned, spec, spec_text.raw if data is None else data, call.bundle, log)
             data = rewritten if rewritten is not None else data

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import posix
 
-from chts.hooks_file import STAGES
-from chts.jsonio import dumps, loads_strict
+from chts.base.jsonio import dumps, loads_strict
+from chts.hooks.model import STAGES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Tuple
 
-    from chts.hooks_file import Hook
+    from chts.hooks.model import Hook
 
     StageHook = Tuple[str, Hook]
 
@@ -32,7 +32,7 @@ RECORD_NAME = "container-hooks.injected"
 # First line of the record; the second is the JSON list of [stage, hook] pairs, the rest
 # config.json as written.
 HEADER = b"container-hooks-toolkit injected hooks 1\n"
-# config.json's limit (chts.inject.MAX_SPEC_BYTES) and as much again for the list of hooks.
+# config.json's limit (chts.shim.inject.MAX_SPEC_BYTES) and as much again for the list of hooks.
 MAX_RECORD_BYTES = 128 << 20
 
 
@@ -95,7 +95,7 @@ def update_record(spec_path: str, found: Optional[bytes], wanted: Optional[bytes
         except OSError as exc:
             return f"{path}: cannot remove: {exc.strerror}"
         return None
-    from chts.atomic import write_atomically
+    from chts.base.atomic import write_atomically
     from chts.errors import ToolkitError
 
     try:

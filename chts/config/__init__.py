@@ -1,0 +1,1 @@
+"""The toolkit's own config file (config.toml): its schema and its edits."""

@@ -1,0 +1,1 @@
+"""The Kubernetes node installer: the host root, its files, the engine, the CRI and API clients."""

@@ -1,0 +1,1 @@
+"""container-hooks-runtime: runc's argv, the create path, precreate, its log and caches."""
