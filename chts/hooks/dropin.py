@@ -16,9 +16,25 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-    from chts.hooks.sources import When
+    from typing_extensions import TypedDict
 
     Pairs = Sequence[Tuple[str, str]]
+
+    # A drop-in's conditions as chts.hooks.dropin.validate_when keeps them: only those that
+    # constrain; pattern maps as [name regex, value regex] pairs (marshal keeps the order).
+    When = TypedDict(
+        "When",
+        {
+            "always": bool,
+            "hasBindMounts": bool,
+            "annotations": List[List[str]],
+            "commands": List[str],  # regexes, any of which may match process.args[0]
+            "x-container-hooks-env": List[List[str]],
+            "anyOf": bool,  # 0.1.0 files: the conditions are ORed, as containers/common converts them
+        },
+        total=False,
+    )
+
 
 SCHEMA_VERSION = "1.0.0"
 LEGACY_VERSION = "0.1.0"  # what Podman reads a file without "version" (or with "") as

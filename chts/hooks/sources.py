@@ -22,23 +22,9 @@ if TYPE_CHECKING:
     from typing_extensions import NotRequired, TypedDict
 
     from chts.config.toolkit import Config
+    from chts.hooks.dropin import When
     from chts.hooks.model import Hook
     from chts.shim.cache import Signature
-
-    # A drop-in's conditions as chts.hooks.dropin.validate_when keeps them: only those that
-    # constrain; pattern maps as [name regex, value regex] pairs (marshal keeps the order).
-    When = TypedDict(
-        "When",
-        {
-            "always": bool,
-            "hasBindMounts": bool,
-            "annotations": List[List[str]],
-            "commands": List[str],  # regexes, any of which may match process.args[0]
-            "x-container-hooks-env": List[List[str]],
-            "anyOf": bool,  # 0.1.0 files: the conditions are ORed, as containers/common converts them
-        },
-        total=False,
-    )
 
     class PlannedHook(TypedDict):
         """One configured hook and where it came from. Plain dicts at run time: the shim's
