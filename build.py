@@ -33,10 +33,10 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from chts import MARKER, SHIM, __version__
-from chts.config import toolkit as toolkit_config  # noqa: E402  (after the path)
-from chts.shim import cache, runtime_record
-from chts.shim import main as shim
+from chts import MARKER, SHIM, __version__  # noqa: E402  (after the path)
+from chts.config import toolkit as toolkit_config  # noqa: E402
+from chts.shim import cache, runtime_record  # noqa: E402
+from chts.shim import main as shim  # noqa: E402
 
 DEPENDENCIES = ["tomli==2.0.2", "tomli-w==1.0.0"]
 SHIV = "shiv==1.0.8"

@@ -6,3 +6,4 @@ __version__ = "0.1.0"
 SHIM = "container-hooks-runtime"
 CTK = "container-hooks-ctk"
 MARKER = "container-hooks"
+TOOL_NAMES = (SHIM, CTK, MARKER)  # the three names the archive is installed under

@@ -6,7 +6,7 @@ the shim and the marker their argv straight away.
 
 import sys
 
-from chts import CTK, MARKER, SHIM
+from chts import CTK, MARKER, SHIM, TOOL_NAMES
 
 USAGE = """\
 usage: container-hooks-toolkit.pyz TOOL [ARGS...]
@@ -17,7 +17,6 @@ TOOL is one of (or install the file under these names, see `ctk install`):
   marker   | container-hooks           a no-op marker hook (exits 0)
 """
 
-TOOL_NAMES = (SHIM, CTK, MARKER)
 ALIASES = {SHIM: SHIM, "runtime": SHIM, CTK: CTK, "ctk": CTK, MARKER: MARKER, "marker": MARKER}
 
 

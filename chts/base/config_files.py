@@ -7,7 +7,7 @@ import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from chts.base.nesting import JSON_WORDS, NestedTooDeeply, check_depth, json_text_depth
-from chts.config.toolkit import read_text_file, toml_decode_error, toml_loads
+from chts.base.text_files import read_text_file, toml_decode_error, toml_loads
 from chts.errors import ToolkitError
 
 # Engine configs are a few KiB; anything this large is not one, and reading it whole would be unwise.

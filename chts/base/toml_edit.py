@@ -19,7 +19,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.base.config_files import nested, parse_toml, read_config_text
-from chts.config.toolkit import toml_decode_error, toml_loads
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.engines import FileEdit, Plan
 from chts.errors import ToolkitError
 

@@ -14,6 +14,7 @@ import copy
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts.base.config_files import read_config_text
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import set_key, toml_value
 from chts.config.toolkit import (
     MAX_CONFIG_BYTES,
@@ -21,8 +22,6 @@ from chts.config.toolkit import (
     check_value,
     default_config,
     merge_over_defaults,
-    toml_decode_error,
-    toml_loads,
 )
 from chts.errors import ToolkitError
 

@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from chts import SHIM
+from chts import SHIM, TOOL_NAMES
 from chts.config.edit import apply_assignments
 from chts.config.toolkit import default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
@@ -31,7 +31,6 @@ from chts.ctk.toolkit_files import (
     install_config_text,
     running_archive,
 )
-from chts.dispatch import TOOL_NAMES
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
 from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths

@@ -17,6 +17,7 @@ import zipfile
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
+from chts import TOOL_NAMES
 from chts.base.atomic import copy_atomically, symlink_atomically, write_atomically
 from chts.config.toolkit import load_config, parse_config
 from chts.ctk.toolkit_files import (
@@ -28,7 +29,6 @@ from chts.ctk.toolkit_files import (
     make_parent_directory,
     running_archive,
 )
-from chts.dispatch import TOOL_NAMES
 from chts.errors import ToolkitError
 
 PYZ_NAME = "container-hooks-toolkit.pyz"

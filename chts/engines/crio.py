@@ -27,8 +27,8 @@ from chts.base.config_files import (
     typed_value,
     without_empty_tables,
 )
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import tables_text
-from chts.config.toolkit import toml_decode_error, toml_loads
 from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command
 from chts.errors import ToolkitError

@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING, Any, List, Tuple
 
 from chts.base.jsonio import line_at, loads_strict
-from chts.config.toolkit import read_text_file
+from chts.base.text_files import read_text_file
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks.dropin import MAX_DROPIN_BYTES, parse_dropin
 from chts.hooks.model import (

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import NotRequired, TypedDict
 
+    from chts.base.signature import Signature
     from chts.config.toolkit import Config
     from chts.hooks.dropin import When
     from chts.hooks.model import Hook
-    from chts.shim.cache import Signature
 
     class PlannedHook(TypedDict):
         """One configured hook and where it came from. Plain dicts at run time: the shim's
@@ -52,9 +52,9 @@ def scan_hook_sources(
     signature of a file that replaced it meanwhile.
     """
     from chts.base.file_trust import check_trusted_executable, read_trusted_file
+    from chts.base.signature import signature
     from chts.hooks.dropin import MAX_DROPIN_BYTES, parse_dropin
     from chts.hooks.model import MAX_HOOKS_BYTES, STAGES, parse_hooks_json, resolved_on_host
-    from chts.shim.cache import signature
 
     section = config["container-hooks"]
     any_owner: bool = section["insecure-allow-non-root-files"]

@@ -16,7 +16,7 @@ import shutil
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 from chts.errors import ToolkitError
 from chts.node.cri_status import connect_unix, served_containerd_config
 from chts.node.files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file

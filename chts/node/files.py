@@ -24,11 +24,11 @@ import re
 import shutil
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from chts import __version__
+from chts import TOOL_NAMES, __version__
 from chts.base.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
 from chts.base.config_files import parse_json_object
-from chts.config.toolkit import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config, read_text_file
-from chts.dispatch import TOOL_NAMES
+from chts.base.text_files import read_text_file
+from chts.config.toolkit import DEFAULT_CONFIG_PATH, MAX_CONFIG_BYTES, parse_config
 from chts.errors import ToolkitError
 from chts.hooks.dropin import parse_dropin
 from chts.hooks.model import parse_hooks_json

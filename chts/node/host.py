@@ -13,7 +13,7 @@ import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chts.base.kill_switch import host_environment
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 from chts.errors import ToolkitError
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

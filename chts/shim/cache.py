@@ -11,11 +11,13 @@ import marshal
 import posix
 import time
 
+from chts.base.signature import signature
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, List, Optional, Tuple
 
-    Signature = Optional[Tuple[int, ...]]
+    from chts.base.signature import Signature
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 
@@ -29,15 +31,6 @@ RACY_SECONDS = 2.0
 def cache_dir() -> str:
     value = posix.environ.get(b"CONTAINER_HOOKS_CACHE_DIR")
     return value.decode("utf-8", "surrogateescape") if value else DEFAULT_CACHE_DIR
-
-
-def signature(path: str) -> "Signature":
-    """What changes when the file at ``path`` changes; None when there is no file."""
-    try:
-        st = posix.stat(path)
-    except (OSError, ValueError):
-        return None
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev, st.st_mode, st.st_uid)
 
 
 def _entry_path(key: str) -> str:

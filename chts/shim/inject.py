@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
 
     from chts.base.jsonio import Member
+    from chts.base.signature import Signature
     from chts.config.toolkit import Config
     from chts.hooks.merge import Layout
     from chts.hooks.model import Hook
     from chts.hooks.sources import PlannedHook
-    from chts.shim.cache import Signature
     from chts.shim.main import RuncCall
 
 MAX_SPEC_BYTES = 64 << 20

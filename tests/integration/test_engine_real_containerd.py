@@ -10,7 +10,7 @@ import pytest
 from conftest import ToolkitRoot, record_hook, require_binary
 from daemons import containerd_config_dump, containerd_paths_toml, short_directory, start_containerd
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 
 pytestmark = pytest.mark.integration
 

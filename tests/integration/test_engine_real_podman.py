@@ -10,7 +10,7 @@ import pytest
 from conftest import ToolkitRoot, record_hook
 from daemons import podman_env, runtime_with_env
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 
 pytestmark = pytest.mark.integration
 

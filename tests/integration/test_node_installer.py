@@ -22,7 +22,7 @@ from daemons import wait_until
 from fake_node import FakeNode, fake_node
 from test_engine_real_containerd import USER_SETTINGS
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 
 pytestmark = pytest.mark.integration
 

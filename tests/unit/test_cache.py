@@ -9,6 +9,7 @@ from typing import List, Tuple
 
 import pytest
 
+from chts.base.signature import Signature, signature
 from chts.shim import cache
 
 
@@ -31,8 +32,8 @@ def old_file(path: Path, text: str) -> str:
     return str(path)
 
 
-def signed(path: str) -> List[Tuple[str, cache.Signature]]:
-    return [(path, cache.signature(path))]
+def signed(path: str) -> List[Tuple[str, Signature]]:
+    return [(path, signature(path))]
 
 
 def test_round_trip_and_invalidation(tmp_path: Path, cache_dir: Path) -> None:

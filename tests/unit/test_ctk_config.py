@@ -9,8 +9,9 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from ctk_cli import run_ctk
 
+from chts.base.text_files import toml_loads
 from chts.base.toml_edit import toml_value
-from chts.config.toolkit import SCHEMA, default_config, parse_config, toml_loads
+from chts.config.toolkit import SCHEMA, default_config, parse_config
 
 # Per schema type: (--set text, expected value) accepted, and texts rejected.
 ACCEPTED: Dict[str, List[Tuple[str, Any]]] = {

@@ -12,7 +12,8 @@ from typing import Any, Dict, List
 import pytest
 from ctk_cli import run_ctk
 
-from chts.config.toolkit import parse_config, toml_loads
+from chts.base.text_files import toml_loads
+from chts.config.toolkit import parse_config
 from chts.ctk.install import ARCHIVE_MEMBER, PYZ_NAME
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")

@@ -9,8 +9,8 @@ from typing import Any, Dict
 import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
+from chts.base.text_files import toml_loads
 from chts.base.toml_edit import BLOCK_END, WAS_PREFIX
-from chts.config.toolkit import toml_loads
 from chts.ctk import runtime
 from chts.ctk.runtime import change_runtime
 from chts.engines import RuntimeRequest, containerd, containerd_config

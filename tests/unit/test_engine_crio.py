@@ -9,7 +9,7 @@ from typing import Any, Dict
 import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 from chts.engines.crio import ENGINE
 from chts.errors import ToolkitError
 

@@ -8,7 +8,7 @@ from typing import Any
 from ctk_cli import run_ctk
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 from chts.engines import podman, runtime_binaries
 from chts.engines.podman import ENGINE
 

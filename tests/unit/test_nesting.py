@@ -16,7 +16,7 @@ from ctk_cli import run_ctk
 from engine_cases import snapshot
 
 from chts.base.nesting import MAX_DEPTH, json_text_depth, toml_text_depth, value_depth
-from chts.config.toolkit import toml_loads
+from chts.base.text_files import toml_loads
 from chts.errors import ToolkitError
 from chts.node.files import NodeState
 from chts.node.host import HostRoot

@@ -6,6 +6,7 @@ from typing import Any, Dict
 
 import pytest
 
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import (
     BLOCK_BEGIN,
     BLOCK_END,
@@ -16,7 +17,6 @@ from chts.base.toml_edit import (
     set_key,
     split_statements,
 )
-from chts.config.toolkit import toml_decode_error, toml_loads
 from chts.errors import ToolkitError
 
 
