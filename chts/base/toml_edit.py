@@ -19,8 +19,8 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.base.config_files import nested, parse_toml, read_config_text
+from chts.base.file_edit import FileEdit, Plan
 from chts.base.text_files import toml_decode_error, toml_loads
-from chts.engines import FileEdit, Plan
 from chts.errors import ToolkitError
 
 BLOCK_BEGIN = "# >>> container-hooks-toolkit: added by `container-hooks-ctk runtime configure`; unconfigure removes it"

@@ -9,6 +9,7 @@ import sys
 from typing import Any, Callable, List, Optional, Tuple
 
 from chts.base.atomic import read_bytes, write_atomically
+from chts.base.file_edit import FileEdit
 from chts.ctk.chaining import chain_edits
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,
@@ -16,7 +17,6 @@ from chts.engines import (
     ENGINE_MODULES,
     EffectiveRuntimes,
     Engine,
-    FileEdit,
     RuntimeRequest,
     get_engine,
 )

@@ -8,9 +8,10 @@ and one line in `ENGINE_MODULES`.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, List, NamedTuple, Optional, Protocol
+from typing import Any, Dict, NamedTuple, Optional, Protocol
 
 from chts import SHIM
+from chts.base.file_edit import Plan
 from chts.errors import ToolkitError
 
 DEFAULT_RUNTIME_NAME = SHIM  # the name engines know the shim by
@@ -38,26 +39,6 @@ class RuntimeRequest(NamedTuple):
     toolkit_config: Optional[str] = (
         None  # where configure records the low-level runtime for the shim (chts/ctk/chaining.py)
     )
-
-
-class FileEdit(NamedTuple):
-    """One file's change: ``new`` None deletes it; ``backup`` keeps a copy of a file the user owns.
-
-    ``remove_directory``: deleting the file also removes its directory when that is left empty
-    (one configure created for it).
-    """
-
-    path: str
-    old: Optional[bytes]
-    new: Optional[bytes]
-    backup: bool = True
-    mode: int = 0o644
-    remove_directory: bool = False
-
-
-class Plan(NamedTuple):
-    edits: List[FileEdit]
-    notes: List[str]
 
 
 class EffectiveRuntimes(NamedTuple):

@@ -18,6 +18,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from chts.base.config_files import foreign_runtime, parse_toml, read_config_text, table_at, typed_value
+from chts.base.file_edit import Plan
 from chts.base.toml_edit import (
     append_block,
     marked_edit,
@@ -27,7 +28,7 @@ from chts.base.toml_edit import (
     unmarked_edit,
     verified,
 )
-from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, RuntimeRequest
 from chts.engines.containerd_config import (
     BUILTIN_RUNTIMES,
     CRI_PLUGIN,

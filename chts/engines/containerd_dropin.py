@@ -23,8 +23,9 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.base.config_files import foreign_runtime, parse_toml, read_config_text, table_at
+from chts.base.file_edit import FileEdit, Plan
 from chts.base.toml_edit import marked_edit, remove_marks, set_key, tables_text
-from chts.engines import FileEdit, Plan, RuntimeRequest
+from chts.engines import RuntimeRequest
 from chts.engines.containerd_config import BUILTIN_RUNTIMES, CRI_PLUGIN, WHAT, config_version, read_files
 from chts.errors import ToolkitError
 

@@ -27,9 +27,10 @@ from chts.base.config_files import (
     typed_value,
     without_empty_tables,
 )
+from chts.base.file_edit import FileEdit, Plan
 from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import tables_text
-from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, RuntimeRequest
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command
 from chts.errors import ToolkitError
 

@@ -16,8 +16,9 @@ import signal
 from typing import Any, Dict, List, Optional, Tuple
 
 from chts.base.config_files import foreign_runtime, parse_json_object, read_config_text, type_name, typed_value
+from chts.base.file_edit import FileEdit, Plan
 from chts.base.json_edit import add_member, remove_member, replace_value, value_text
-from chts.engines import EffectiveRuntimes, Engine, FileEdit, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, RuntimeRequest
 from chts.engines.runtime_binaries import resolve_binary, run_engine_command, runc_shim_binary
 from chts.errors import ToolkitError
 

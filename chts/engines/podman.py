@@ -40,8 +40,9 @@ from chts.base.config_files import (
     typed_value,
     without_empty_tables,
 )
+from chts.base.file_edit import Plan
 from chts.base.toml_edit import marked_edit, set_key_expecting, unmarked_edit, verified
-from chts.engines import EffectiveRuntimes, Engine, Plan, RuntimeRequest
+from chts.engines import EffectiveRuntimes, Engine, RuntimeRequest
 from chts.engines.runtime_binaries import run_engine_command
 from chts.errors import ToolkitError
 

@@ -1,4 +1,4 @@
-"""chts.hooks.goregex against Go's regexp itself: the same patterns accepted and refused, the same matches, linear time."""
+"""chts.hooks.goregex against Go's regexp itself: the same patterns accepted and refused, the same matches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""chts.shim.inject's edit of config.json: exact text round-trip, replacing what an earlier create added, linear merging."""
+"""chts.shim.inject's edit of config.json: exact text round-trip, replacing what an earlier create added."""
 
 from __future__ import annotations
 

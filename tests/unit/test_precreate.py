@@ -1,4 +1,4 @@
-"""chts.shim.precreate: Podman's precreate stage as the shim runs it — order, input, output, and each failure in one line."""
+"""chts.shim.precreate: Podman's precreate stage as the shim runs it: order, input, output, each failure in one line."""
 
 from __future__ import annotations
 
