@@ -17,12 +17,12 @@ from chts.base.nesting import JSON_WORDS, NestedTooDeeply, check_depth
 from chts.config.toolkit import load_config
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.errors import ToolkitError
+from chts.hooks.bundle import apply_hooks, read_spec
 from chts.hooks.bundle_record import previously_added, read_record
 from chts.hooks.merge import has_marker
 from chts.hooks.model import PRECREATE
 from chts.hooks.problems import file_errors, source_errors, split_skipped, unusable_hook_paths
 from chts.hooks.sources import explain_hooks, scan_hook_sources
-from chts.shim.inject import apply_hooks, read_spec
 
 if TYPE_CHECKING:
     from chts.config.toolkit import Config

@@ -32,7 +32,7 @@ RECORD_NAME = "container-hooks.injected"
 # First line of the record; the second is the JSON list of [stage, hook] pairs, the rest
 # config.json as written.
 HEADER = b"container-hooks-toolkit injected hooks 1\n"
-# config.json's limit (chts.shim.inject.MAX_SPEC_BYTES) and as much again for the list of hooks.
+# config.json's limit (chts.hooks.bundle.MAX_SPEC_BYTES) and as much again for the list of hooks.
 MAX_RECORD_BYTES = 128 << 20
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import posix
 
-from chts.base.jsonio import dumps, encode_key, loads_object, render_array, render_object, scan_items, scan_members
+from chts.base.jsonio import dumps, encode_key, render_array, render_object, scan_items, scan_members
 from chts.errors import ToolkitError
+from chts.hooks.bundle import SpecText, provenance, read_spec_text
 from chts.hooks.bundle_record import previously_added, read_record, record_path, render, update_record
-from chts.hooks.merge import SpecError, has_marker, hook_identity, merge_hooks, plan_merge, stage_lists
-from chts.hooks.model import describe_json_error, has_precreate
+from chts.hooks.merge import SpecError, has_marker, hook_identity, plan_merge, stage_lists
+from chts.hooks.model import has_precreate
 from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim import cache
 from chts.shim.log import ShimLog, open_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Sequence, Tuple
+    from typing import List, Optional, Sequence, Tuple
 
     from chts.base.jsonio import Member
     from chts.base.signature import Signature
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from chts.hooks.model import Hook
     from chts.hooks.sources import PlannedHook
     from chts.shim.main import RuncCall
-
-MAX_SPEC_BYTES = 64 << 20
-
 
 class InjectError(Exception):
     """The create cannot go on: the message is the one line the engine will show."""
@@ -59,74 +57,6 @@ def detect_indent(text: str) -> Optional[str]:
         return None
     rest = text[first_newline + 1 :]
     return rest[: len(rest) - len(rest.lstrip(" \t"))] or None
-
-
-class SpecText:
-    """config.json as read: its text, its value, and where each top-level member's value is."""
-
-    __slots__ = ("close", "deep", "members", "path", "raw", "spec", "text")
-
-    def __init__(self, path: str, raw: bytes) -> None:
-        self.path = path
-        self.raw = raw
-        try:
-            self.text = raw.decode("utf-8")
-            self.spec, self.members, self.close, self.deep = loads_object(self.text)
-        except UnicodeDecodeError as exc:
-            raise ToolkitError(f"{path}: not UTF-8 (byte {exc.start})") from None
-        except ValueError as exc:
-            if str(exc).startswith("must be a JSON object"):
-                raise ToolkitError(f"{path}: {exc}") from None
-            raise ToolkitError(describe_json_error(path, self.text, exc)) from None
-
-
-def read_spec_text(path: str) -> Optional[SpecText]:
-    """config.json of a bundle; None when there is none (runc will say so in its own words)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_SPEC_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise ToolkitError(f"{path}: larger than {MAX_SPEC_BYTES} bytes")
-    return SpecText(path, raw)
-
-
-def read_spec(path: str) -> Tuple[Optional[Dict[str, Any]], bytes]:
-    """(spec, raw bytes); (None, b"") when there is no config.json for runc to complain about."""
-    spec_text = read_spec_text(path)
-    return (None, b"") if spec_text is None else (spec_text.spec, spec_text.raw)
-
-
-def provenance(selected: List[PlannedHook], added: List[Tuple[str, Hook]]) -> List[PlannedHook]:
-    """The planned entries behind ``added`` (the (stage, hook) pairs merging added, in order)."""
-    remaining = list(added)
-    result = []
-    for entry in selected:
-        if remaining and remaining[0] == (entry["stage"], entry["hook"]):
-            result.append(entry)
-            remaining.pop(0)
-    return result
-
-
-def apply_hooks(
-    spec: Dict[str, Any], planned: List[PlannedHook], spec_path: str, previous: Sequence[Tuple[str, Hook]]
-) -> List[PlannedHook]:
-    """Merge the hooks that apply to this container into ``spec``; return those added.
-
-    ``previous`` (what an earlier create recorded as its own, chts.hooks.bundle_record) are
-    replaced, as on the create path.
-    """
-    if has_marker(spec):
-        return []
-    selected = select_hooks(planned, spec)
-    try:
-        added = merge_hooks(spec, [(entry["stage"], entry["hook"]) for entry in selected], previous)
-    except SpecError as exc:
-        raise ToolkitError(f"{spec_path}: {exc}") from None
-    return provenance(selected, added)
 
 
 def edit_spec(

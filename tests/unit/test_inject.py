@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from chts.base.jsonio import loads_object
 from chts.errors import ToolkitError
 from chts.hooks import merge
+from chts.hooks.bundle import SpecText
 from chts.hooks.bundle_record import HEADER, previously_added, render
-from chts.shim.inject import SpecText, edit_spec
+from chts.shim.inject import edit_spec
 
 SETKEY = {"path": "/proc/42/exe", "args": ["libnetwork-setkey", "abc"]}
 
@@ -312,7 +313,7 @@ def test_spec_text_keeps_its_path_and_names_it_in_errors() -> None:
 
 
 def test_read_spec(tmp_path: Any) -> None:
-    from chts.shim.inject import read_spec
+    from chts.hooks.bundle import read_spec
 
     path = tmp_path / "config.json"
     assert read_spec(str(path)) == (None, b"")
