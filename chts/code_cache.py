@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     # module -> (is package, start, end of its marshalled code in the file's blob area)
     Index = Dict[str, Tuple[bool, int, int]]
 
-O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 SITE = "site-packages/"
 # Only what the shim runs: the admin CLI, the node installer and the TOML libraries stay in
 # the archive, which keeps the file every Python start reads and unmarshals small.
@@ -120,20 +119,13 @@ def store(archive: str, where: "Tuple[str, str]") -> None:
         st = posix.stat(directory)
         if st.st_uid != posix.geteuid() or st.st_mode & 0o022:
             return
-        data = memoryview(layout(signature(archive), compile_archive(archive)))
+        data = layout(signature(archive), compile_archive(archive))
     except Exception:
         return
-    tmp = f"{path}.{posix.getpid()}.tmp"
     try:
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | O_CLOEXEC, 0o600)
-        try:
-            while data:
-                data = data[posix.write(fd, data) :]
-        finally:
-            posix.close(fd)
-        posix.rename(tmp, path)
+        # Written only on the first start after an install: the one writer may be imported then.
+        from chts.base.atomic import write_atomically
+
+        write_atomically(path, data, mode=0o600, durable=False, follow_symlinks=False)
     except Exception:
-        try:
-            posix.unlink(tmp)
-        except OSError:
-            pass
+        pass

@@ -61,6 +61,7 @@ def write_atomically(
     backup_suffix: Optional[str] = None,
     durable: bool = True,
     follow_symlinks: bool = True,
+    mtime_ns: Optional[int] = None,
 ) -> Optional[str]:
     """Replace ``path`` with ``data`` through a temporary file in the same directory.
 
@@ -70,6 +71,7 @@ def write_atomically(
     ``path + backup_suffix`` (itself written atomically) and that path is returned.
     ``durable=False`` skips the fsyncs, for a file whose loss in a crash costs nothing;
     ``follow_symlinks=False`` replaces a symlink at ``path`` instead of its target.
+    ``mtime_ns`` dates the new file (access and modification time) before it is renamed into place.
     """
     target = _real_path(path) if follow_symlinks else path
     directory, _, name = target.rpartition("/")
@@ -109,6 +111,8 @@ def write_atomically(
             posix.fchmod(fd, stat.S_IMODE(old.st_mode))
         else:
             posix.fchmod(fd, 0o644 if mode is None else mode)
+        if mtime_ns is not None:
+            posix.utime(fd, ns=(mtime_ns, mtime_ns))
         if durable:
             posix.fsync(fd)
         posix.close(fd)

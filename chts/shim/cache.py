@@ -116,25 +116,16 @@ def write(key: str, signed: "List[Tuple[str, Signature]]", value: "Any") -> None
 
 
 def replace_file(path: str, data: bytes, mtime_ns: "Optional[int]" = None) -> None:
-    """Put ``data`` (and ``mtime_ns``) at ``path``, mode 0600, through a temporary file and a
-    rename, so a concurrent reader sees the old file or the new; never fails the caller."""
-    tmp = f"{path}.{posix.getpid()}.tmp"
+    """Put ``data`` (and ``mtime_ns``) at ``path`` (mode 0600 when new), so a concurrent reader
+    sees the old file or the new; never fails the caller. Not synced: a cache entry or record
+    lost in a crash is only computed again."""
+    from chts.base.atomic import write_atomically
+    from chts.errors import ToolkitError
+
     try:
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[posix.write(fd, view) :]
-        finally:
-            posix.close(fd)
-        if mtime_ns is not None:
-            posix.utime(tmp, ns=(mtime_ns, mtime_ns))
-        posix.rename(tmp, path)
-    except (OSError, ValueError):
-        try:
-            posix.unlink(tmp)
-        except OSError:
-            pass
+        write_atomically(path, data, mode=0o600, durable=False, follow_symlinks=False, mtime_ns=mtime_ns)
+    except (ToolkitError, ValueError):
+        pass
 
 
 def load_config(path: str) -> "Tuple[Any, Optional[str]]":

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chts.hooks.sources import PlannedHook
     from chts.shim.main import RuncCall
 
+
 class InjectError(Exception):
     """The create cannot go on: the message is the one line the engine will show."""
 

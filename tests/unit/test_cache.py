@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
 import pytest
 
-from chts.base.signature import Signature, signature
+from chts.base.signature import signature
 from chts.shim import cache
+
+if TYPE_CHECKING:
+    from chts.base.signature import Signature
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ CHTS = CTK.parent
 # imports the shim: a runc call loads the shim and what is below it, never the CLI.
 ALLOWED = {
     "errors": set(),
-    "code_cache": set(),  # runs before any other module: builtins only
+    "code_cache": {"base"},  # runs before any other module: builtins only, but the one writer when it stores
     "base": set(),
     "config": {"base"},
     "hooks": {"config", "base"},
@@ -92,7 +92,7 @@ def every_import(path: Path) -> List[str]:
     """Every chts module ``path`` imports, anywhere in the file (top level, in functions, under
     TYPE_CHECKING), `from a import b` counted as a.b when that is a module."""
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
-    found = []
+    found: List[str] = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)
