@@ -149,14 +149,13 @@ def apply_failure_policy(problems: List[str], policy: str, warn: Callable[[str],
     A file this toolkit cannot use although Podman reads it (chts.hooks.dropin) is
     skipped with a warning either way: it must not cost every container.
     """
-    # --- begin hooksd-parity: files skipped whatever on-error says
+    # Files Podman reads but this toolkit cannot use (chts.errors.SKIPPED_FILE) are skipped whatever on-error says.
     from chts.errors import SKIPPED_FILE
 
     for problem in problems:
         if problem.endswith(SKIPPED_FILE):
             warn(f"skipping hook file: {problem}")
     problems = [problem for problem in problems if not problem.endswith(SKIPPED_FILE)]
-    # --- end hooksd-parity
     if not problems:
         return
     if policy == "skip":

@@ -184,9 +184,3 @@ def served_containerd_config(path: str) -> Dict[str, Any]:
     except (ValueError, AttributeError):
         raise ToolkitError(f"{path}: the engine's CRI config is not the JSON expected") from None
     return containerd if isinstance(containerd, dict) else {}
-
-
-def runtime_handlers(path: str) -> Dict[str, Any]:
-    """Runtime handler name -> its settings, as the running engine serves them."""
-    runtimes = served_containerd_config(path).get("runtimes", {})
-    return runtimes if isinstance(runtimes, dict) else {}

@@ -24,7 +24,7 @@ from chts.node.cri_status import (
     fields,
     frame,
     hpack_literal,
-    runtime_handlers,
+    served_containerd_config,
     status_info,
 )
 
@@ -93,7 +93,7 @@ def test_handlers_from_a_verbose_status(sock: Path) -> None:
         frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack_literal("grpc-status", "0")),
     ]
     with serve(sock, answer) as received:
-        assert runtime_handlers(str(sock)) == config["containerd"]["runtimes"]
+        assert served_containerd_config(str(sock))["runtimes"] == config["containerd"]["runtimes"]
     request = received[0]
     assert hpack_literal(":path", "/runtime.v1.RuntimeService/Status") in request
     assert request.endswith(frame(DATA, END_STREAM, 1, b"\x00\x00\x00\x00\x02\x08\x01"))  # verbose: true
@@ -119,7 +119,7 @@ def test_no_engine_on_the_socket_is_one_line(sock: Path) -> None:
 def test_a_status_without_config_is_one_line(sock: Path) -> None:
     answer = [frame(DATA, END_STREAM, 1, status_response({"golang": "go1.20"}))]
     with serve(sock, answer), pytest.raises(ToolkitError, match="has no config to read runtime handlers from"):
-        runtime_handlers(str(sock))
+        served_containerd_config(str(sock))
 
 
 def test_protobuf_fields_skip_what_they_do_not_need() -> None:
