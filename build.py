@@ -33,10 +33,11 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from chts import MARKER, SHIM, __version__  # noqa: E402  (after the path)
+from chts import DEFAULT_CACHE_DIR, MARKER, SHIM, __version__  # noqa: E402  (after the path)
+from chts.base import runtime_lookup  # noqa: E402
 from chts.config import toolkit as toolkit_config  # noqa: E402
-from chts.shim import cache, runtime_record  # noqa: E402
-from chts.shim import main as shim  # noqa: E402
+from chts.shim import argv as runc_argv  # noqa: E402
+from chts.shim import runtime_record  # noqa: E402
 
 DEPENDENCIES = ["tomli==2.0.2", "tomli-w==1.0.0"]
 SHIV = "shiv==1.0.8"
@@ -93,10 +94,10 @@ def start_program(python: str, build: str, prefix: int, code: int = 0) -> str:
         "VERSION": __version__,
         "MARKER_NAME": MARKER,
         "SHIM_NAME": SHIM,
-        "GLOBAL_VALUE_FLAGS": " | ".join(sorted(shim.GLOBAL_VALUE_FLAGS)),
-        "INJECTING_COMMANDS": " | ".join(shim.INJECTING_COMMANDS),
-        "FALLBACK_PATH": sh_word(shim.FALLBACK_PATH),
-        "CACHE_DIR": sh_word(cache.DEFAULT_CACHE_DIR),
+        "GLOBAL_VALUE_FLAGS": " | ".join(sorted(runc_argv.GLOBAL_VALUE_FLAGS)),
+        "INJECTING_COMMANDS": " | ".join(runc_argv.INJECTING_COMMANDS),
+        "FALLBACK_PATH": sh_word(runtime_lookup.FALLBACK_PATH),
+        "CACHE_DIR": sh_word(DEFAULT_CACHE_DIR),
         "CONFIG_PATH": sh_word(toolkit_config.DEFAULT_CONFIG_PATH),
         "RECORD_NAME": runtime_record.RECORD_NAME,
         "RECORD_HEADER": sh_word(f"{runtime_record.HEADER} {build}"),

@@ -7,3 +7,5 @@ SHIM = "container-hooks-runtime"
 CTK = "container-hooks-ctk"
 MARKER = "container-hooks"
 TOOL_NAMES = (SHIM, CTK, MARKER)  # the three names the archive is installed under
+# Where the shim keeps its caches on a host ($CONTAINER_HOOKS_CACHE_DIR moves them).
+DEFAULT_CACHE_DIR = "/run/container-hooks"

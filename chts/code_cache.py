@@ -33,11 +33,7 @@ CACHED = "site-packages/chts/"
 NOT_CACHED = (
     "site-packages/chts/ctk/",
     "site-packages/chts/engines/",
-    # the node installer's
-    "site-packages/chts/node_",
-    "site-packages/chts/kube_api.py",
-    "site-packages/chts/cri_status.py",
-    "site-packages/chts/kill_switch.py",  # the node installer's crash tests'
+    "site-packages/chts/node/",
 )
 
 

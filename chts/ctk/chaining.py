@@ -18,12 +18,12 @@ from typing import Any, Dict, Final, List, NamedTuple, Optional, Tuple
 
 from chts.base.config_files import parse_json_object
 from chts.base.file_edit import FileEdit
+from chts.base.runtime_lookup import find_runtime
 from chts.config.edit import apply_assignments, default_config_text, read_toolkit_config
 from chts.config.toolkit import config_path, default_config, parse_config, runtimes_of
 from chts.ctk.engine_usage import runs_shim
 from chts.engines import Engine, RuntimeRequest
 from chts.errors import ToolkitError
-from chts.shim.main import find_runtime
 
 RECORD_SUFFIX = ".chains.json"
 SECTION: Final = "container-hooks-runtime"

@@ -20,6 +20,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts import SHIM, TOOL_NAMES
+from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
 from chts.config.edit import apply_assignments
 from chts.config.toolkit import default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
@@ -35,7 +36,6 @@ from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
 from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths
 from chts.hooks.sources import scan_hook_sources
-from chts.shim.main import FALLBACK_PATH, find_runtime
 
 if TYPE_CHECKING:
     from chts.config.toolkit import Config

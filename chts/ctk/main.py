@@ -9,8 +9,8 @@ import traceback
 from typing import List, Optional
 
 from chts import CTK, __version__
-from chts.base.kill_switch import arm_from_environment
 from chts.errors import ToolkitError
+from chts.node.kill_switch import arm_from_environment
 
 PROG = CTK
 

@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
-from chts import __version__
+from chts import DEFAULT_CACHE_DIR, __version__
 from chts.base.toml_edit import set_key
 from chts.config.toolkit import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
 from chts.ctk.chaining import KEY as CHAIN_KEY
@@ -65,7 +65,6 @@ from chts.node.host import (
     has_systemd,
     unit_of,
 )
-from chts.shim.cache import DEFAULT_CACHE_DIR
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"

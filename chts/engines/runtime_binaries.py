@@ -7,8 +7,8 @@ import shutil
 import subprocess
 from typing import Any, Dict, List, Optional
 
+from chts.base.runtime_lookup import FALLBACK_PATH
 from chts.errors import ToolkitError
-from chts.shim.main import FALLBACK_PATH
 
 COMMAND_TIMEOUT = 30
 

@@ -12,9 +12,9 @@ import re
 import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from chts.base.kill_switch import host_environment
 from chts.base.text_files import toml_loads
 from chts.errors import ToolkitError
+from chts.node.kill_switch import host_environment
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The shim starts as `#!/usr/bin/python3` (build.py's default --python): that file on the host must work.

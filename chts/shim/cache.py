@@ -11,6 +11,7 @@ import marshal
 import posix
 import time
 
+from chts import DEFAULT_CACHE_DIR
 from chts.base.signature import signature
 
 TYPE_CHECKING = False
@@ -24,7 +25,6 @@ O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from t
 # Bump when the shape of cached values changes (new config keys, new planned-hook
 # fields): entries written by an older .pyz must not be read by a newer one.
 FORMAT = 4  # 4: drop-in plans hold Go patterns, createRuntime for prestart, 0.1.0 anyOf, precreate
-DEFAULT_CACHE_DIR = "/run/container-hooks"
 RACY_SECONDS = 2.0
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chts.hooks.merge import Layout
     from chts.hooks.model import Hook
     from chts.hooks.sources import PlannedHook
-    from chts.shim.main import RuncCall
+    from chts.shim.argv import RuncCall
 
 
 class InjectError(Exception):

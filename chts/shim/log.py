@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from chts.config.toolkit import Config
-    from chts.shim.main import RuncCall
+    from chts.shim.argv import RuncCall
 
 O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from the posix stub
 O_NONBLOCK: int = posix.O_NONBLOCK

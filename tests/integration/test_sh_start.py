@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import build
+from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
 from chts.shim import runtime_record
-from chts.shim.main import FALLBACK_PATH, INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.shim.argv import INJECTING_COMMANDS, parse_runc_argv
 
 sys.path.insert(0, str(ROOT / "tests" / "unit"))  # the runc argv table lives with the shim's unit tests
 from test_shim import ENGINE_CASES

@@ -15,7 +15,7 @@ from conftest import CLEAN_PATH, ToolkitRoot, python_start, require, require_bin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chts.shim.main import INJECTING_COMMANDS, parse_runc_argv
+from chts.shim.argv import INJECTING_COMMANDS, parse_runc_argv
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 from conftest import require_binary
 from ctk_cli import run_ctk
 
+from chts.base.runtime_lookup import find_runtime
 from chts.ctk.check import is_static_elf
-from chts.shim.main import find_runtime
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 

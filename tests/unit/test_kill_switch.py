@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from chts.base.kill_switch import VARIABLE, host_environment, is_write
+from chts.node.kill_switch import VARIABLE, host_environment, is_write
 
 ROOT = Path(__file__).resolve().parents[2]
 THREE_WRITES = """
 import os, sys
-from chts.base.kill_switch import arm_from_environment
+from chts.node.kill_switch import arm_from_environment
 arm_from_environment()
 with open(sys.argv[1] + "/a", "rb") as handle:  # a read: not a moment
     handle.read()

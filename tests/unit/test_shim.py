@@ -11,7 +11,8 @@ from conftest import write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.shim.main import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, find_runtime, parse_runc_argv
+from chts.base.runtime_lookup import find_runtime
+from chts.shim.argv import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, parse_runc_argv
 
 B = "/run/containerd/io.containerd.runtime.v2.task/moby/abc"
 DOCKER_ROOT = ["--root", "/var/run/docker/runtime-runc/moby", "--log", f"{B}/log.json", "--log-format", "json"]
