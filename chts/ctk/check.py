@@ -57,17 +57,31 @@ SHIM_LINKS_PREFIX = "container-hooks-check-shim-"
 
 
 class Report:
-    """Prints one line per finding and remembers whether any failed."""
+    """Prints one line per finding (or, with --format json, one JSON document at the end) and
+    remembers whether any failed."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, as_json: bool = False) -> None:
         self.quiet = quiet
+        self.as_json = as_json
         self.failed = False
+        self.findings: List[Dict[str, str]] = []
 
     def line(self, status: str, subject: str, detail: str) -> None:
         self.failed = self.failed or status == "FAIL"
+        self.findings.append({"status": status, "subject": subject, "detail": detail})
+        if self.as_json:
+            return
         if not self.quiet or status == "FAIL":
             print(f"{status:<4}  {subject}: {detail}")
         sys.stdout.flush()  # the container check takes a while: show what is known so far
+
+    def finish(self) -> int:
+        """Say the outcome; the exit status: 1 when any check failed."""
+        if self.as_json:
+            print(json.dumps({"passed": not self.failed, "checks": self.findings}))
+        elif not self.quiet:
+            print("check: FAILED" if self.failed else "check: passed")
+        return 1 if self.failed else 0
 
 
 # ----------------------------------------------------------------------------- files and config
@@ -353,7 +367,7 @@ def check_container(report: Report, args: argparse.Namespace, installed: Optiona
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = Report(args.quiet)
+    report = Report(args.quiet, args.format == "json")
     dest = os.path.abspath(args.dest)
     installed = check_installation(report, dest)
     config = check_config(report, chosen_config_path(args))
@@ -366,9 +380,7 @@ def run_check(args: argparse.Namespace) -> int:
     shims = [os.path.join(dest, SHIM), *(p for p in [installed] if p)]
     check_engines(report, engine_configs, shims, args.config_source, chosen_config_path(args), runtime)
     check_container(report, args, installed, usable)
-    if not args.quiet:
-        print("check: FAILED" if report.failed else "check: passed")
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 def register(subparsers: Any) -> None:
@@ -383,6 +395,13 @@ def register(subparsers: Any) -> None:
     add_config_option(parser)
     parser.add_argument("--dest", default="/usr/bin", metavar="DIR", help="where the tools are installed")
     parser.add_argument("--no-container", action="store_true", help="skip running the throw-away container")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help='text: one line per check (default); json: one document at the end, {"passed": bool, "checks": '
+        '[{"status": PASS|WARN|FAIL|SKIP, "subject", "detail"}]}, for programs (the node installer reads it)',
+    )
     for engine in ENGINE_MODULES:
         default = get_engine(engine).default_config
         parser.add_argument(

@@ -334,6 +334,24 @@ def probe_rootfs(host: HostRoot, rootfs: str) -> List[str]:
     return mounts
 
 
+def container_check(report: str, command: str) -> str:
+    """What `ctk check --format json` said of its container, as its text line; ToolkitError naming every
+    check that failed, or when no container ran."""
+    try:
+        document = json.loads(report)
+        checks = [(c["status"], c["subject"], c["detail"]) for c in document["checks"]]
+    except (ValueError, KeyError, TypeError):
+        raise ToolkitError(f"`{command}` did not answer with its JSON report: {report.strip()[:200]!r}") from None
+    failed = [f"{subject}: {detail}" for status, subject, detail in checks if status == "FAIL"]
+    if failed:
+        raise ToolkitError(f"`{command}` failed: {'; '.join(failed)}")
+    container = [(status, detail) for status, subject, detail in checks if subject == "container"]
+    if not container or container[-1][0] != "PASS":
+        why = container[-1][1] if container else "it has no container check"
+        raise ToolkitError(f"`{command}` ran no container through the shim: {why}")
+    return f"PASS  container: {container[-1][1]}"
+
+
 def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Callable[[List[str]], str]) -> str:
     """Run /bin/true through the handler's binary with a probe hook; say what happened or raise."""
     if layout.engine != "containerd":
@@ -341,7 +359,7 @@ def verify_container(host: HostRoot, layout: EngineLayout, shim: str, run: Calla
         # container through the shim (runc directly) with a probe hook of its own.
         bin_dir = os.path.dirname(shim)
         argv = [f"{bin_dir}/container-hooks-ctk", "check", f"--dest={bin_dir}", f"--crio-config={layout.config}"]
-        return host.run(argv, "ctk check").strip().splitlines()[-2]
+        return container_check(host.run([*argv, "--format=json"], "ctk check", accept=(0, 1)), " ".join(argv))
     token = os.urandom(8).hex()
     container = f"container-hooks-probe-{token}"
     hook_file = f"{HOST_HOOKS_DIR}/zz-container-hooks-node-probe-{token}.json"

@@ -105,8 +105,11 @@ class HostRoot:
             os.chroot(self.root)
             os.chdir("/")
 
-    def run(self, argv: Sequence[str], what: str, timeout: float = COMMAND_TIMEOUT) -> str:
-        """Run a host program (host paths, the host's PATH); its stdout, or ToolkitError with its last words."""
+    def run(
+        self, argv: Sequence[str], what: str, timeout: float = COMMAND_TIMEOUT, accept: Sequence[int] = (0,)
+    ) -> str:
+        """Run a host program (host paths, the host's PATH); its stdout, or ToolkitError with its last words
+        when it exits with a status not in ``accept``."""
         shown = " ".join(argv)
         try:
             done = subprocess.run(
@@ -123,7 +126,7 @@ class HostRoot:
             raise ToolkitError(f"{what}: `{shown}` did not finish in {timeout:.0f} s") from None
         except OSError as exc:
             raise ToolkitError(f"{what}: cannot run `{shown}` in {self.root}: {exc.strerror}") from None
-        if done.returncode != 0:
+        if done.returncode not in accept:
             last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
             raise ToolkitError(f"{what}: `{shown}` exited {done.returncode}: {last}")
         return done.stdout

@@ -84,6 +84,24 @@ def test_a_sound_host_passes(capsys: Any, host: Host) -> None:
     assert lines[-1] == "check: passed"
 
 
+def test_json_format_says_the_same_checks_in_one_document(capsys: Any, host: Host) -> None:
+    """What programs read (the node installer's verify on CRI-O): every finding, and the outcome."""
+    host.install_names()
+    host.hooks.write_text(json.dumps({"prestart": [{"path": "/bin/true"}]}))
+    _, text_lines = host.check(capsys)
+    status, lines = host.check(capsys, "--format=json")
+    assert status == 0 and len(lines) == 1
+    document = json.loads(lines[0])
+    assert document["passed"] is True
+    shown = [f"{c['status']:<4}  {c['subject']}: {c['detail']}" for c in document["checks"]]
+    assert shown == text_lines[:-1]  # the same findings, without the closing line
+    host.config.write_text("[container-hooks]\npath = 1\n")
+    status, lines = host.check(capsys, "--format=json")
+    document = json.loads(lines[0])
+    assert status == 1 and document["passed"] is False
+    assert [c["subject"] for c in document["checks"] if c["status"] == "FAIL"] == ["config"]
+
+
 def test_not_installed_is_a_warning(capsys: Any, host: Host) -> None:
     status, lines = host.check(capsys)
     assert status == 0

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node.engine import digest, engine_older_than_config, handler_binary, probe_hook, require_handler, runtime_argv
+from chts.node.engine import (
+    container_check,
+    digest,
+    engine_older_than_config,
+    handler_binary,
+    probe_hook,
+    require_handler,
+    runtime_argv,
+)
 from chts.node.host import LAYOUTS, HostRoot
 
 CONTAINERD = next(layout for layout in LAYOUTS if layout.engine == "containerd" and layout.layout == "plain")
@@ -101,3 +110,25 @@ def test_the_engine_is_configured_through_its_drop_in_by_the_installed_ctk(tmp_p
     unconfigure = runtime_argv(host, CONTAINERD, "/opt/container-hooks", "container-hooks-runtime", True, False)
     assert unconfigure[2:4] == ["unconfigure", "--runtime=containerd"]
     assert unconfigure[-1] == "--drop-in" and "--set-as-default" not in unconfigure
+
+
+def check_report(*checks: tuple[str, str, str]) -> str:
+    return json.dumps({"passed": all(c[0] != "FAIL" for c in checks), "checks": [
+        {"status": status, "subject": subject, "detail": detail} for status, subject, detail in checks
+    ]})  # fmt: skip
+
+
+def test_the_container_check_of_ctk_checks_json_report() -> None:
+    """CRI-O nodes verify through `ctk check` as the host runs it: its JSON report, not a line of its text."""
+    ran = ("PASS", "container", "a container ran through /opt/x/bin/container-hooks-runtime; its probe fired")
+    report = check_report(("PASS", "config", "/etc/container-hooks/config.toml"), ran, ("PASS", "engines", "ok"))
+    assert container_check(report, "ctk check") == f"PASS  container: {ran[2]}"
+    with pytest.raises(ToolkitError, match=r"^`ctk check` failed: hooks: bad; engines: worse$"):
+        container_check(check_report(ran, ("FAIL", "hooks", "bad"), ("FAIL", "engines", "worse")), "ctk check")
+    with pytest.raises(ToolkitError, match="ran no container through the shim: no low-level runtime"):
+        container_check(check_report(("SKIP", "container", "no low-level runtime")), "ctk check")
+    with pytest.raises(ToolkitError, match="ran no container through the shim: it has no container check"):
+        container_check(check_report(("PASS", "config", "x")), "ctk check")
+    for garbage in ("PASS  container: text, not JSON", "{}", '{"checks": [{"status": "PASS"}]}'):
+        with pytest.raises(ToolkitError, match="did not answer with its JSON report"):
+            container_check(garbage, "ctk check")
