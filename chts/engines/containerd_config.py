@@ -279,6 +279,12 @@ def cri_view(document: Dict[str, Any], source: str, major: int) -> CriView:
     return CriView(default if isinstance(default, str) else None, runtimes, without_zero_values(other), disabled)
 
 
+def dumped_view(text: str, what: str) -> CriView:
+    """The CRI view of what a containerd printed as `config dump` (``text``): 2.x dumps version 3, 1.x version 2."""
+    document = parse_toml(text, what)
+    return cri_view(document, what, 2 if document.get("version") == 3 else 1)
+
+
 def effective_view(config: str, source: str) -> Tuple[CriView, str]:
     """The CRI view of ``config`` and where it came from (``file`` or the command), per ``--config-source``."""
     if source not in ("auto", "file", "command"):

@@ -142,15 +142,18 @@ def command_view(config: str, directory: str) -> Optional[EffectiveRuntimes]:
     """
     what = "crio config"
     done = run_engine_command(["crio", "--config", config, "--config-dir", directory, "config"], what, check=True)
-    if done is None:
-        return None
+    return None if done is None else printed_view(done.stdout, what)
+
+
+def printed_view(text: str, what: str) -> EffectiveRuntimes:
+    """What `crio config` printed (``text``), as CRI-O runs it: its default, its runtimes, the rest."""
     try:
-        document = toml_loads(done.stdout)
+        document = toml_loads(text)
     except toml_decode_error() as exc:
         raise ToolkitError(f"{what}: printed what is not TOML ({exc})") from None
     settings, runtimes = merged([(what, document)])
     runtime = table_at(settings, RUNTIME_KEYS, what)
-    default = runtime.pop("default_runtime", None) or commented_value(done.stdout, "default_runtime")
+    default = runtime.pop("default_runtime", None) or commented_value(text, "default_runtime")
     default = default or BUILTIN_DEFAULT
     if not runtimes:
         runtimes[default] = {}

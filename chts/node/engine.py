@@ -17,9 +17,11 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chts.base.text_files import toml_loads
+from chts.engines.containerd_config import dumped_view
+from chts.engines.crio import printed_view
 from chts.errors import ToolkitError
 from chts.node.cri_status import connect_unix, served_containerd_config
-from chts.node.files import HOST_HOOKS_DIR, ctk_path, make_directory, write_root_file
+from chts.node.files import HOST_HOOKS_DIR, ctk_path, make_directory, shim_path, write_root_file
 from chts.node.host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -27,12 +29,6 @@ PROBE_DIR = "/run/container-hooks-node"
 PROBE_ANNOTATION = "io.container-hooks.probe"
 PROBE_NAMESPACE = "container-hooks-probe"  # a containerd namespace of its own: kubelet never sees the probe
 POLL_SECONDS = 0.5
-# config `version` -> the CRI plugin's `containerd` table, which holds `runtimes` and `default_runtime_name`
-CRI_CONTAINERD_TABLE = {
-    1: ("plugins", "cri", "containerd"),
-    2: ("plugins", "io.containerd.grpc.v1.cri", "containerd"),
-    3: ("plugins", "io.containerd.cri.v1.runtime", "containerd"),
-}
 # The containerd binary k3s and rke2 unpack (they do not put one on $PATH).
 CONTAINERD_BINARY = {
     "k3s": "/var/lib/rancher/k3s/data/current/bin/containerd",
@@ -46,7 +42,7 @@ def runtime_argv(
     """`container-hooks-ctk runtime configure|unconfigure` as the host runs it, in the engine's drop-in mode."""
     argv = [ctk_path(toolkit_dir), "runtime", "configure" if configure else "unconfigure"]
     argv += [f"--runtime={layout.engine}", f"--config={layout.config}", f"--runtime-name={name}"]
-    argv += [f"--runtime-path={toolkit_dir}/bin/container-hooks-runtime"]
+    argv += [f"--runtime-path={shim_path(toolkit_dir)}"]
     if layout.engine == "crio":
         directory = drop_in_dir_of(host, layout) or os.path.join(os.path.dirname(layout.config), "crio.conf.d")
         argv.append(f"--drop-in-dir={directory}")
@@ -91,38 +87,31 @@ def digest(effective: str) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def runtimes_table(effective: str, layout: EngineLayout) -> Dict[str, Any]:
-    """The engine's table of runtimes (and, beside them, its default) in an effective configuration."""
-    try:
-        document = toml_loads(effective)
-    except ValueError:
-        raise ToolkitError(f"{layout.engine}'s effective configuration is not TOML") from None
+def effective_runtimes(effective: str, layout: EngineLayout) -> Tuple[Optional[str], Dict[str, Dict[str, Any]]]:
+    """(default runtime, runtimes) of what the engine printed as its effective configuration, read by
+    the engine modules' own rules (chts.engines): the installer knows no table of its own."""
     if layout.engine == "crio":
-        keys: Tuple[str, ...] = ("crio", "runtime")
-    else:
-        keys = CRI_CONTAINERD_TABLE.get(document.get("version", 1), CRI_CONTAINERD_TABLE[2])
-    table: Any = document
-    for key in keys:
-        table = table.get(key, {}) if isinstance(table, dict) else {}
-    return table if isinstance(table, dict) else {}
+        view = printed_view(effective, "crio config")
+        return view.default, view.runtimes
+    cri = dumped_view(effective, "containerd config dump")
+    return cri.default, cri.runtimes
 
 
 def effective_default(effective: str, layout: EngineLayout) -> Optional[str]:
-    table = runtimes_table(effective, layout)
-    default = table.get("default_runtime" if layout.engine == "crio" else "default_runtime_name")
-    return default if isinstance(default, str) else None
+    return effective_runtimes(effective, layout)[0]
 
 
 def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[str]:
     """The binary the engine's runtime handler ``name`` runs, in the effective config (None: no such handler)."""
-    runtimes = runtimes_table(effective, layout).get("runtimes", {})
-    entry = runtimes.get(name) if isinstance(runtimes, dict) else None
-    if layout.engine == "crio":
-        return None if not isinstance(entry, dict) else entry.get("runtime_path")
+    entry = effective_runtimes(effective, layout)[1].get(name)
     if not isinstance(entry, dict):
         return None
+    if layout.engine == "crio":
+        path = entry.get("runtime_path")
+        return path if isinstance(path, str) else None
     options = entry.get("options", {})
-    return options.get("BinaryName") if isinstance(options, dict) else None
+    binary = options.get("BinaryName") if isinstance(options, dict) else None
+    return binary if isinstance(binary, str) else None
 
 
 def require_handler(effective: str, layout: EngineLayout, name: str, shim: str) -> str:

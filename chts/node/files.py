@@ -24,7 +24,7 @@ import re
 import shutil
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from chts import TOOL_NAMES, __version__
+from chts import CTK, SHIM, TOOL_NAMES, __version__
 from chts.base.atomic import copy_atomically, read_bytes, symlink_atomically, write_atomically
 from chts.base.config_files import parse_json_object
 from chts.base.text_files import read_text_file
@@ -52,11 +52,11 @@ TEMP_FILE = re.compile(r"\..+\.[0-9]+\.tmp")
 
 def shim_path(toolkit_dir: str) -> str:
     """The stable host path the engine's runtime entry names."""
-    return f"{toolkit_dir}/bin/container-hooks-runtime"
+    return f"{toolkit_dir}/bin/{SHIM}"
 
 
 def ctk_path(toolkit_dir: str) -> str:
-    return f"{toolkit_dir}/bin/container-hooks-ctk"
+    return f"{toolkit_dir}/bin/{CTK}"
 
 
 def file_digest(path: str) -> str:
