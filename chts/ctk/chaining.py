@@ -12,41 +12,22 @@ switch the other engine's containers.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, Dict, Final, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from chts.base.config_files import parse_json_object
 from chts.base.file_edit import FileEdit
 from chts.base.runtime_lookup import find_runtime
+from chts.config.chains import KEY, RECORD_SUFFIX, SECTION, load_records, record_key, records_bytes
 from chts.config.edit import apply_assignments, default_config_text, read_toolkit_config
 from chts.config.toolkit import config_path, default_config, parse_config, runtimes_of
 from chts.ctk.engine_usage import runs_shim
 from chts.engines import Engine, RuntimeRequest
 from chts.errors import ToolkitError
 
-RECORD_SUFFIX = ".chains.json"
-SECTION: Final = "container-hooks-runtime"
-KEY: Final = "runtimes"
-
 
 class Chain(NamedTuple):
     edits: List[FileEdit]
     notes: List[str]
-
-
-def record_key(engine: str, engine_config: str) -> str:
-    return f"{engine}:{os.path.abspath(engine_config)}"
-
-
-def load_records(toolkit_config: str) -> Dict[str, Any]:
-    path = toolkit_config + RECORD_SUFFIX
-    text = read_toolkit_config(path)
-    return {} if text is None else parse_json_object(text, path)
-
-
-def records_bytes(records: Dict[str, Any]) -> Optional[bytes]:
-    return json.dumps(records, indent=2, sort_keys=True).encode() + b"\n" if records else None
 
 
 def toolkit_runtimes(text: Optional[str], path: str) -> List[str]:

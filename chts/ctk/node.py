@@ -18,11 +18,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Set
 
 from chts import DEFAULT_CACHE_DIR, __version__
-from chts.base.toml_edit import set_key
-from chts.config.toolkit import DEFAULT_CONFIG_PATH, SCHEMA, parse_config, runtimes_of
-from chts.ctk.chaining import KEY as CHAIN_KEY
-from chts.ctk.chaining import SECTION as CHAIN_SECTION
-from chts.ctk.chaining import load_records
+from chts.config.chains import chained_runtimes, with_chained_first
+from chts.config.toolkit import DEFAULT_CONFIG_PATH
 from chts.ctk.toolkit_files import add_command, running_archive
 from chts.errors import ToolkitError
 from chts.node.engine import (
@@ -189,19 +186,10 @@ class Node:
         """
         if item.host_path != DEFAULT_CONFIG_PATH:
             return item
-        records = load_records(self.host.path(DEFAULT_CONFIG_PATH))
-        chained = [r["runtime"] for r in records.values() if isinstance(r, dict) and isinstance(r.get("runtime"), str)]
+        chained = chained_runtimes(self.host.path(DEFAULT_CONFIG_PATH))
         if not chained:
             return item
-        text = item.data.decode()
-        runtimes = runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH))
-        wanted = [*dict.fromkeys(chained), *(r for r in runtimes if r not in chained)]
-        comment = SCHEMA[CHAIN_SECTION][CHAIN_KEY][2]
-        text = set_key(text, (CHAIN_SECTION,), CHAIN_KEY, wanted, record=False, comment=comment)
-        if runtimes_of(parse_config(text, DEFAULT_CONFIG_PATH)) != wanted:
-            raise ToolkitError(
-                f"{DEFAULT_CONFIG_PATH}: cannot keep the chained runtime {chained[0]} in the ConfigMap's file"
-            )
+        text = with_chained_first(item.data.decode(), DEFAULT_CONFIG_PATH, chained)
         return item._replace(data=text.encode())
 
     def apply(self, state: NodeState, effective: str, mode: str) -> None:

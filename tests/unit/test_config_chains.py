@@ -1,0 +1,40 @@
+"""chts.config.chains: the record of the runtime configure chained the shim to, and keeping it first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chts.config.chains import chained_runtimes, record_key, with_chained_first
+from chts.config.toolkit import parse_config, runtimes_of
+from chts.errors import ToolkitError
+
+CONFIGMAP = '# the ConfigMap\'s file\n[container-hooks-runtime]\nruntimes = ["runc", "docker-runc"]  # ours\n'
+
+
+def test_the_chained_binary_stays_first_and_the_rest_keeps_its_order(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    records = {
+        record_key("crio", "/etc/crio/crio.conf"): {"runtime": "/usr/libexec/crio/crun"},
+        record_key("containerd", "/etc/containerd/config.toml"): {"runtime": "/usr/libexec/crio/crun"},
+        "broken": "not a record",
+    }
+    Path(f"{config}.chains.json").write_text(json.dumps(records))
+    chained = chained_runtimes(str(config))
+    assert chained == ["/usr/libexec/crio/crun"]
+    text = with_chained_first(CONFIGMAP, str(config), chained)
+    assert runtimes_of(parse_config(text, "x")) == ["/usr/libexec/crio/crun", "runc", "docker-runc"]
+    assert text.startswith("# the ConfigMap's file\n")  # the file's own lines kept
+    assert with_chained_first(text, str(config), chained) == text  # already first: unchanged
+
+
+def test_no_record_means_nothing_chained(tmp_path: Path) -> None:
+    assert chained_runtimes(str(tmp_path / "config.toml")) == []
+
+
+def test_a_layout_the_line_editor_cannot_keep_is_refused(tmp_path: Path) -> None:
+    inline = 'container-hooks-runtime = { runtimes = ["runc"] }\n'
+    with pytest.raises(ToolkitError, match="config.toml"):
+        with_chained_first(inline, str(tmp_path / "config.toml"), ["/usr/bin/crun"])
