@@ -11,12 +11,15 @@ and runtime configure's chaining.
 from __future__ import annotations
 
 import copy
+import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from chts import CTK
 from chts.base.config_files import read_config_text
 from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import set_key, toml_value
 from chts.config.toolkit import (
+    DEFAULT_CONFIG_PATH,
     MAX_CONFIG_BYTES,
     SCHEMA,
     check_value,
@@ -147,3 +150,32 @@ def validate_document(text: str, path: str) -> List[str]:
                 unknown.append(f"key {key!r} in [{section}]")
     merge_over_defaults(known, path)
     return [f"{path}: unknown {what} kept; the toolkit refuses the file until it goes" for what in unknown]
+
+
+def install_config_text(config_path: str, dest: str) -> str:
+    """The config.toml install writes: the defaults, with the toolkit's paths beside this config file.
+
+    A config outside /etc/container-hooks (a test root) gets its hooks file, log and
+    hook directories next to it, so nothing of a test install lands in /etc; the ctk
+    path follows ``dest``. uninstall removes the file only while it still reads so.
+    """
+    default_dir = os.path.dirname(DEFAULT_CONFIG_PATH) + "/"
+    home = os.path.dirname(os.path.abspath(config_path)) + "/"
+
+    def rebased(value: Any) -> Any:
+        if isinstance(value, list):
+            return [rebased(item) for item in value]
+        if isinstance(value, str) and value.startswith(default_dir):
+            return home + value[len(default_dir) :]
+        return value
+
+    changes = [
+        (section, key, rebased(spec[1]))
+        for section, keys in SCHEMA.items()
+        for key, spec in keys.items()
+        if rebased(spec[1]) != spec[1]
+    ]
+    ctk = os.path.join(dest, CTK)
+    if ctk != SCHEMA["container-hooks-ctk"]["path"][1]:
+        changes.append(("container-hooks-ctk", "path", ctk))
+    return apply_assignments(default_config_text(), config_path, changes)

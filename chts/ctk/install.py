@@ -19,13 +19,13 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from chts import TOOL_NAMES
 from chts.base.atomic import copy_atomically, symlink_atomically, write_atomically
+from chts.config.edit import install_config_text
 from chts.config.toolkit import load_config, parse_config
 from chts.ctk.toolkit_files import (
     add_command,
     add_config_option,
     chosen_config_path,
     ensure_writable,
-    install_config_text,
     make_parent_directory,
     running_archive,
 )

@@ -6,9 +6,7 @@ import argparse
 import os
 from typing import Any, Optional
 
-from chts import CTK
-from chts.config.edit import apply_assignments, default_config_text
-from chts.config.toolkit import CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, SCHEMA, config_path
+from chts.config.toolkit import CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, config_path
 from chts.errors import ToolkitError
 
 
@@ -74,32 +72,3 @@ def running_archive() -> Optional[str]:
         if os.path.isfile(path):
             return path
     return None
-
-
-def install_config_text(config_path: str, dest: str) -> str:
-    """The config.toml install writes: the defaults, with the toolkit's paths beside this config file.
-
-    A config outside /etc/container-hooks (a test root) gets its hooks file, log and
-    hook directories next to it, so nothing of a test install lands in /etc; the ctk
-    path follows ``dest``. uninstall removes the file only while it still reads so.
-    """
-    default_dir = os.path.dirname(DEFAULT_CONFIG_PATH) + "/"
-    home = os.path.dirname(os.path.abspath(config_path)) + "/"
-
-    def rebased(value: Any) -> Any:
-        if isinstance(value, list):
-            return [rebased(item) for item in value]
-        if isinstance(value, str) and value.startswith(default_dir):
-            return home + value[len(default_dir) :]
-        return value
-
-    changes = [
-        (section, key, rebased(spec[1]))
-        for section, keys in SCHEMA.items()
-        for key, spec in keys.items()
-        if rebased(spec[1]) != spec[1]
-    ]
-    ctk = os.path.join(dest, CTK)
-    if ctk != SCHEMA["container-hooks-ctk"]["path"][1]:
-        changes.append(("container-hooks-ctk", "path", ctk))
-    return apply_assignments(default_config_text(), config_path, changes)
