@@ -23,7 +23,6 @@ from chts.config.toolkit import DEFAULT_CONFIG_PATH
 from chts.ctk.toolkit_files import add_command, running_archive
 from chts.errors import ToolkitError
 from chts.node.engine import (
-    PROBE_DIR,
     configure_engine,
     containers_using,
     digest,
@@ -62,6 +61,7 @@ from chts.node.host import (
     has_systemd,
     unit_of,
 )
+from chts.node.probe import PROBE_DIR
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"

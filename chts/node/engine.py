@@ -23,11 +23,9 @@ from chts.errors import ToolkitError
 from chts.node.cri_status import connect_unix, served_containerd_config
 from chts.node.files import HOST_HOOKS_DIR, ctk_path, make_directory, shim_path, write_root_file
 from chts.node.host import EngineLayout, HostRoot, drop_in_dir_of, has_systemd, unit_of
+from chts.node.probe import PROBE_ANNOTATION, PROBE_DIR, PROBE_NAMESPACE, probe_hook, probe_rootfs
 
 RUNC_V2 = "io.containerd.runc.v2"
-PROBE_DIR = "/run/container-hooks-node"
-PROBE_ANNOTATION = "io.container-hooks.probe"
-PROBE_NAMESPACE = "container-hooks-probe"  # a containerd namespace of its own: kubelet never sees the probe
 POLL_SECONDS = 0.5
 # The containerd binary k3s and rke2 unpack (they do not put one on $PATH).
 CONTAINERD_BINARY = {
@@ -298,29 +296,6 @@ def socket_accepts(path: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- a container through the handler
-
-
-def probe_hook(token: str) -> Dict[str, Any]:
-    """An oci-hooks(5) file firing only for the probe container (annotation), recording its state on the host."""
-    return {
-        "version": "1.0.0",
-        "hook": {"path": "/bin/sh", "args": ["sh", "-c", f'cat > "{PROBE_DIR}/probe-{token}.json"']},
-        "when": {"annotations": {f"^{PROBE_ANNOTATION.replace('.', '[.]')}$": f"^{token}$"}},
-        "stages": ["prestart"],
-    }
-
-
-def probe_rootfs(host: HostRoot, rootfs: str) -> List[str]:
-    """A rootfs of the host's own /usr (bind-mounted read-only) and its top-level links; ctr --mount arguments."""
-    make_directory(host.path(rootfs))
-    mounts = ["--mount", "type=bind,src=/usr,dst=/usr,options=rbind:ro"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        seen = host.path(f"/{name}", follow_last=False)
-        if os.path.islink(seen):
-            os.symlink(os.readlink(seen), host.path(f"{rootfs}/{name}", follow_last=False))
-        elif os.path.isdir(seen):
-            mounts += ["--mount", f"type=bind,src=/{name},dst=/{name},options=rbind:ro"]
-    return mounts
 
 
 def container_check(report: str, command: str) -> str:

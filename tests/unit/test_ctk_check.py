@@ -13,7 +13,7 @@ from conftest import require_binary
 from ctk_cli import run_ctk
 
 from chts.base.runtime_lookup import find_runtime
-from chts.ctk.check import is_static_elf
+from chts.node.probe import is_static_elf
 
 NAMES = ("container-hooks-runtime", "container-hooks-ctk", "container-hooks")
 

@@ -14,11 +14,11 @@ from chts.node.engine import (
     digest,
     engine_older_than_config,
     handler_binary,
-    probe_hook,
     require_handler,
     runtime_argv,
 )
 from chts.node.host import LAYOUTS, HostRoot
+from chts.node.probe import probe_hook
 
 CONTAINERD = next(layout for layout in LAYOUTS if layout.engine == "containerd" and layout.layout == "plain")
 CRIO = next(layout for layout in LAYOUTS if layout.engine == "crio")
