@@ -18,11 +18,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from chts import SHIM, TOOL_NAMES
+from chts.base.archive import running_archive
 from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
 from chts.config.toolkit import default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
 from chts.ctk.engine_usage import engine_usage
-from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path, running_archive
+from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
 from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths

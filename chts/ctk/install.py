@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
 from chts import TOOL_NAMES
+from chts.base.archive import running_archive
 from chts.base.atomic import copy_atomically, symlink_atomically, write_atomically
 from chts.config.edit import install_config_text
 from chts.config.toolkit import load_config, parse_config
@@ -27,7 +28,6 @@ from chts.ctk.toolkit_files import (
     chosen_config_path,
     ensure_writable,
     make_parent_directory,
-    running_archive,
 )
 from chts.errors import ToolkitError
 

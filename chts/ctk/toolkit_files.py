@@ -62,13 +62,3 @@ def make_parent_directory(path: str) -> None:
         raise ToolkitError(f"{directory}: exists and is not a directory") from None
     except OSError as exc:
         raise ToolkitError(f"{directory}: cannot create: {exc.strerror}") from None
-
-
-def running_archive() -> Optional[str]:
-    """The .pyz this code runs from (the first file among this module's parents); None in a source checkout."""
-    path = os.path.abspath(__file__)
-    while path != os.path.dirname(path):
-        path = os.path.dirname(path)
-        if os.path.isfile(path):
-            return path
-    return None

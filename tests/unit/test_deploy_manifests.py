@@ -11,8 +11,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from chts.ctk.node import DEFAULT_READY_FILE, DEFAULT_SOURCE_DIR, RUNTIME_NAME
+from chts.ctk.node import DEFAULT_READY_FILE, DEFAULT_SOURCE_DIR
 from chts.node.files import read_source_dir
+from chts.node.installer import RUNTIME_NAME
 from chts.node.kube_api import READY_LABEL
 
 DEPLOY = ROOT / "deploy" / "kubernetes"

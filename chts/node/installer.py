@@ -1,0 +1,315 @@
+"""The node installer's steps on one node: preflight, install, verify, label, uninstall (`ctk node` wires them).
+
+A Node is one invocation's view: its options, the host root, the engine layout, what was said.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from typing import List, Optional, Set
+
+from chts import DEFAULT_CACHE_DIR, __version__
+from chts.base.archive import running_archive
+from chts.config.chains import chained_runtimes, with_chained_first
+from chts.config.toolkit import DEFAULT_CONFIG_PATH
+from chts.errors import ToolkitError
+from chts.node.engine import (
+    configure_engine,
+    containers_using,
+    digest,
+    effective_config,
+    effective_default,
+    engine_older_than_config,
+    handler_binary,
+    main_pid,
+    require_handler,
+    restart_engine,
+    restart_mode,
+    served_handler,
+    verify_container,
+    wait_until_serving,
+)
+from chts.node.files import (
+    HOST_CONFIG_DIR,
+    NodeState,
+    SourceFile,
+    archive_files,
+    host_view,
+    install_archive,
+    is_temp_file,
+    shim_path,
+    sync_config,
+)
+from chts.node.host import (
+    EngineLayout,
+    HostRoot,
+    archive_interpreter,
+    check_python,
+    choose_layout,
+    has_systemd,
+    unit_of,
+)
+from chts.node.probe import PROBE_DIR
+
+RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
+
+
+class Node:
+    """One invocation's view of the node: options, host root, engine layout and what was said."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.host = HostRoot(args.host_root)
+        if not os.path.isdir(self.host.root):
+            raise ToolkitError(f"{self.host.root}: --host-root is not a directory (mount the node's / there)")
+        self.toolkit_dir = args.toolkit_dir
+        self.shim = shim_path(self.toolkit_dir)
+        self._layout: Optional[EngineLayout] = None
+
+    @property
+    def layout(self) -> EngineLayout:
+        if self._layout is None:
+            self._layout = choose_layout(self.host, self.args.engine)
+        return self._layout
+
+    def say(self, message: str) -> None:
+        if message and not self.args.quiet:
+            print(message)
+            sys.stdout.flush()
+
+    # ------------------------------------------------------------------------- steps
+
+    def preflight(self) -> str:
+        """Facts about the node, or the one reason it cannot run the shim; returns the restart mode."""
+        self.say(check_python(self.host, archive_interpreter(running_archive())))
+        layout = self.layout
+        self.say(f"engine: {layout.engine}, layout: {layout.layout}, config: {layout.config}")
+        manager = "systemd" if has_systemd(self.host) else "none found"
+        self.say(f"service manager: {manager} (unit {unit_of(self.host, layout)})")
+        mode = restart_mode(self.host, layout, self.args.restart_mode)
+        self.say(f"restart mode: {mode}")
+        return mode
+
+    def install(self, mode: str) -> None:
+        for line in install_archive(self.host, self.toolkit_dir, archive_to_install()):
+            self.say(line)
+        state = NodeState(self.host, self.toolkit_dir)
+        self.sync(state)
+        before = effective_config(self.host, self.layout)
+        if state.applied is None:
+            state.applied = digest(before)  # what the running engine has: nothing of ours yet
+        self.configure(state, True)
+        after = effective_config(self.host, self.layout)
+        self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
+        self.apply(state, after, mode)
+
+    def configure(self, state: NodeState, configure: bool) -> None:
+        """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
+        backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
+        if state.pending is None:  # else a configure was killed: what it made since its listing is ours too
+            state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in self.watched()}
+            state.save()  # before configure writes anything (write-ahead)
+        set_as_default = self.args.set_as_default and configure
+        self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
+        self.record_configured(state)
+
+    def watched(self) -> List[str]:
+        """The host directories `runtime configure` may create files in: the engine config's, its drop-in
+        directories (conf.d for --drop-in, k3s's config.toml.d, crio.conf.d), the toolkit config's."""
+        engine_dir = os.path.dirname(self.layout.config)
+        drop_ins = [f"{engine_dir}/{name}" for name in ("conf.d", "config.toml.d", "crio.conf.d")]
+        return [engine_dir, *drop_ins, HOST_CONFIG_DIR]
+
+    def record_configured(self, state: NodeState) -> None:
+        """Record what appeared in the watched directories since state.pending was listed (a finished
+        configure, or a killed one); a temporary file of a killed write is removed instead."""
+        if state.pending is None:
+            return
+        for directory, listed in state.pending.items():
+            for name in sorted(entries(self.host.path(directory)) - set(listed)):
+                seen = self.host.path(f"{directory}/{name}", follow_last=False)
+                if is_temp_file(name):  # configure is not running: no writer of it is left
+                    os.unlink(seen)
+                    continue
+                created = host_view(self.host, seen)
+                if created not in state.created:
+                    state.created.append(created)
+        state.pending = None
+        state.save()
+
+    def sync(self, state: NodeState) -> List[str]:
+        source = self.args.source_dir
+        if not os.path.isdir(source):
+            self.say(f"{source}: no hooks ConfigMap mounted; /etc/container-hooks left as it is")
+            return []
+        changes = sync_config(self.host, state, source, self.keep_chain)
+        for line in changes or ["/etc/container-hooks: in sync with the ConfigMap"]:
+            self.say(line)
+        return changes
+
+    def keep_chain(self, item: SourceFile) -> SourceFile:
+        """The ConfigMap's config.toml with the low-level runtime `runtime configure` chained the shim to.
+
+        configure records in config.toml.chains.json the binary the engine's default ran (crun,
+        nvidia-container-runtime ...) and puts it first in the runtimes list; a ConfigMap sync must
+        not take it away, or the shim would switch those containers to another runtime.
+        """
+        if item.host_path != DEFAULT_CONFIG_PATH:
+            return item
+        chained = chained_runtimes(self.host.path(DEFAULT_CONFIG_PATH))
+        if not chained:
+            return item
+        text = with_chained_first(item.data.decode(), DEFAULT_CONFIG_PATH, chained)
+        return item._replace(data=text.encode())
+
+    def apply(self, state: NodeState, effective: str, mode: str) -> None:
+        """Restart the engine when what it runs with differs from ``effective``, and wait for it to serve."""
+        reason = self.restart_reason(state, effective, mode)
+        if reason is None:
+            self.say(f"{self.layout.engine} runs its effective configuration: no restart")
+            state.save()
+            return
+        self.say(f"{self.layout.engine} needs a restart: {reason}")
+        self.say(restart_engine(self.host, self.layout, mode))
+        if mode != "none":
+            self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+            if handler_binary(effective, self.layout, RUNTIME_NAME) is not None:
+                self.require_served(effective)
+            state.applied = digest(effective)
+        state.save()
+
+    def restart_reason(self, state: NodeState, effective: str, mode: str) -> Optional[str]:
+        """Why the running engine may not run ``effective`` (None: it does, as far as can be told).
+
+        containerd is asked what it serves (CRI status); CRI-O cannot be, so a process older than a file
+        of its configuration counts instead.
+        """
+        if state.applied != digest(effective):
+            return "its effective configuration changed"
+        if mode == "none" or handler_binary(effective, self.layout, RUNTIME_NAME) is None:
+            return None
+        if self.layout.engine == "containerd":
+            try:
+                return self.served_problem(effective)
+            except ToolkitError as exc:
+                return f"it cannot be asked what it serves ({exc})"
+        pid = main_pid(self.host, unit_of(self.host, self.layout))
+        return engine_older_than_config(self.host, self.layout, effective, pid)
+
+    def served_problem(self, effective: str) -> Optional[str]:
+        default = RUNTIME_NAME if effective_default(effective, self.layout) == RUNTIME_NAME else None
+        return served_handler(self.host, self.layout, RUNTIME_NAME, self.shim, default)
+
+    def require_served(self, effective: str) -> None:
+        problem = self.served_problem(effective)
+        if problem:
+            raise ToolkitError(problem)
+        if self.layout.engine == "containerd":
+            self.say(f"containerd serves runtime handler {RUNTIME_NAME!r} running {self.shim} (CRI status)")
+
+    def verify(self) -> None:
+        effective = effective_config(self.host, self.layout)
+        require_handler(effective, self.layout, RUNTIME_NAME, self.shim)
+        self.require_served(effective)
+        NodeState(self.host, self.toolkit_dir).make_hook_directories(self.host)  # the probe hook goes in hooks.d
+        self.say(verify_container(self.host, self.layout, self.shim, self.run_on_host))
+        write_ready_file(self.args.ready_file, f"{__version__} {self.shim}\n")
+        self.say(f"wrote {self.args.ready_file}")
+        self.label("true")
+
+    def run_on_host(self, argv: List[str]) -> str:
+        return self.host.run(argv, "probe container", timeout=self.args.engine_timeout)
+
+    def label(self, value: Optional[str]) -> None:
+        # here, not at the top: every other ctk command would pay for importing ssl and urllib at start
+        from chts.node.kube_api import READY_LABEL, in_cluster, set_node_label
+
+        api = in_cluster(self.args.api_server, self.args.token_file, self.args.ca_file)
+        if api is None:
+            self.say(f"not in a cluster (no KUBERNETES_SERVICE_HOST): node label {READY_LABEL} not changed")
+            return
+        node = self.args.node_name or os.environ.get("NODE_NAME")
+        if not node:
+            raise ToolkitError("no node name: set NODE_NAME (the downward API's spec.nodeName) or --node-name")
+        set_node_label(api, node, READY_LABEL, value)
+        self.say(f"node {node}: label {READY_LABEL}={value}" if value else f"node {node}: label {READY_LABEL} removed")
+
+    def uninstall(self, mode: str) -> None:
+        remove_ready_file(self.args.ready_file)
+        self.label(None)
+        state = NodeState(self.host, self.toolkit_dir)
+        if os.path.exists(self.host.path(self.shim)):
+            before = effective_config(self.host, self.layout)
+            if handler_binary(before, self.layout, RUNTIME_NAME) is not None:
+                if state.applied is None:
+                    state.applied = digest(before)
+                self.configure(state, False)
+                self.apply(state, effective_config(self.host, self.layout), mode)
+        self.record_configured(state)  # an install killed in its configure, and no unconfigure to run
+        for host_path in list(state.managed):
+            self.say(state.give_back(self.host, host_path))
+        for line in state.remove_created(self.host):
+            self.say(line)
+        state.remove()
+        try:
+            os.rmdir(self.host.path(PROBE_DIR))  # verify's, empty unless a probe is running
+        except OSError:
+            pass
+        users = containers_using(self.host, self.layout, self.shim)
+        if users:
+            self.say(
+                f"kept {self.toolkit_dir}: {len(users)} container(s) started through it still exist "
+                f"({', '.join(users[:3])}{', ...' if len(users) > 3 else ''}) and {self.layout.engine} needs it "
+                "to stop them; run uninstall again once they are gone"
+            )
+            return
+        for path, is_dir in archive_files(self.host, self.toolkit_dir):
+            if is_dir:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    continue
+            elif os.path.lexists(path):
+                os.unlink(path)
+            else:
+                continue
+            self.say(f"removed {host_view(self.host, path)}")
+        # what the shim compiled and parsed on this host (its code and parse caches): nothing runs it any more
+        caches = self.host.path(DEFAULT_CACHE_DIR, follow_last=False)
+        if os.path.isdir(caches) and not os.path.islink(caches):
+            shutil.rmtree(caches, ignore_errors=True)
+            self.say(f"removed {DEFAULT_CACHE_DIR} (the shim's caches)")
+
+
+def archive_to_install() -> str:
+    archive = running_archive()
+    if archive is None:
+        raise ToolkitError("node install copies the .pyz it runs from: run it as container-hooks-toolkit.pyz")
+    return archive
+
+
+def entries(directory: str) -> Set[str]:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
+
+
+def write_ready_file(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def remove_ready_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# ----------------------------------------------------------------------------- commands
