@@ -13,6 +13,7 @@ from typing import List, Optional, Set
 
 from chts import DEFAULT_CACHE_DIR, __version__
 from chts.base.archive import running_archive
+from chts.base.atomic import write_atomically
 from chts.config.chains import chained_runtimes, with_chained_first
 from chts.config.toolkit import DEFAULT_CONFIG_PATH
 from chts.errors import ToolkitError
@@ -299,10 +300,9 @@ def entries(directory: str) -> Set[str]:
 
 
 def write_ready_file(path: str, text: str) -> None:
+    """The readiness probe's file (in the pod, not the host), written whole or not at all."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.rename(path + ".tmp", path)
+    write_atomically(path, text.encode(), mode=0o644)
 
 
 def remove_ready_file(path: str) -> None:
