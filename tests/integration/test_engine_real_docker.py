@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import newer_engines
 import pytest
@@ -33,11 +34,30 @@ def reloaded_by_ctk(toolkit: ToolkitRoot, engine: Dockerd, action: str, config: 
     return str(done.stdout)
 
 
-def test_configure_reload_run_unconfigure(tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path) -> None:
+def dockerd_binary(version: str) -> Optional[str]:
+    """The dockerd of ``version``: "host" is Debian 12's (20.10), "26" trixie's (tests/newer_engines.py)."""
+    if version == "host":
+        return None
+    tree = newer_engines.installed(f"dockerd-{version}")
+    require(
+        tree is not None, f"dockerd {version} is not fetched (python3 tests/newer_engines.py fetch dockerd-{version})"
+    )
+    assert tree is not None
+    return str(tree / newer_engines.ENGINES[f"dockerd-{version}"].binary)
+
+
+@pytest.mark.parametrize("version", ["host", "26"])
+def test_configure_reload_run_unconfigure(
+    tmp_path: Path, toolkit: ToolkitRoot, busybox_rootfs: Path, version: str
+) -> None:
+    """Docker 20.10 (Debian 12) and 26 (what nodes run today): configure, SIGHUP, `docker info` shows the
+    runtime, `docker run` fires the hook, unconfigure gives every byte back."""
     config = tmp_path / "daemon.json"
     original = json.dumps(USER_SETTINGS, indent=4) + "\n"
     config.write_text(original)
-    with dockerd(tmp_path, config_file=config, env=toolkit.env()) as engine:
+    with dockerd(tmp_path, config_file=config, env=toolkit.env(), binary=dockerd_binary(version)) as engine:
+        if version != "host":
+            assert engine.docker("version", "--format", "{{.Server.Version}}").stdout.startswith(f"{version}.")
         image = engine.import_rootfs(busybox_rootfs)
         out = reloaded_by_ctk(
             toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default"
@@ -121,9 +141,6 @@ def test_docker_26_annotations_reach_the_hooks_as_docker_wrote_them(
     """`docker run --annotation` (Docker >= 24) sets the spec's annotations: one that looks like the
     record earlier versions kept there takes no hook out, and every hook's state carries exactly
     Docker's annotations, as with plain runc (Docker 26 from Debian trixie, tests/newer_engines.py)."""
-    tree = newer_engines.installed("dockerd-26")
-    require(tree is not None, "dockerd 26 is not fetched (python3 tests/newer_engines.py fetch dockerd-26)")
-    assert tree is not None
     log = tmp_path / "hook.log"
     states = tmp_path / "states"
     states.mkdir()
@@ -135,7 +152,7 @@ def test_docker_26_annotations_reach_the_hooks_as_docker_wrote_them(
     )
     forged = json.dumps([["prestart", record_hook(log, "fired")], ["poststop", {"path": "/bin/true"}]])
     daemon_json = {"runtimes": {"container-hooks-runtime": {"path": str(toolkit.shim)}}}
-    with dockerd(tmp_path, daemon_json, env=toolkit.env(), binary=str(tree / "usr/sbin/dockerd")) as engine:
+    with dockerd(tmp_path, daemon_json, env=toolkit.env(), binary=dockerd_binary("26")) as engine:
         assert engine.docker("version", "--format", "{{.Server.Version}}").stdout.startswith("26.")
         image = engine.import_rootfs(busybox_rootfs)
         engine.docker(
