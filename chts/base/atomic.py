@@ -138,26 +138,29 @@ def temp_name(directory: str, name: str, pid: int) -> str:
     return f"{directory.rstrip('/')}/.{name}.{pid}.tmp"
 
 
-def remove_stale_temps(path: str) -> None:
-    """Remove temporary files a killed writer left beside ``path`` (kill -9 mid-write): those of
-    processes that no longer exist. Never fails: a file left over is only clutter."""
+def remove_stale_temps(path: str, *beside: str) -> None:
+    """Remove temporary files a killed writer left beside ``path`` (kill -9 mid-write), and beside each
+    of ``beside`` (files of the same directory: one listing serves all): those of processes that no
+    longer exist. Never fails: a file left over is only clutter."""
     directory, _, name = _real_path(path).rpartition("/")
     directory = directory or "."
-    prefix = f".{name}."
+    names = [name, *(other.rpartition("/")[2] for other in beside)]
     try:
-        names = posix.listdir(directory)
+        entries = posix.listdir(directory)
     except (OSError, ValueError):
         return
-    for entry in names:
-        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+    for entry in entries:
+        if not entry.endswith(".tmp"):
             continue
-        pid = entry[len(prefix) : -len(".tmp")]
-        if not pid.isdigit() or int(pid) == posix.getpid() or _alive(int(pid)):
-            continue
-        try:
-            posix.unlink(temp_name(directory, name, int(pid)))
-        except OSError:
-            pass
+        for name in names:
+            prefix = f".{name}."
+            pid = entry[len(prefix) : -len(".tmp")] if entry.startswith(prefix) else ""
+            if not pid.isdigit() or int(pid) == posix.getpid() or _alive(int(pid)):
+                continue
+            try:
+                posix.unlink(temp_name(directory, name, int(pid)))
+            except OSError:
+                pass
 
 
 def _alive(pid: int) -> bool:

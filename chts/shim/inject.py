@@ -175,8 +175,7 @@ def inject(call: RuncCall, config: Config, config_error: Optional[str]) -> None:
             return
         from chts.base.atomic import remove_stale_temps, write_atomically
 
-        remove_stale_temps(spec_path)
-        remove_stale_temps(record_path(spec_path))
+        remove_stale_temps(spec_path, record_path(spec_path))
         if has_marker(spec_text.spec):
             log.info(
                 f"{call.command}: marker hook present, spec already done", id=call.container_id, bundle=call.bundle
