@@ -37,8 +37,11 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-# What a unit run needs from the tree; dist/, .tox/ and the integration tests stay behind.
-COPIED = ("chts", "tests", "pyproject.toml")
+# The sandbox is the whole tree but for what git ignores (build output, caches, virtualenvs) and
+# git's own files: whatever the tests import (build.py for conftest.py, today) comes along, so a
+# new top-level import cannot break the baseline unseen again (issue 22).
+LEFT_BEHIND_AT_TOP = (".git", ".tox", "dist", "build")
+LEFT_BEHIND = ("__pycache__", "*.pyc", "*.pyz", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis")
 
 # Test files beyond tests/unit/test_<name>.py (or test_<package>_<name>.py) that exercise a
 # module directly: the suite's score counts a kill by any test that calls the module.
@@ -312,44 +315,58 @@ def choose(items: List[Tuple[str, Mutation]], spec: str, sample: int, seed: int)
     return sorted(items, key=lambda item: (item[1].line, item[1].index, item[1].arg))
 
 
+class BaselineFailure(Exception):
+    """The tests fail on the unmutated module: every mutant would "die", and no score means anything."""
+
+
+def _left_behind(directory: str, names: List[str]) -> List[str]:
+    ignored = set(shutil.ignore_patterns(*LEFT_BEHIND)(directory, names))
+    if Path(directory) == ROOT:
+        ignored.update(name for name in names if name in LEFT_BEHIND_AT_TOP)
+    return sorted(ignored)
+
+
 class Sandbox:
     """A private copy of the tree that one mutant at a time is written into."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="chts-mutation-"))
-        for name in COPIED:
-            source = ROOT / name
-            target = self.root / name
-            if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                shutil.copy2(source, target)
+        shutil.copytree(ROOT, self.root, ignore=_left_behind, symlinks=True, dirs_exist_ok=True)
+        self.output = ""
 
-    def run(self, module: str, source: str, tests: Sequence[str], timeout: float) -> Tuple[str, float]:
-        """'passed', 'failed' or 'timeout' for the tests with ``source`` in place of ``module``."""
+    def run(
+        self, module: str, source: str, tests: Sequence[str], timeout: float, keep_output: bool = False
+    ) -> Tuple[str, float]:
+        """'passed', 'failed' or 'timeout' for the tests with ``source`` in place of ``module``.
+
+        With ``keep_output``, pytest's output is kept in ``self.output`` (for the baseline's report).
+        """
         target = self.root / module
         original = target.read_bytes()
         target.write_text(source)
         env = dict(os.environ, PYTHONPATH=str(self.root), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
         started = time.monotonic()
-        process = subprocess.Popen(
-            [*command, *tests],
-            cwd=self.root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = process.wait(timeout=timeout)
-            outcome = "passed" if code == 0 else "failed"
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            outcome = "timeout"
-        finally:
-            target.write_bytes(original)
+        with tempfile.TemporaryFile() as output:
+            process = subprocess.Popen(
+                [*command, *tests],
+                cwd=self.root,
+                env=env,
+                stdout=output if keep_output else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if keep_output else subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                code = process.wait(timeout=timeout)
+                outcome = "passed" if code == 0 else "failed"
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                outcome = "timeout"
+            finally:
+                target.write_bytes(original)
+            output.seek(0)
+            self.output = output.read().decode("utf-8", "replace") if keep_output else ""
         return outcome, time.monotonic() - started
 
     def remove(self) -> None:
@@ -377,10 +394,9 @@ def mutate_module(spec: str, sample: int, seed: int, jobs: int, log: bool) -> Mo
     sandboxes = [Sandbox() for _ in range(max(1, jobs))]
     try:
         # The unmutated module, as ast.unparse writes it, must pass: else every mutant "dies".
-        outcome, baseline = sandboxes[0].run(module, original, tests, timeout=600)
+        outcome, baseline = sandboxes[0].run(module, original, tests, timeout=600, keep_output=True)
         if outcome != "passed":
-            result.error = f"the tests fail on the unmutated module ({' '.join(tests)})"
-            return result
+            raise BaselineFailure(baseline_message(module, tests, outcome, sandboxes[0].output))
         timeout = 3 * baseline + 10
         work: queue.Queue[Tuple[str, Mutation]] = queue.Queue()
         for item in chosen:
@@ -415,6 +431,22 @@ def mutate_module(spec: str, sample: int, seed: int, jobs: int, log: bool) -> Mo
     return result
 
 
+def baseline_message(module: str, tests: Sequence[str], outcome: str, output: str) -> str:
+    """Why no mutant of ``module`` can be judged, with the end of pytest's output (the cause)."""
+    what = "time out" if outcome == "timeout" else "fail"
+    tail = [line for line in output.splitlines() if line.strip()][-30:]
+    lines = [
+        f"mutation: the tests {what} on the unmutated {module}, so no mutant can be judged: "
+        f"fix this first (tests: {' '.join(tests)}; the tree is copied from {ROOT} but for what git ignores)",
+        "pytest said:",
+        *(f"  {line}" for line in tail),
+    ]
+    causes = [line.strip() for line in tail if line.startswith(("E ", "ERROR")) or "Error:" in line]
+    if causes:
+        lines.append(f"mutation: cause: {causes[0]}")
+    return "\n".join(lines)
+
+
 def report(results: Sequence[ModuleResult], sample: int, seed: int) -> str:
     lines = [f"mutation testing, {time.strftime('%Y-%m-%d')}, seed {seed}, up to {sample} mutants per module", ""]
     lines.append(f"{'module':44} {'mutants':>8} {'killed':>7} {'survived':>9} {'score':>6}")
@@ -436,14 +468,41 @@ def report(results: Sequence[ModuleResult], sample: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+def seed_of(text: str) -> int:
+    """``--seed``: a number, or ``commit`` for one taken from the checked-out commit (so each
+    submission samples other mutants), or the time when there is no git to ask."""
+    if text != "commit":
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: a number or 'commit'") from None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        return int(head[:8], 16)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        seed = int(time.time())
+        print(f"mutation: no git commit to seed from, seed {seed} from the time", file=sys.stderr)
+        return seed
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("modules", nargs="+", help="chts/x.py, or chts/x.py:func,Class.method to mutate only those")
     parser.add_argument("--sample", type=int, default=60, help="mutants per module (0: all); default 60")
-    parser.add_argument("--seed", type=int, default=1, help="the sample's seed; default 1")
+    parser.add_argument(
+        "--seed", type=seed_of, default=1, help="the sample's seed, or 'commit' for one from git's HEAD; default 1"
+    )
     parser.add_argument("--jobs", "-j", type=int, default=1, help="mutants run at once; default 1")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 when a module scores below this")
+    parser.add_argument(
+        "--fail-under-total",
+        type=float,
+        default=0.0,
+        help="exit 1 when all modules' mutants together score below this (for small samples)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="print each mutant's outcome to stderr")
     args = parser.parse_args(argv)
     if sys.version_info < (3, 9):
@@ -451,11 +510,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for spec in args.modules:
         if not (ROOT / spec.partition(":")[0]).is_file():
             parser.error(f"{spec}: no such module under {ROOT}")
+    print(f"mutation: seed {args.seed}, up to {args.sample or 'all'} mutants per module", file=sys.stderr)
 
     results = []
     for spec in args.modules:
         started = time.monotonic()
-        result = mutate_module(spec, args.sample, args.seed, args.jobs, args.verbose)
+        try:
+            result = mutate_module(spec, args.sample, args.seed, args.jobs, args.verbose)
+        except BaselineFailure as failure:
+            print(failure, file=sys.stderr)
+            return 2
         score = f"{result.score:.2f}" if result.score is not None else result.error
         print(f"{spec}: {score} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
         for mutation in result.survivors:  # as each module ends: a long run is useful before it finishes
@@ -478,6 +542,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ]
         Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
     low = [r for r in results if r.error or (r.score is not None and r.score < args.fail_under)]
+    killed = sum(r.killed for r in results)
+    total = killed + sum(len(r.survivors) for r in results)
+    if total:
+        print(f"\nall modules: {killed}/{total} killed, score {killed / total:.2f}")
+    if total and killed / total < args.fail_under_total:
+        print(f"mutation: total score {killed / total:.2f} is below {args.fail_under_total}", file=sys.stderr)
+        return 1
+    for r in low:
+        print(f"mutation: {r.path}: {r.error or f'score {r.score:.2f} is below {args.fail_under}'}", file=sys.stderr)
     return 1 if low else 0
 
 
