@@ -121,7 +121,8 @@ def small_tree(root: Path, with_helper: bool) -> None:
     (root / "tests" / "unit").mkdir(parents=True)
     (root / "tests" / "conftest.py").write_text("import helper  # noqa: F401\n")
     (root / "tests" / "unit" / "test_x.py").write_text(
-        "from chts.x import f\n\n\ndef test_f() -> None:\n    assert f(2) == 3 and f(1) == 2 and f(-1) == 0 and f(0) == 0\n"
+        "from chts.x import f\n\n\ndef test_f() -> None:\n"
+        "    assert f(2) == 3 and f(1) == 2 and f(-1) == 0 and f(0) == 0\n"
     )
     if with_helper:
         (root / "helper.py").write_text("VALUE = 1\n")
