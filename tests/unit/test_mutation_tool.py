@@ -142,9 +142,10 @@ def test_the_sandbox_holds_whatever_the_tests_import_but_not_build_output(
         assert not any((sandbox.root / junk).exists() for junk in (".git", ".tox", "dist"))
     finally:
         sandbox.remove()
-    assert tool.main(["chts/x.py", "--sample", "0", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "chts/x.py" in out and "1.00" in out
+    for shared in ([], ["--shared-baseline", "-j", "2"]):
+        assert tool.main(["chts/x.py", "--sample", "0", "--seed", "3", *shared]) == 0
+        out = capsys.readouterr().out
+        assert "chts/x.py" in out and "8/8" in out and "1.00" in out
 
 
 def test_the_real_tree_s_sandbox_has_what_conftest_imports(tool: Any) -> None:
@@ -156,12 +157,13 @@ def test_the_real_tree_s_sandbox_has_what_conftest_imports(tool: Any) -> None:
         sandbox.remove()
 
 
+@pytest.mark.parametrize("shared", [[], ["--shared-baseline"]])
 def test_a_failing_baseline_stops_the_run_naming_the_cause(
-    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], shared: List[str]
 ) -> None:
     small_tree(tmp_path, with_helper=False)
     monkeypatch.setattr(tool, "ROOT", tmp_path)
-    assert tool.main(["chts/x.py", "--sample", "0"]) == 2
+    assert tool.main(["chts/x.py", "--sample", "0", *shared]) == 2
     err = capsys.readouterr().err
     assert "mutation: the tests fail on the unmutated chts/x.py, so no mutant can be judged" in err
     assert "mutation: cause: " in err and "No module named 'helper'" in err
