@@ -115,3 +115,11 @@ def test_importing_it_loads_neither_os_nor_typing() -> None:
     env = {"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")}
     run = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=root, env=env)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_a_config_path_that_is_not_utf8_is_recorded_byte_for_byte(cache: Path, tmp_path: Path) -> None:
+    config = os.fsdecode(os.fsencode(str(tmp_path)) + b"/conf\xff.toml")  # as the shim gets it from argv
+    runtime_record.renew(config, ["runc"], False)
+    assert (cache / runtime_record.RECORD_NAME).read_bytes() == (
+        f"{HEADER}\n".encode() + os.fsencode(config) + b"\nabsent\nrunc\n"
+    )
