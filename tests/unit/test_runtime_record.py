@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_two_seconds_after_its_change_a_config_is_recorded(
 ) -> None:
     config = aged_config(tmp_path)
     now = config.stat().st_mtime_ns + age_ns
-    monkeypatch.setattr(runtime_record.time, "time_ns", lambda: now)
+    monkeypatch.setattr(time, "time_ns", lambda: now)
     runtime_record.renew(str(config), ["runc"], False)
     assert (cache / runtime_record.RECORD_NAME).exists() is recorded
 
