@@ -194,3 +194,19 @@ def test_load_config_is_served_from_the_cache(tmp_path: Path, cache_dir: Path, m
 
     monkeypatch.setattr(toolkit_config, "load_config", unread)
     assert cache.load_config(path) == (config, None)
+
+
+def test_a_key_naming_a_path_that_is_not_utf8_is_cached(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    key = "hooks:" + os.fsdecode(b"/etc/conf\xff.toml")  # a config path from argv, surrogate-escaped
+    cache.write(key, signed(source), "plan")
+    assert cache.read(key) == "plan"
+
+
+def test_only_write_bits_for_group_and_others_make_a_file_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "entry"
+    path.write_bytes(b"data")
+    for mode, readable in ((0o600, True), (0o711, True), (0o604, True), (0o620, False), (0o602, False)):
+        path.chmod(mode)
+        found = cache.read_own_file(str(path))
+        assert (found is not None and found[0] == b"data") is readable, oct(mode)
