@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import posix
 from pathlib import Path
@@ -333,15 +334,20 @@ def test_the_temporary_is_private_while_it_is_written(
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def test_a_failed_rename_closes_only_its_own_descriptor_and_leaves_no_temp(tmp_path: Path) -> None:
+def test_a_failed_rename_closes_only_its_own_descriptor_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_rename(source: str, destination: str) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))  # as a racing mount or a full disk would
+
     target = tmp_path / "config.json"
-    target.mkdir()
-    (target / "inside").write_text("")  # a non-empty directory: the rename fails after the write
     before = sorted(os.listdir("/proc/self/fd"))
-    with pytest.raises((ToolkitError, OSError)):
+    monkeypatch.setattr(posix, "rename", failing_rename)
+    with pytest.raises(ToolkitError, match=f"^{target}: cannot write: Invalid cross-device link$"):
         write_atomically(str(target), b"{}", mode=0o600)
+    monkeypatch.undo()
     assert sorted(os.listdir("/proc/self/fd")) == before
-    assert sorted(os.listdir(tmp_path)) == ["config.json"]
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_copy_that_cannot_be_installed_leaves_no_temp(tmp_path: Path) -> None:
