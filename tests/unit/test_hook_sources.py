@@ -487,3 +487,18 @@ def test_a_hooks_directory_no_reader_expected_is_a_problem_naming_it(root: Root)
     config["container-hooks"]["hooks-dirs"] = [str(root.dirs[0]) + "\0x"]
     _, _, problems = scan_hook_sources(config)
     assert len(problems) == 1 and problems[0].startswith(f"{root.dirs[0]}\0x: cannot use hooks directory: ")
+
+
+def test_a_hooks_directory_written_with_a_trailing_slash_names_its_files_once(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x")
+    config = root.config()
+    config["container-hooks"]["hooks-dirs"] = [str(root.dirs[0]) + "/"]
+    planned, _, problems = scan_hook_sources(config)
+    assert problems == [] and [entry["source"] for entry in planned] == [str(root.dirs[0] / "10-x.json")]
+
+
+def test_a_hooks_file_no_reader_expected_is_a_problem_naming_it(root: Root) -> None:
+    config = root.config()
+    config["container-hooks"]["path"] = str(root.hooks_json) + "\0x"
+    _, _, problems = scan_hook_sources(config)
+    assert len(problems) == 1 and problems[0].startswith(f"{root.hooks_json}\0x: cannot use hooks file: ")
