@@ -263,3 +263,9 @@ def test_drop_ins_named_after_ours_or_in_a_subdirectory_are_read_after_it() -> N
 def test_an_unknown_runtime_has_no_low_level_runtime(crio_etc: Path) -> None:
     effective = ENGINE.effective(str(crio_etc / "crio.conf"), "file")
     assert ENGINE.low_level_runtime(effective, "no-such-runtime") is None
+
+
+def test_an_empty_runtime_path_means_the_name_in_path(tmp_path: Path) -> None:
+    config = write(tmp_path / "crio.conf", '[crio.runtime.runtimes.sh]\nruntime_path = ""\n')
+    effective = ENGINE.effective(str(config), "file")
+    assert (ENGINE.low_level_runtime(effective, "sh") or "").endswith("/sh")
