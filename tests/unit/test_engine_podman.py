@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ctk_cli import run_ctk
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
 from chts.engines.podman import ENGINE
+from chts.errors import ToolkitError
 from chts.toolkit_config import toml_loads
 
 ORIGINAL = """\
@@ -128,3 +130,14 @@ def test_podman_is_pointed_at_a_file_only_when_nothing_else_names_one(tmp_path: 
     monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "set.conf"))
     ENGINE.effective(str(tmp_path / "containers.conf"), "command")
     assert (bin_dir / "conf").read_text().strip() == str(tmp_path / "set.conf")
+
+
+def test_podman_info_refusing_or_answering_without_a_runtime_is_one_line(tmp_path: Path, monkeypatch: Any) -> None:
+    config = tmp_path / "containers.conf"
+    config.write_text("")
+    fake_binary(tmp_path / "bin", monkeypatch, "podman", "echo 'Error: bad config' >&2\nexit 125\n")
+    with pytest.raises(ToolkitError, match="^podman info refused it: Error: bad config"):
+        ENGINE.effective(str(config), "command")
+    fake_binary(tmp_path / "bin", monkeypatch, "podman", "echo '{\"host\": {}}'\n")
+    with pytest.raises(ToolkitError, match="^podman info: its output has no host.ociRuntime name and path$"):
+        ENGINE.effective(str(config), "command")
