@@ -11,7 +11,7 @@ written for it. Score = killed / (killed + survived).
 
     python3 tests/mutation/run.py chts/merge.py chts/atomic.py --sample 60 --seed 1
     python3 tests/mutation/run.py 'chts/ctk/config.py:set_value,unset_value'   # only these functions
-    python3 tests/mutation/run.py --sample 2 --seed commit --fail-under-total 0.8   # CI: the listed set
+    python3 tests/mutation/run.py --sample 2 --seed commit --fail-under-total 0.75  # CI: the listed set
 
 Standard library only; needs Python 3.9+ (ast.unparse). `tox -e mutation` runs the project's set.
 """
