@@ -354,7 +354,9 @@ def tests_for(module: str) -> List[str]:
     names = [f"tests/unit/test_{stem}.py", f"tests/unit/test_{parent}_{stem}.py"]
     found = [name for name in names if (ROOT / name).is_file()]
     found += [name for name in EXTRA_TESTS.get(module, ()) if name not in found]
-    return found
+    # In the suite's own (sorted) order, the baseline's too: some test files leave state that others,
+    # run after them in one process, trip on (seen: SIGPIPE in test_precreate.py).
+    return sorted(found)
 
 
 def choose(items: List[Tuple[str, Mutation]], spec: str, sample: int, seed: int) -> List[Tuple[str, Mutation]]:
@@ -500,9 +502,7 @@ def run_plans(
                 return
             if item is None:
                 sources = {plan.module: plan.original for plan in group}
-                # In the suite's own (sorted) order: some test files leave state that others,
-                # run after them in one process, trip on (seen: SIGPIPE in test_precreate.py).
-                tests = sorted({test for plan in group for test in plan.tests})
+                tests = sorted({test for plan in group for test in plan.tests})  # as tests_for: sorted
                 outcome, seconds = sandbox.run_with(sources, tests, 600, keep_output=True)
                 with lock:
                     if outcome != "passed":
