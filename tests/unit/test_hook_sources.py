@@ -502,3 +502,13 @@ def test_a_hooks_file_no_reader_expected_is_a_problem_naming_it(root: Root) -> N
     config["container-hooks"]["path"] = str(root.hooks_json) + "\0x"
     _, _, problems = scan_hook_sources(config)
     assert len(problems) == 1 and problems[0].startswith(f"{root.hooks_json}\0x: cannot use hooks file: ")
+
+
+def test_a_hooks_file_others_can_write_is_named_as_the_hooks_file(root: Root) -> None:
+    root.hooks_json.write_text("{}")
+    root.hooks_json.chmod(0o646)
+    _, _, problems = scan_hook_sources(root.config())
+    assert problems == [
+        f"{root.hooks_json}: refusing hooks file writable by others (mode 0646): "
+        f"hooks run as root (chmod go-w {root.hooks_json})"
+    ]
