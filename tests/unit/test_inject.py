@@ -391,3 +391,11 @@ def test_the_plan_is_the_same_from_the_cache_and_its_problems_are_applied_each_t
     assert planned_hooks(config, second) == planned  # type: ignore[arg-type]
     assert len(first.lines) == len(second.lines) == 1 and first.lines == second.lines
     assert any(name.startswith("hooks-") for name in os.listdir(tmp_path / "cache"))  # it was cached
+
+
+@pytest.mark.parametrize("indent", [2, 4, "\t"])
+def test_a_stage_the_spec_did_not_have_is_indented_like_the_rest(indent: Any) -> None:
+    spec: Dict[str, Any] = {"ociVersion": "1.0.2", "hooks": {"prestart": [{"path": "/a"}]}}
+    text = json.dumps(spec, indent=indent) + "\n"
+    spec["hooks"]["poststop"] = [{"path": "/usr/bin/b", "args": ["b"]}]
+    assert edit(text, [planned("poststop", "/usr/bin/b", "b")]) == json.dumps(spec, indent=indent) + "\n"
