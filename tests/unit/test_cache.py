@@ -232,3 +232,15 @@ def test_replace_file_writes_the_data_private_with_the_mtime_asked_for(tmp_path:
     assert path.stat().st_mode & 0o777 == 0o600
     cache.replace_file(str(path), b"two\n")
     assert path.read_bytes() == b"two\n" and path.stat().st_mtime_ns != 1_500_000_000_123_456_789
+
+
+def test_an_entry_an_older_build_wrote_is_not_read(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    current = cache.FORMAT
+    monkeypatch.setattr(cache, "FORMAT", current - 1)  # the older .pyz
+    cache.write("hooks:old", signed(source), "old plan shape")
+    assert cache.read("hooks:old") == "old plan shape"
+    monkeypatch.setattr(cache, "FORMAT", current)
+    assert cache.read("hooks:old") is None
