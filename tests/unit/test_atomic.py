@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import posix
 from pathlib import Path
 
 import pytest
 
-from chts.base.atomic import read_bytes, remove_stale_temps, write_atomically
+from chts.base.atomic import copy_atomically, read_bytes, remove_stale_temps, symlink_atomically, write_atomically
 from chts.errors import ToolkitError
 
 
@@ -331,3 +332,43 @@ def test_the_temporary_is_private_while_it_is_written(
     write_atomically(str(path), b'{"env": ["TOKEN=secret"]}')
     assert modes == [0o600]
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failed_rename_closes_only_its_own_descriptor_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_rename(source: str, destination: str) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))  # as a racing mount or a full disk would
+
+    target = tmp_path / "config.json"
+    before = sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(posix, "rename", failing_rename)
+    with pytest.raises(ToolkitError, match=f"^{target}: cannot write: Invalid cross-device link$"):
+        write_atomically(str(target), b"{}", mode=0o600)
+    monkeypatch.undo()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_copy_that_cannot_be_installed_leaves_no_temp(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(b"program")
+    destination = tmp_path / "bin"
+    destination.mkdir()
+    (destination / "inside").write_text("")
+    with pytest.raises(ToolkitError, match=f"^{destination}: cannot install: "):
+        copy_atomically(str(source), str(destination), 0o755)
+    assert sorted(os.listdir(tmp_path)) == ["bin", "source"]
+    copy_atomically(str(source), str(tmp_path / "tool"), 0o750)
+    assert (tmp_path / "tool").read_bytes() == b"program" and (tmp_path / "tool").stat().st_mode & 0o777 == 0o750
+
+
+def test_a_link_is_made_and_replaced_even_over_a_temp_a_killed_run_left(tmp_path: Path) -> None:
+    link = tmp_path / "current"
+    symlink_atomically(str(link), "v1")
+    assert os.readlink(link) == "v1"
+    (tmp_path / f".current.{os.getpid()}.tmp").symlink_to("stale")
+    symlink_atomically(str(link), "v2")
+    assert os.readlink(link) == "v2" and sorted(os.listdir(tmp_path)) == ["current"]
+    with pytest.raises(ToolkitError, match=f"^{tmp_path}/nowhere/link: cannot link to v3: "):
+        symlink_atomically(str(tmp_path / "nowhere" / "link"), "v3")

@@ -198,3 +198,53 @@ def test_load_config_is_served_from_the_cache(tmp_path: Path, cache_dir: Path, m
 
     monkeypatch.setattr(toolkit_config, "load_config", unread)
     assert cache.load_config(path) == (config, None)
+
+
+def test_a_key_naming_a_path_that_is_not_utf8_is_cached(tmp_path: Path, cache_dir: Path) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    key = "hooks:" + os.fsdecode(b"/etc/conf\xff.toml")  # a config path from argv, surrogate-escaped
+    cache.write(key, signed(source), "plan")
+    assert cache.read(key) == "plan"
+
+
+def test_only_write_bits_for_group_and_others_make_a_file_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "entry"
+    path.write_bytes(b"data")
+    for mode, readable in ((0o600, True), (0o711, True), (0o604, True), (0o620, False), (0o602, False)):
+        path.chmod(mode)
+        found = cache.read_own_file(str(path))
+        assert (found is not None and found[0] == b"data") is readable, oct(mode)
+
+
+def test_a_cache_directory_named_in_bytes_that_are_not_utf8_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import posix
+
+    directory = os.fsencode(str(tmp_path)) + b"/cache\xff"
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", directory)
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("hooks:z", signed(source), "plan")
+    assert cache.read("hooks:z") == "plan" and os.path.isdir(directory)
+
+
+def test_replace_file_writes_the_data_private_with_the_mtime_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "record"
+    cache.replace_file(str(path), b"one\n", 1_500_000_000_123_456_789)
+    assert path.read_bytes() == b"one\n" and path.stat().st_mtime_ns == 1_500_000_000_123_456_789
+    assert path.stat().st_mode & 0o777 == 0o600
+    cache.replace_file(str(path), b"two\n")
+    assert path.read_bytes() == b"two\n" and path.stat().st_mtime_ns != 1_500_000_000_123_456_789
+
+
+def test_an_entry_an_older_build_wrote_is_not_read(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = old_file(tmp_path / "hooks.json", "{}")
+    current = cache.FORMAT
+    monkeypatch.setattr(cache, "FORMAT", current - 1)  # the older .pyz
+    cache.write("hooks:old", signed(source), "old plan shape")
+    assert cache.read("hooks:old") == "old plan shape"
+    monkeypatch.setattr(cache, "FORMAT", current)
+    assert cache.read("hooks:old") is None

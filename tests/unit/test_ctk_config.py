@@ -298,3 +298,14 @@ def test_a_directory_is_named_as_not_the_toml_file_expected(capsys: Any, config_
     config_file.mkdir(parents=True)
     status, _, err = run_ctk(capsys, "config", "-i", "--set", "container-hooks-runtime.log-level=debug")
     assert (status, err) == (1, f"container-hooks-ctk: {config_file}: is a directory, expected a TOML file\n")
+
+
+def test_output_dash_is_stdout_not_a_file_named_dash(
+    capsys: Any, tmp_path: Path, monkeypatch: Any, config_file: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_ctk(capsys, "config", "default", "-o", "-")
+    assert status == 0 and parse_config(out, "default") == default_config()
+    status, out, _ = run_ctk(capsys, "config", "--set", "container-hooks.on-error=skip", "-o", "-")
+    assert status == 0 and toml_loads(out)["container-hooks"]["on-error"] == "skip"
+    assert not (tmp_path / "-").exists()

@@ -10,7 +10,7 @@ import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
-from chts.engines.crio import ENGINE
+from chts.engines.crio import ENGINE, read_after
 from chts.errors import ToolkitError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "crio"
@@ -232,3 +232,40 @@ def test_command_source_without_crio_says_so(tmp_path: Path, monkeypatch: Any) -
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolkitError, match="crio is not installed here"):
         ENGINE.effective(str(tmp_path / "crio.conf"), "command")
+
+
+def test_crios_built_in_entry_is_there_for_a_default_of_either_name(tmp_path: Path) -> None:
+    # CRI-O >= 1.31 adds crun; before, runc: a file naming runc as default needs no runc table.
+    assert set(ENGINE.effective(str(tmp_path / "crio.conf"), "file").runtimes) == {"crun"}
+    config = write(tmp_path / "crio.conf", '[crio.runtime]\ndefault_runtime = "runc"\n')
+    effective = ENGINE.effective(str(config), "file")
+    assert (effective.default, set(effective.runtimes)) == ("runc", {"crun", "runc"})
+    config = write(tmp_path / "crio.conf", '[crio.runtime]\ndefault_runtime = "kata"\n')
+    assert set(ENGINE.effective(str(config), "file").runtimes) == {"crun"}
+
+
+def test_the_command_source_takes_a_default_crio_printed_as_set(tmp_path: Path, monkeypatch: Any) -> None:
+    output = CRIO_CONFIG_OUTPUT.replace('# default_runtime = "crun"', 'default_runtime = "runc"')
+    output += '\n[crio.runtime.runtimes.runc]\nruntime_path = "/usr/bin/runc"\n'
+    fake_crio(tmp_path, monkeypatch, output)
+    effective = ENGINE.effective(str(tmp_path / "crio.conf"), "command")
+    assert (effective.default, set(effective.runtimes)) == ("runc", {"crun", "runc"})
+
+
+def test_drop_ins_named_after_ours_or_in_a_subdirectory_are_read_after_it() -> None:
+    ours = "/etc/crio/crio.conf.d/99-container-hooks.conf"
+    assert read_after("/etc/crio/crio.conf.d/999-site.conf", ours) is True
+    assert read_after("/etc/crio/crio.conf.d/sub/00-a.conf", ours) is True  # "sub" > "99-..."
+    assert read_after("/etc/crio/crio.conf.d/10-crun.conf", ours) is False
+    assert read_after(ours, ours) is False
+
+
+def test_an_unknown_runtime_has_no_low_level_runtime(crio_etc: Path) -> None:
+    effective = ENGINE.effective(str(crio_etc / "crio.conf"), "file")
+    assert ENGINE.low_level_runtime(effective, "no-such-runtime") is None
+
+
+def test_an_empty_runtime_path_means_the_name_in_path(tmp_path: Path) -> None:
+    config = write(tmp_path / "crio.conf", '[crio.runtime.runtimes.sh]\nruntime_path = ""\n')
+    effective = ENGINE.effective(str(config), "file")
+    assert (ENGINE.low_level_runtime(effective, "sh") or "").endswith("/sh")

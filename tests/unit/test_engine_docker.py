@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from chts.base.json_edit import add_member
 from chts.engines import RuntimeRequest
-from chts.engines.docker import ENGINE, added, removed
+from chts.engines.docker import ENGINE, added, load, removed, state_path
 from chts.errors import ToolkitError
 
 STATE = ".container-hooks-state.json"
@@ -270,3 +270,33 @@ def test_a_broken_state_record_is_named_and_nothing_changes(tmp_path: Path, caps
         status, _, err = runtime_cmd(capsys, action, "docker", config)
         assert status != 0 and err.startswith(f"container-hooks-ctk: {config}{STATE}: invalid JSON"), err
     assert config.read_text() == "{}\n"
+
+
+def test_a_dockerd_with_validate_is_asked_about_this_file_and_named_as_the_source(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    bin_dir = tmp_path / "bin"
+    script = f'case "$1" in --help) echo "  --validate";; *) echo "$@" > {bin_dir}/argv;; esac\n'
+    fake_binary(bin_dir, monkeypatch, "dockerd", script)
+    config = tmp_path / "daemon.json"
+    config.write_text('{"default-runtime": "io.containerd.runsc.v1"}')
+    effective = ENGINE.effective(str(config), "auto")
+    assert (bin_dir / "argv").read_text().split() == ["--validate", "--config-file", str(config)]
+    assert effective.source == "file, checked by dockerd --validate"
+    # a containerd shim named as the default needs no entry: dockerd hands it to containerd
+    assert effective.runtimes["io.containerd.runsc.v1"] == {"runtimeType": "io.containerd.runsc.v1"}
+    (bin_dir / "argv").unlink()
+    assert ENGINE.effective(str(config), "file").source == "file"
+    assert not (bin_dir / "argv").exists()  # the file source asks no dockerd
+
+
+def test_load_refuses_a_broken_daemon_json_and_names_a_broken_state_record(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.json"
+    config.write_text("{")
+    with pytest.raises(ToolkitError, match="daemon.json"):
+        load(str(config))
+    config.write_text("{}")
+    Path(state_path(str(config))).write_text("")
+    with pytest.raises(ToolkitError) as caught:
+        load(str(config))
+    assert str(caught.value).startswith(f"{state_path(str(config))}: empty file, expected a state record file")

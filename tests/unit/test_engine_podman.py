@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ctk_cli import run_ctk
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, unconfigured
 
 from chts.base.text_files import toml_loads
 from chts.engines import podman, runtime_binaries
 from chts.engines.podman import ENGINE
+from chts.errors import ToolkitError
 
 ORIGINAL = """\
 # site containers.conf
@@ -137,3 +139,34 @@ def test_without_config_the_file_podman_reads_is_edited(tmp_path: Path, capsys: 
     status, _, err = run_ctk(capsys, "runtime", "configure", "--runtime=podman", f"--runtime-path={SHIM}")
     assert status == 0, err
     assert toml_loads(config.read_text())["engine"]["runtimes"][NAME] == [SHIM]
+
+
+def test_the_command_source_adds_podman_infos_runtime_when_the_files_lack_it(tmp_path: Path, monkeypatch: Any) -> None:
+    bin_dir = tmp_path / "bin"
+    info = '{"host": {"ociRuntime": {"name": "youki", "path": "/opt/youki", "package": "youki"}}}'
+    fake_binary(bin_dir, monkeypatch, "podman", f"echo \"$@\" > {bin_dir}/argv\necho '{info}'\n")
+    config = tmp_path / "containers.conf"
+    config.write_text('[engine]\nruntime = "runc"\n')
+    effective = ENGINE.effective(str(config), "command")
+    assert (effective.default, effective.runtimes["youki"]) == ("youki", {"paths": ["/opt/youki"]})
+    assert (bin_dir / "argv").read_text().split() == ["info", "--format", "json"]
+
+
+def test_podman_is_pointed_at_a_file_only_when_nothing_else_names_one(tmp_path: Path, monkeypatch: Any) -> None:
+    bin_dir = tmp_path / "bin"
+    info = '{"host": {"ociRuntime": {"name": "runc", "path": "/usr/sbin/runc"}}}'
+    fake_binary(bin_dir, monkeypatch, "podman", f"echo \"$CONTAINERS_CONF\" > {bin_dir}/conf\necho '{info}'\n")
+    monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "set.conf"))
+    ENGINE.effective(str(tmp_path / "containers.conf"), "command")
+    assert (bin_dir / "conf").read_text().strip() == str(tmp_path / "set.conf")
+
+
+def test_podman_info_refusing_or_answering_without_a_runtime_is_one_line(tmp_path: Path, monkeypatch: Any) -> None:
+    config = tmp_path / "containers.conf"
+    config.write_text("")
+    fake_binary(tmp_path / "bin", monkeypatch, "podman", "echo 'Error: bad config' >&2\nexit 125\n")
+    with pytest.raises(ToolkitError, match="^podman info refused it: Error: bad config"):
+        ENGINE.effective(str(config), "command")
+    fake_binary(tmp_path / "bin", monkeypatch, "podman", "echo '{\"host\": {}}'\n")
+    with pytest.raises(ToolkitError, match="^podman info: its output has no host.ociRuntime name and path$"):
+        ENGINE.effective(str(config), "command")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 import pytest
 
 from chts.config.toolkit import default_config
-from chts.errors import ToolkitError
+from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim import cache, inject
 from chts.shim.log import ShimLog
@@ -461,3 +461,54 @@ def test_a_chmod_of_a_cached_hook_executable_is_seen(root: Root, exe_dir: Path, 
     hook.chmod(0o777)
     with pytest.raises(ToolkitError, match="refusing hook executable writable by group and others"):
         inject.planned_hooks(config, log)
+
+
+def test_fail_policy_with_one_problem_raises_it_alone(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x").chmod(0o666)
+    with pytest.raises(ToolkitError) as caught:
+        load_hook_sources(root.config("fail"))
+    assert str(caught.value) == (
+        f"{root.dirs[0] / '10-x.json'}: refusing hook file writable by group and others (mode 0666): "
+        f"hooks run as root (chmod go-w {root.dirs[0] / '10-x.json'})"
+    )
+
+
+def test_a_file_skipped_whatever_on_error_says_only_warns_even_under_fail() -> None:
+    warnings: List[str] = []
+    problem = "/etc/containers/oci/hooks.d/x.json: some reason" + SKIPPED_FILE
+    apply_failure_policy([problem], "fail", warnings.append)
+    assert warnings == [f"skipping hook file: {problem}"]
+    with pytest.raises(ToolkitError, match="^/d/y.json: bad$"):
+        apply_failure_policy([problem, "/d/y.json: bad"], "fail", warnings.append)
+
+
+def test_a_hooks_directory_no_reader_expected_is_a_problem_naming_it(root: Root) -> None:
+    config = root.config()
+    config["container-hooks"]["hooks-dirs"] = [str(root.dirs[0]) + "\0x"]
+    _, _, problems = scan_hook_sources(config)
+    assert len(problems) == 1 and problems[0].startswith(f"{root.dirs[0]}\0x: cannot use hooks directory: ")
+
+
+def test_a_hooks_directory_written_with_a_trailing_slash_names_its_files_once(root: Root) -> None:
+    root.dropin(0, "10-x.json", "/a/x")
+    config = root.config()
+    config["container-hooks"]["hooks-dirs"] = [str(root.dirs[0]) + "/"]
+    planned, _, problems = scan_hook_sources(config)
+    assert problems == [] and [entry["source"] for entry in planned] == [str(root.dirs[0] / "10-x.json")]
+
+
+def test_a_hooks_file_no_reader_expected_is_a_problem_naming_it(root: Root) -> None:
+    config = root.config()
+    config["container-hooks"]["path"] = str(root.hooks_json) + "\0x"
+    _, _, problems = scan_hook_sources(config)
+    assert len(problems) == 1 and problems[0].startswith(f"{root.hooks_json}\0x: cannot use hooks file: ")
+
+
+def test_a_hooks_file_others_can_write_is_named_as_the_hooks_file(root: Root) -> None:
+    root.hooks_json.write_text("{}")
+    root.hooks_json.chmod(0o646)
+    _, _, problems = scan_hook_sources(root.config())
+    assert problems == [
+        f"{root.hooks_json}: refusing hooks file writable by others (mode 0646): "
+        f"hooks run as root (chmod go-w {root.hooks_json})"
+    ]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chts.base.jsonio import loads_object
 from chts.errors import ToolkitError
 from chts.hooks import merge
-from chts.hooks.bundle import SpecText
+from chts.hooks.bundle import SpecText, apply_hooks
 from chts.hooks.bundle_record import HEADER, previously_added, render
 from chts.shim.inject import edit_spec
 
@@ -325,3 +325,78 @@ def test_only_well_formed_record_pairs_are_ours() -> None:
     pairs = [["prestart", {"path": "/a"}], ["prestart"], ["nostage", {}], "x", ["poststop", {}, 1], ["poststop", 1]]
     record = HEADER + json.dumps(pairs).encode() + b"\n{}"
     assert previously_added(record, b"{}") == [("prestart", {"path": "/a"})]
+
+
+def test_apply_hooks_adds_what_applies_and_names_each_added_entry_in_order() -> None:
+    spec: Dict[str, Any] = {"process": {"args": ["sh"]}, "hooks": {"prestart": [dict(SETKEY)]}}
+    entries = [planned("prestart", "/usr/bin/a"), planned("poststop", "/usr/bin/b", "b", "--now")]
+    assert apply_hooks(spec, entries, "/run/b/config.json", ()) == entries
+    assert spec["hooks"] == {
+        "prestart": [SETKEY, {"path": "/usr/bin/a"}],
+        "poststop": [{"path": "/usr/bin/b", "args": ["b", "--now"]}],
+    }
+    assert apply_hooks(spec, entries, "/run/b/config.json", ()) == []  # already there: nothing added
+
+
+def test_apply_hooks_replaces_what_an_earlier_create_added() -> None:
+    spec: Dict[str, Any] = {"hooks": {"prestart": [{"path": "/usr/bin/old"}]}}
+    entries = [planned("prestart", "/usr/bin/new")]
+    assert apply_hooks(spec, entries, "/b/config.json", [("prestart", {"path": "/usr/bin/old"})]) == entries
+    assert spec["hooks"] == {"prestart": [{"path": "/usr/bin/new"}]}
+
+
+def test_apply_hooks_on_a_marked_or_broken_spec() -> None:
+    marked: Dict[str, Any] = {"hooks": {"prestart": [{"path": "/usr/bin/container-hooks"}]}}
+    before = json.dumps(marked)
+    assert apply_hooks(marked, [planned("prestart", "/usr/bin/a")], "/b/config.json", ()) == []
+    assert json.dumps(marked) == before
+    with pytest.raises(ToolkitError, match=r"^/b/config.json: "):
+        apply_hooks({"hooks": {"prestart": 5}}, [planned("prestart", "/usr/bin/a")], "/b/config.json", ())
+
+
+class Warnings:
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.lines.append(message)
+
+
+def test_the_plan_is_the_same_from_the_cache_and_its_problems_are_applied_each_time(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import posix
+    import time
+
+    from chts.config.toolkit import default_config
+    from chts.shim import cache
+    from chts.shim.inject import planned_hooks
+
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CACHE_DIR", str(tmp_path / "cache").encode())
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    hooks_json = tmp_path / "hooks.json"
+    hooks_json.write_text('{"prestart": [{"path": "/usr/bin/a"}]}')
+    hooks_json.chmod(0o644)
+    broken = tmp_path / "hooks.d"
+    broken.mkdir(mode=0o777)
+    broken.chmod(0o777)  # an unusable source: skipped with a warning under on-error = skip
+    for path in (hooks_json, broken, tmp_path):
+        past = time.time() - 10
+        os.utime(path, (past, past))
+    config = default_config()
+    config["container-hooks"].update({"path": str(hooks_json), "hooks-dirs": [str(broken)], "on-error": "skip"})
+    first, second = Warnings(), Warnings()
+    planned = planned_hooks(config, first)  # type: ignore[arg-type]
+    assert [entry["hook"]["path"] for entry in planned] == ["/usr/bin/a"]
+    assert planned_hooks(config, second) == planned  # type: ignore[arg-type]
+    assert len(first.lines) == len(second.lines) == 1 and first.lines == second.lines
+    assert any(name.startswith("hooks-") for name in os.listdir(tmp_path / "cache"))  # it was cached
+
+
+@pytest.mark.parametrize("indent", [2, 4, "\t"])
+def test_a_stage_the_spec_did_not_have_is_indented_like_the_rest(indent: Any) -> None:
+    spec: Dict[str, Any] = {"ociVersion": "1.0.2", "hooks": {"prestart": [{"path": "/a"}]}}
+    text = json.dumps(spec, indent=indent) + "\n"
+    spec["hooks"]["poststop"] = [{"path": "/usr/bin/b", "args": ["b"]}]
+    assert edit(text, [planned("poststop", "/usr/bin/b", "b")]) == json.dumps(spec, indent=indent) + "\n"

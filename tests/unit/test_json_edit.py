@@ -100,3 +100,8 @@ def test_in_a_file_of_mixed_line_endings_the_object_added_to_sets_them() -> None
     new, _ = add_member(text, ["runtimes", "shim"], {"path": "/x"}, "f")
     shim = '    "shim": {\r\n      "path": "/x"\r\n    }\r\n'
     assert new == '{\n  "runtimes": {\r\n    "runc": {"path": "runc"},\r\n' + shim + "  }\n}"
+
+
+def test_text_outside_ascii_is_written_as_itself_like_the_rest_of_the_file() -> None:
+    text, _ = add_member('{"data-root": "/srv/dockér"}\n', ["runtimes"], {"crun": {"path": "/opt/crün"}}, "d.json")
+    assert text == '{"data-root": "/srv/dockér","runtimes": {"crun": {"path": "/opt/crün"}}}\n'

@@ -126,3 +126,11 @@ def test_one_previous_hook_takes_out_one_equal_hook_only() -> None:
 def test_an_unknown_stage_is_refused() -> None:
     with pytest.raises(SpecError, match="^unknown hook stage 'nope'$"):
         merge_hooks({}, [("nope", {"path": "/a"})])
+
+
+def test_hooks_differing_only_in_args_are_two_hooks_and_one_wanted_twice_is_added_once() -> None:
+    spec: Dict[str, Any] = {"hooks": {"prestart": [dict(AUDIT)]}}
+    other_args = dict(AUDIT, args=["audit", "--stop"])
+    added = merge_hooks(spec, wanted(("prestart", other_args), ("prestart", STOP), ("prestart", STOP)))
+    assert added == [("prestart", other_args), ("prestart", STOP)]
+    assert spec["hooks"]["prestart"] == [AUDIT, other_args, STOP]

@@ -111,3 +111,67 @@ def test_the_sample_depends_on_the_seed_only(tool: Any) -> None:
     assert first != tool.choose(items, "chts/x.py", 5, seed=2)
     assert [m for _, m in first] == sorted((m for _, m in first), key=lambda m: (m.line, m.index, m.arg))
     assert len(tool.choose(items, "chts/x.py", 0, seed=1)) == len(items)
+
+
+def small_tree(root: Path, with_helper: bool) -> None:
+    """A tree whose tests import a top-level module (as tests/conftest.py imports build.py)."""
+    (root / "chts").mkdir()
+    (root / "chts" / "__init__.py").write_text("")
+    (root / "chts" / "x.py").write_text("def f(a: int) -> int:\n    return a + 1 if a > 0 else 0\n")
+    (root / "tests" / "unit").mkdir(parents=True)
+    (root / "tests" / "conftest.py").write_text("import helper  # noqa: F401\n")
+    (root / "tests" / "unit" / "test_x.py").write_text(
+        "from chts.x import f\n\n\ndef test_f() -> None:\n"
+        "    assert f(2) == 3 and f(1) == 2 and f(-1) == 0 and f(0) == 0\n"
+    )
+    if with_helper:
+        (root / "helper.py").write_text("VALUE = 1\n")
+    for junk in (".git", ".tox", "dist"):
+        (root / junk).mkdir()
+        (root / junk / "big").write_text("not copied")
+
+
+def test_the_sandbox_holds_whatever_the_tests_import_but_not_build_output(
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_tree(tmp_path, with_helper=True)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    sandbox = tool.Sandbox()
+    try:
+        assert (sandbox.root / "helper.py").is_file() and (sandbox.root / "tests" / "conftest.py").is_file()
+        assert not any((sandbox.root / junk).exists() for junk in (".git", ".tox", "dist"))
+    finally:
+        sandbox.remove()
+    for shared in ([], ["--shared-baseline", "-j", "2"]):
+        assert tool.main(["chts/x.py", "--sample", "0", "--seed", "3", *shared]) == 0
+        out = capsys.readouterr().out
+        assert "chts/x.py" in out and "8/8" in out and "1.00" in out
+
+
+def test_the_real_tree_s_sandbox_has_what_conftest_imports(tool: Any) -> None:
+    sandbox = tool.Sandbox()
+    try:
+        assert (sandbox.root / "build.py").is_file() and (sandbox.root / "tests" / "conftest.py").is_file()
+        assert not (sandbox.root / ".git").exists() and not (sandbox.root / "dist").exists()
+    finally:
+        sandbox.remove()
+
+
+@pytest.mark.parametrize("shared", [[], ["--shared-baseline"]])
+def test_a_failing_baseline_stops_the_run_naming_the_cause(
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], shared: List[str]
+) -> None:
+    small_tree(tmp_path, with_helper=False)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    assert tool.main(["chts/x.py", "--sample", "0", *shared]) == 2
+    err = capsys.readouterr().err
+    assert "mutation: the tests fail on the unmutated chts/x.py, so no mutant can be judged" in err
+    assert "mutation: cause: " in err and "No module named 'helper'" in err
+
+
+def test_the_seed_can_come_from_the_commit(tool: Any) -> None:
+    assert tool.seed_of("7") == 7
+    seed = tool.seed_of("commit")
+    assert isinstance(seed, int) and seed == tool.seed_of("commit")
+    with pytest.raises(Exception, match="a number or 'commit'"):
+        tool.seed_of("seven")

@@ -214,3 +214,35 @@ def test_a_hook_that_reads_none_of_a_large_input_is_no_error(tmp_path: Path) -> 
     log: Any = Log()
     data = run_precreate_stage(planned, big, json.dumps(big).encode(), str(tmp_path), log)
     assert data is not None and json.loads(data) == SPEC
+
+
+def test_a_silent_failure_says_only_its_status(tmp_path: Path) -> None:
+    path = script(tmp_path, "bad", "exit 3\n")
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path)], tmp_path)
+    assert str(caught.value) == f"precreate hook {path} (/hooks.d/bad.json) failed: exit status 3"
+
+
+def test_a_failure_s_last_line_that_is_not_utf8_is_still_one_line(tmp_path: Path) -> None:
+    path = script(tmp_path, "bad", "printf 'first\\n\\377 broken\\n' >&2; exit 2\n")
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path)], tmp_path)
+    assert str(caught.value) == f"precreate hook {path} (/hooks.d/bad.json) failed: exit status 2: \ufffd broken"
+
+
+def test_the_hook_gets_its_args(tmp_path: Path) -> None:
+    # args[0] is the name the program sees (a script's interpreter gets the path instead)
+    seen = tmp_path / "seen"
+    hook = script(tmp_path, "hook", f'echo "$*" > {seen}; cat\n')
+    stage([entry(hook, args=["my-hook", "--mode", "fast"])], tmp_path)
+    assert seen.read_text().split() == ["--mode", "fast"]
+
+
+def test_output_over_64_mib_is_refused_as_no_config(tmp_path: Path) -> None:
+    path = script(tmp_path, "big", f"cat > /dev/null; head -c {(64 << 20) + 1} /dev/zero\n")
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path)], tmp_path)
+    assert (
+        str(caught.value)
+        == f"precreate hook {path} (/hooks.d/big.json) printed more than {64 << 20} bytes, not a config"
+    )

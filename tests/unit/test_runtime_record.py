@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -87,3 +91,36 @@ def test_outside_a_built_archive_nothing_is_recorded(tmp_path: Path, monkeypatch
     assert runtime_record.header() is None  # no chts/_build.py in a source checkout
     runtime_record.renew(str(aged_config(tmp_path)), ["runc"], False)
     assert not (tmp_path / "cache" / runtime_record.RECORD_NAME).exists()
+
+
+def test_in_a_built_archive_the_header_names_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "chts._build", types.SimpleNamespace(BUILD="build-1234"))
+    assert runtime_record.header() == "container-hooks-toolkit runtime record build-1234"
+
+
+@pytest.mark.parametrize(("age_ns", "recorded"), [(2_000_000_000, True), (1_999_999_999, False)])
+def test_two_seconds_after_its_change_a_config_is_recorded(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, age_ns: int, recorded: bool
+) -> None:
+    config = aged_config(tmp_path)
+    now = config.stat().st_mtime_ns + age_ns
+    monkeypatch.setattr(time, "time_ns", lambda: now)
+    runtime_record.renew(str(config), ["runc"], False)
+    assert (cache / runtime_record.RECORD_NAME).exists() is recorded
+
+
+def test_importing_it_loads_neither_os_nor_typing() -> None:
+    # The shim renews the record before exec'ing runc: builtins only (README, hot-path tiers).
+    code = "import sys, chts.shim.runtime_record; print(sorted({'os', 'typing'} & set(sys.modules)))"
+    root = Path(__file__).resolve().parent.parent.parent
+    env = {"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")}
+    run = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=root, env=env)
+    assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_a_config_path_that_is_not_utf8_is_recorded_byte_for_byte(cache: Path, tmp_path: Path) -> None:
+    config = os.fsdecode(os.fsencode(str(tmp_path)) + b"/conf\xff.toml")  # as the shim gets it from argv
+    runtime_record.renew(config, ["runc"], False)
+    assert (cache / runtime_record.RECORD_NAME).read_bytes() == (
+        f"{HEADER}\n".encode() + os.fsencode(config) + b"\nabsent\nrunc\n"
+    )

@@ -132,3 +132,23 @@ def test_configure_then_unconfigure_gives_the_exact_bytes_back(tmp_path: Any, te
     path.write_bytes(configured.new)
     (unconfigured,) = unmarked_edit(str(path), "TOML", lambda parsed: None).edits
     assert unconfigured.new == text.encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "table", "key", "value", "expected"),
+    [
+        # a replaced value keeps its trailing comment, also after a value over several lines
+        ("a = [\n  1,\n  2,\n]  # two\n", (), "a", [3], "a = [3]  # two\n"),
+        ("a = 1  # one\n", (), "a", 2, "a = 2  # one\n"),
+        # a new table starts after one blank line, never two
+        ("a = 1\n", ("t",), "k", 1, "a = 1\n\n[t]\nk = 1\n"),
+        ("a = 1\n\n", ("t",), "k", 1, "a = 1\n\n[t]\nk = 1\n"),
+        # a new key goes after the table's last key; in the root table, before everything
+        ("[t]\na = 1\nb = 2\n", ("t",), "c", 3, "[t]\na = 1\nb = 2\nc = 3\n"),
+        ("# top\n[t]\nx = 1\n", (), "k", 1, "k = 1\n# top\n[t]\nx = 1\n"),
+    ],
+)
+def test_the_toolkit_config_is_edited_where_a_person_would(
+    text: str, table: Any, key: str, value: Any, expected: str
+) -> None:
+    assert set_key(text, table, key, value, record=False) == expected
