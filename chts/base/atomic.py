@@ -83,7 +83,9 @@ def write_atomically(
     except OSError as exc:
         raise ToolkitError(f"{path}: cannot read: {exc.strerror}") from None
     if old is not None and not stat.S_ISREG(old.st_mode):
-        raise ToolkitError(f"{path}: not a regular file")
+        if follow_symlinks or not stat.S_ISLNK(old.st_mode):
+            raise ToolkitError(f"{path}: not a regular file")
+        old = None  # the link itself is replaced, as a new file
 
     backup = None
     if old is not None and backup_suffix:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import posix
+import stat
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -372,3 +374,26 @@ def test_a_link_is_made_and_replaced_even_over_a_temp_a_killed_run_left(tmp_path
     assert os.readlink(link) == "v2" and sorted(os.listdir(tmp_path)) == ["current"]
     with pytest.raises(ToolkitError, match=f"^{tmp_path}/nowhere/link: cannot link to v3: "):
         symlink_atomically(str(tmp_path / "nowhere" / "link"), "v3")
+
+
+def test_mtime_durable_and_links_for_files_a_crash_may_lose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shim's own files (cache entries, the runtime record, the bundle's record): dated when asked,
+    not synced, and a link at the path is replaced rather than written through."""
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"kept")
+    link = tmp_path / "record"
+    link.symlink_to(target)
+    synced: List[int] = []
+    real_fsync = posix.fsync
+
+    def counted_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(posix, "fsync", counted_fsync)
+    write_atomically(str(link), b"new", mode=0o600, durable=False, follow_symlinks=False, mtime_ns=1_000_000_000_123)
+    assert synced == []
+    assert not link.is_symlink() and link.read_bytes() == b"new" and target.read_bytes() == b"kept"
+    assert link.stat().st_mtime_ns == 1_000_000_000_123 and stat.S_IMODE(link.stat().st_mode) == 0o600
+    write_atomically(str(tmp_path / "durable"), b"x")
+    assert len(synced) == 2  # the file, then its directory
