@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 PYTHON = "/usr/bin/python3"  # what the sh start runs
 
 # Every call: argv[0] dispatch, runc's argv, the runtime lookup, the cached config. Builtins only.
-PASSTHROUGH = {"chts", "chts.dispatch", "chts.shim.main", "chts.shim.argv", "chts.shim.cache"}
+PASSTHROUGH = {"chts", "chts.dispatch", "chts.shim", "chts.shim.main", "chts.shim.argv", "chts.shim.cache"}
 PASSTHROUGH |= {"chts.base", "chts.base.runtime_lookup", "chts.base.signature", "posix", "marshal", "time", "_warnings"}
 PASSTHROUGH |= {"chts.shim.runtime_record", "chts._build"}  # what lets the sh start pass the next calls on
 # create/run/restore while the cache holds the plan: the C JSON accelerator and the create path.
