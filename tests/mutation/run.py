@@ -46,8 +46,8 @@ LEFT_BEHIND = ("__pycache__", "*.pyc", "*.pyz", ".mypy_cache", ".ruff_cache", ".
 
 # The listed set, run when no module is named (`tox -e mutation`, and a few of each in CI): every
 # module that decides which hook runs where, what the shim execs, or what is written into a user's
-# or an engine's file. chts/hooks/goregex.py is not in it yet: its unit tests run the Go oracle
-# differential, minutes per mutant (CONTRIBUTING.md, mutation testing).
+# or an engine's file. goregex's mutants run test_goregex.py and the Go-oracle differential
+# (test_goregex_oracle.py: the oracle program is built once into Go's build cache, then seconds).
 LISTED: Tuple[str, ...] = (
     # the shim's create path, and what it execs
     "chts/shim/main.py",
@@ -67,6 +67,7 @@ LISTED: Tuple[str, ...] = (
     "chts/hooks/model.py",
     "chts/hooks/dropin.py",
     "chts/hooks/sources.py",
+    "chts/hooks/goregex.py",
     "chts/base/file_trust.py",
     # what is written into a user's or an engine's file, and the engines' effective readers
     "chts/base/toml_edit.py",
@@ -88,6 +89,7 @@ LISTED: Tuple[str, ...] = (
 # module directly: the suite's score counts a kill by any test that calls the module.
 CORPUS = "tests/unit/test_engine_corpus.py"
 EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
+    "chts/hooks/goregex.py": ("tests/unit/test_goregex_oracle.py",),
     "chts/shim/main.py": ("tests/unit/test_shim.py",),
     "chts/shim/argv.py": ("tests/unit/test_shim.py",),
     "chts/base/runtime_lookup.py": ("tests/unit/test_shim.py", "tests/unit/test_ctk_check.py"),
