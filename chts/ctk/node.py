@@ -16,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
-from chts import __version__
+from chts import CTK, __version__
 from chts.ctk.toolkit_files import add_command
 from chts.errors import ToolkitError
 from chts.node.engine import (
@@ -29,7 +29,8 @@ from chts.node.files import (
     NodeState,
     read_source_dir,
 )
-from chts.node.installer import RUNTIME_NAME, Node
+from chts.node.installer import MODES, RUNTIME_NAME, Node
+from chts.node.nri import change_nri
 
 DEFAULT_SOURCE_DIR = "/etc/container-hooks-config"
 DEFAULT_READY_FILE = "/run/container-hooks-node/ready"
@@ -41,6 +42,7 @@ examples (in the DaemonSet's pod, the node's / mounted at /host):
   container-hooks-ctk node ready                    # the readiness probe: exit 0 once verified
   container-hooks-ctk node uninstall                # the cleanup Job
   container-hooks-ctk node install --host-root /tmp/fake-node --restart-mode none
+  container-hooks-ctk node install --mode nri       # no runtime entry; containerd 1.7: NRI turned on
 
 install puts the .pyz at {DEFAULT_TOOLKIT_DIR}/versions/ behind {DEFAULT_TOOLKIT_DIR}/bin/container-hooks-runtime
 (switched by one atomic rename), syncs --source-dir (a ConfigMap: config.toml, hooks.json, other
@@ -48,6 +50,22 @@ install puts the .pyz at {DEFAULT_TOOLKIT_DIR}/versions/ behind {DEFAULT_TOOLKIT
 running the installed container-hooks-ctk as the host (chroot). The engine is restarted only
 when its effective configuration changed: `systemctl restart` run in the host's root, which talks
 to the host's PID 1 over /run/systemd.
+
+--mode nri (docs/nri.md): the same .pyz and hooks, but no runtime entry and no restart; the hooks reach
+containers through `container-hooks-ctk nri run` on the runtime's NRI socket. Only containerd 1.7
+with NRI off is changed: `node nri-enable` (run as the host) writes a drop-in with
+[plugins."io.containerd.nri.v1.nri"] disable = false, checked in `containerd config dump`, then one
+restart. uninstall removes that drop-in too.
+"""
+
+NRI_EPILOG = """examples (what `node install --mode nri` and `node uninstall` run as the host):
+  container-hooks-ctk node nri-enable --config /etc/containerd/config.toml
+  container-hooks-ctk node nri-disable --config /etc/containerd/config.toml
+
+containerd 1.7 only (2.x runs NRI unless told not to). The drop-in goes where `runtime configure
+--drop-in` puts its own (a directory the config imports, else conf.d beside it plus a marked imports
+entry); the result is checked in `CONTAINERD config dump` and the files are restored when containerd
+would not run NRI. Restart containerd afterwards.
 """
 
 
@@ -70,12 +88,24 @@ def one_line_os_errors() -> Iterator[None]:
         raise ToolkitError(f"{where}: {exc.strerror or exc}") from None
 
 
+def bad_mode(args: argparse.Namespace) -> bool:
+    """A --mode that is not one: one line and exit status 2 (argparse's own refusal is a usage block)."""
+    if args.mode in MODES:
+        return False
+    print(f"{CTK}: node {args.action}: --mode must be {' or '.join(MODES)}, not {args.mode!r}", file=sys.stderr)
+    return True
+
+
 def run_preflight(args: argparse.Namespace) -> int:
+    if bad_mode(args):
+        return 2
     Node(args).preflight()
     return 0
 
 
 def run_install(args: argparse.Namespace) -> int:
+    if bad_mode(args):
+        return 2
     return locked(args, lambda node: node.install(node.preflight()))
 
 
@@ -85,6 +115,14 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_uninstall(args: argparse.Namespace) -> int:
     return locked(args, lambda node: node.uninstall(node.preflight()), remove_lock=True)
+
+
+def run_nri_config(args: argparse.Namespace) -> int:
+    """`node nri-enable|nri-disable`: containerd 1.7's NRI drop-in, written and checked in containerd's own dump."""
+    for line in change_nri(args.config, args.containerd, args.enable):
+        if not args.quiet:
+            print(line)
+    return 0
 
 
 def run_ready(args: argparse.Namespace) -> int:
@@ -192,6 +230,14 @@ def register(subparsers: Any) -> None:
         if action == "ready":
             continue
         parser.add_argument("--engine", default="auto", choices=("auto", "containerd", "crio"), help="default: auto")
+        if action in ("preflight", "install"):
+            parser.add_argument(
+                "--mode",
+                default="shim",
+                metavar="{" + ",".join(MODES) + "}",
+                help="shim: a runtime entry for the shim (default); nri: hooks through `nri run` on the runtime's "
+                "NRI socket, no runtime entry, no restart (containerd 1.7: NRI turned on, one restart)",
+            )
         parser.add_argument(
             "--restart-mode",
             default="auto",
@@ -215,3 +261,15 @@ def register(subparsers: Any) -> None:
                 "--interval", type=float, default=10.0, metavar="S", help="watch period (default: %(default)s)"
             )
             parser.add_argument("--cleanup-on-exit", action="store_true", help="uninstall on SIGTERM")
+    for action, summary in (
+        ("nri-enable", "containerd 1.7: turn NRI on through a drop-in, checked in `containerd config dump`"),
+        ("nri-disable", "remove the NRI drop-in nri-enable wrote (and its imports entry)"),
+    ):
+        parser = add_command(actions, action, summary, NRI_EPILOG)
+        parser.set_defaults(func=run_nri_config, enable=action == "nri-enable")
+        parser.add_argument(
+            "--config", default="/etc/containerd/config.toml", metavar="PATH", help="default: %(default)s"
+        )
+        parser.add_argument(
+            "--containerd", default="containerd", metavar="BINARY", help="the containerd whose dump judges"
+        )

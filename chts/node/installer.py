@@ -27,6 +27,7 @@ from chts.node.engine import (
     handler_binary,
     main_pid,
     require_handler,
+    socket_accepts,
     restart_engine,
     restart_mode,
     served_handler,
@@ -44,6 +45,8 @@ from chts.node.files import (
     shim_path,
     sync_config,
 )
+from chts.node.nri import describe as describe_nri
+from chts.node.nri import nri_config_argv, nri_readiness, nri_setting
 from chts.node.host import (
     EngineLayout,
     HostRoot,
@@ -56,6 +59,7 @@ from chts.node.host import (
 from chts.node.probe import PROBE_DIR
 
 RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
+MODES = ("shim", "nri")  # node install --mode: the runtime entry (default), or NRI (docs/nri.md)
 
 
 class Node:
@@ -83,16 +87,42 @@ class Node:
 
     # ------------------------------------------------------------------------- steps
 
+    @property
+    def nri_mode(self) -> bool:
+        return getattr(self.args, "mode", "shim") == "nri"
+
     def preflight(self) -> str:
-        """Facts about the node, or the one reason it cannot run the shim; returns the restart mode."""
+        """Facts about the node, or the one reason it cannot run the shim (NRI mode: NRI); returns the restart mode."""
         self.say(check_python(self.host, archive_interpreter(running_archive())))
         layout = self.layout
         self.say(f"engine: {layout.engine}, layout: {layout.layout}, config: {layout.config}")
         manager = "systemd" if has_systemd(self.host) else "none found"
         self.say(f"service manager: {manager} (unit {unit_of(self.host, layout)})")
-        mode = restart_mode(self.host, layout, self.args.restart_mode)
+        needs_restart = self.preflight_nri()
+        try:
+            mode = restart_mode(self.host, layout, self.args.restart_mode)
+        except ToolkitError:
+            if needs_restart:
+                raise
+            mode = "none"  # NRI mode with NRI on: the engine is never restarted
         self.say(f"restart mode: {mode}")
         return mode
+
+    def preflight_nri(self) -> bool:
+        """Say whether NRI mode is possible here and what to do when it is not; in NRI mode, refuse a node
+        where it cannot work. Whether NRI mode needs the engine restarted (containerd 1.7 with NRI off)."""
+        try:
+            readiness = nri_readiness(self.host, self.layout, effective_config(self.host, self.layout))
+        except ToolkitError as exc:
+            if self.nri_mode:
+                raise
+            self.say(f"NRI mode: cannot tell: {exc}")
+            return False
+        line = describe_nri(readiness, self.layout)
+        if self.nri_mode and readiness.problem is not None and not readiness.installer_can_enable:
+            raise ToolkitError(f"{self.layout.config}: {line}")
+        self.say(line)
+        return self.nri_mode and readiness.installer_can_enable
 
     def install(self, mode: str) -> None:
         for line in install_archive(self.host, self.toolkit_dir, archive_to_install()):
@@ -102,20 +132,55 @@ class Node:
         before = effective_config(self.host, self.layout)
         if state.applied is None:
             state.applied = digest(before)  # what the running engine has: nothing of ours yet
+        if self.nri_mode:
+            self.install_nri(state, before, mode)
+            return
         self.configure(state, True)
         after = effective_config(self.host, self.layout)
         self.say(require_handler(after, self.layout, RUNTIME_NAME, self.shim))
         self.apply(state, after, mode)
 
-    def configure(self, state: NodeState, configure: bool) -> None:
-        """`runtime configure|unconfigure` on the host; what it creates beside the files it edits (conf.d, a
-        backup of the engine config or of the toolkit config it chains) is recorded for uninstall."""
+    def configure(self, state: NodeState, configure: bool, nri: bool = False) -> None:
+        """`runtime configure|unconfigure` (``nri``: `node nri-enable|nri-disable`) on the host; what it creates
+        beside the files it edits (conf.d, a backup of the engine config or of the toolkit config it chains) is
+        recorded for uninstall."""
         if state.pending is None:  # else a configure was killed: what it made since its listing is ours too
             state.pending = {directory: sorted(entries(self.host.path(directory))) for directory in self.watched()}
             state.save()  # before configure writes anything (write-ahead)
-        set_as_default = self.args.set_as_default and configure
-        self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
+        if nri:
+            argv = nri_config_argv(self.toolkit_dir, self.layout, configure)
+            self.say(self.host.run(argv, f"{self.layout.engine} {argv[2]}").strip())
+        else:
+            set_as_default = self.args.set_as_default and configure
+            self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
         self.record_configured(state)
+
+    def install_nri(self, state: NodeState, before: str, mode: str) -> None:
+        """NRI mode: no runtime entry, no restart; but containerd 1.7 with NRI off gets it turned on (a verified
+        drop-in) and is restarted as the shim mode would be. The effect is checked in the engine's own dump."""
+        readiness = nri_readiness(self.host, self.layout, before)
+        if readiness.problem is not None:
+            if not readiness.installer_can_enable:
+                raise ToolkitError(f"{self.layout.config}: {describe_nri(readiness, self.layout)}")
+            self.configure(state, True, nri=True)
+        after = effective_config(self.host, self.layout)
+        setting = nri_setting(after, self.layout)
+        if not setting.enabled:
+            raise ToolkitError(f"{self.layout.config}: {self.layout.engine}'s effective configuration has NRI disabled")
+        self.say(f"{self.layout.engine}'s effective configuration has NRI enabled (socket {setting.socket})")
+        self.apply(state, after, mode)
+        if mode != "none" and not socket_accepts(self.host.path(setting.socket)):
+            self.say(f"{self.layout.engine} needs a restart: its NRI socket {setting.socket} does not accept connections")
+            self.say(restart_engine(self.host, self.layout, mode))
+            self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+        if mode != "none" and not socket_accepts(self.host.path(setting.socket)):
+            raise ToolkitError(f"{setting.socket}: {self.layout.engine} runs but its NRI socket accepts no connection")
+        if mode != "none":
+            self.say(f"{self.layout.engine} serves NRI on {setting.socket}")
+        self.say(
+            "NRI mode: the toolkit and the node's hooks are installed; `container-hooks-ctk nri run` "
+            "(deploy/kubernetes/nri) adds them to every new CRI container (docs/nri.md)"
+        )
 
     def watched(self) -> List[str]:
         """The host directories `runtime configure` may create files in: the engine config's, its drop-in
@@ -242,6 +307,15 @@ class Node:
         remove_ready_file(self.args.ready_file)
         self.label(None)
         state = NodeState(self.host, self.toolkit_dir)
+        if os.path.exists(self.host.path(self.shim)) and self.layout.engine == "containerd":
+            # --mode nri's drop-in first: `runtime unconfigure` removes every marked import, ours included
+            before = effective_config(self.host, self.layout)
+            if state.applied is None:
+                state.applied = digest(before)
+            self.configure(state, False, nri=True)
+            after = effective_config(self.host, self.layout)
+            if digest(after) != digest(before):
+                self.apply(state, after, mode)
         if os.path.exists(self.host.path(self.shim)):
             before = effective_config(self.host, self.layout)
             if handler_binary(before, self.layout, RUNTIME_NAME) is not None:

@@ -1,0 +1,157 @@
+"""Whether a node can run NRI mode, judged by the host's own engine: its version and its effective configuration.
+
+`node preflight` says it, `node install --mode nri` requires it (and, on containerd 1.7 with NRI off,
+turns NRI on through the installed ctk run as the host: `node nri-enable`, a verified drop-in).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, NamedTuple, Optional, Tuple
+
+from chts.base.atomic import write_atomically
+from chts.base.file_edit import FileEdit
+from chts.base.text_files import toml_loads
+from chts.engines.nri import (
+    ENABLE_EDIT,
+    NriSetting,
+    disable_plan,
+    dumped_nri,
+    enable_plan,
+    containerd_nri,
+    crio_nri,
+    enablement_advice,
+    engine_version,
+    version_problem,
+)
+from chts.errors import ToolkitError
+from chts.node.engine import CONTAINERD_BINARY
+from chts.node.files import ctk_path
+from chts.node.host import EngineLayout, HostRoot
+
+
+class NriReadiness(NamedTuple):
+    """NRI on this node: the engine's version, its NRI as it prints it, and what stands in the way."""
+
+    version: Optional[Tuple[int, int, int]]
+    setting: NriSetting
+    problem: Optional[str]  # None: NRI mode works now
+    advice: str  # what to do about ``problem``
+    installer_can_enable: bool  # containerd 1.7 with NRI off: `node install --mode nri` turns it on
+
+
+def engine_binary(layout: EngineLayout) -> str:
+    return CONTAINERD_BINARY.get(layout.layout, "containerd") if layout.engine == "containerd" else "crio"
+
+
+def host_engine_version(host: HostRoot, layout: EngineLayout) -> Optional[Tuple[int, int, int]]:
+    printed = host.run([engine_binary(layout), "--version"], f"{layout.engine} --version")
+    return engine_version(layout.engine, printed)
+
+
+def nri_setting(effective: str, layout: EngineLayout) -> NriSetting:
+    """NRI in what the engine printed as its effective configuration."""
+    try:
+        document = toml_loads(effective)
+    except ValueError as exc:
+        raise ToolkitError(f"{layout.config}: {layout.engine}'s printed configuration does not parse: {exc}") from None
+    return containerd_nri(document) if layout.engine == "containerd" else crio_nri(document)
+
+
+def nri_readiness(host: HostRoot, layout: EngineLayout, effective: str) -> NriReadiness:
+    version = host_engine_version(host, layout)
+    setting = nri_setting(effective, layout)
+    problem = version_problem(layout.engine, version)
+    if problem is None and not setting.supported:
+        problem = f"{layout.engine} prints no NRI settings"
+    if problem is not None:
+        return NriReadiness(version, setting, problem, "upgrade the engine, or keep the shim (node install)", False)
+    if setting.enabled:
+        return NriReadiness(version, setting, None, "", False)
+    can = layout.engine == "containerd" and version is not None and version[0] < 2
+    advice = enablement_advice(layout.engine, layout.config, version)
+    return NriReadiness(version, setting, f"NRI is disabled in {layout.engine}'s configuration", advice, can)
+
+
+def describe(readiness: NriReadiness, layout: EngineLayout) -> str:
+    """preflight's NRI line."""
+    name = "CRI-O" if layout.engine == "crio" else layout.engine
+    version = ".".join(map(str, readiness.version)) if readiness.version else "version unknown"
+    if readiness.problem is None:
+        return f"NRI mode: possible ({name} {version}, NRI enabled, socket {readiness.setting.socket})"
+    if readiness.installer_can_enable:
+        return f"NRI mode: possible after one change ({name} {version}): {readiness.problem}; {readiness.advice}"
+    return f"NRI mode: not possible now ({name} {version}): {readiness.problem}; {readiness.advice}"
+
+
+def nri_config_argv(toolkit_dir: str, layout: EngineLayout, enable: bool) -> List[str]:
+    """`container-hooks-ctk node nri-enable|nri-disable` as the host runs it."""
+    action = "nri-enable" if enable else "nri-disable"
+    return [ctk_path(toolkit_dir), "node", action, f"--config={layout.config}", f"--containerd={engine_binary(layout)}"]
+
+
+# ----------------------------------------------------------------------------- nri-enable / nri-disable
+
+
+def change_nri(config: str, containerd: str, enable: bool) -> List[str]:
+    """Write (``enable``) or remove containerd 1.7's NRI drop-in, then check the result in ``containerd``'s own
+    `config dump`; every file is put back when containerd would not run as asked. What was done, one line each."""
+    plan = enable_plan(config) if enable else disable_plan(config)
+    changes = [edit for edit in plan.edits if edit.old != edit.new]
+    created = [directory for edit in changes if edit.old is None for directory in missing_directories(edit.path)]
+    written: List[FileEdit] = []
+    said: List[str] = []
+    problem: Optional[str] = None
+    try:
+        for edit in changes:
+            said.append(write_edit(edit))
+            written.append(edit)
+        setting = dumped_nri(containerd, config)
+        if enable and not setting.enabled:
+            problem = "NRI is still disabled in its effective configuration (a file imported later sets it?)"
+    except ToolkitError as exc:
+        if not written:
+            raise
+        problem = str(exc)
+    if problem is not None:
+        for edit in reversed(written):
+            write_edit(FileEdit(edit.path, edit.new, edit.old, backup=False, mode=edit.mode))
+        for directory in reversed(created):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+        raise ToolkitError(f"{config}: containerd would not run as asked: {problem}; the files are restored")
+    if enable:
+        done = f"NRI enabled ({ENABLE_EDIT}, socket {setting.socket})" if changes else "NRI already enabled"
+    else:
+        done = "NRI drop-in removed" if changes else "no NRI drop-in of this tool; nothing changed"
+    return [*said, f"{config}: {done}" + ("; restart containerd to apply it" if changes else "")]
+
+
+def missing_directories(path: str) -> List[str]:
+    """The directories above ``path`` that do not exist yet, outermost first."""
+    missing: List[str] = []
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(directory):
+        missing.insert(0, directory)
+        directory = os.path.dirname(directory)
+    return missing
+
+
+def write_edit(edit: FileEdit) -> str:
+    try:
+        if edit.new is None:
+            if os.path.lexists(edit.path):
+                os.unlink(edit.path)
+            if edit.remove_directory:
+                try:
+                    os.rmdir(os.path.dirname(os.path.abspath(edit.path)))
+                except OSError:
+                    pass  # not empty: another file of it stays
+            return f"removed {edit.path}"
+        os.makedirs(os.path.dirname(os.path.abspath(edit.path)), mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise ToolkitError(f"{exc.filename or edit.path}: {exc.strerror}") from None
+    write_atomically(edit.path, edit.new, mode=edit.mode)
+    return f"wrote {edit.path}"
