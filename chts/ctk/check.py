@@ -23,6 +23,7 @@ from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
 from chts.config.toolkit import default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
 from chts.ctk.engine_usage import engine_usage
+from chts.ctk.nri_check import DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, check_nri, default_state_dir
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
@@ -39,10 +40,16 @@ examples:
   ./container-hooks-toolkit.pyz ctk check --no-container       # files and config only
   CONTAINER_HOOKS_CONFIG=/tmp/t/config.toml ./container-hooks-toolkit.pyz ctk check --dest /tmp/t/bin
   container-hooks-ctk check --docker-config /tmp/daemon.json --containerd-config /tmp/containerd.toml
+  container-hooks-ctk check --no-container --nri-socket /run/private/nri.sock   # NRI mode elsewhere
 
 Lines are PASS, WARN (works, but look), FAIL (broken: exit status 1) or SKIP (not
 checked, with the reason). The container check needs root and a runc; it uses its
 own probe hook and a private runc --root, and removes everything it made.
+
+NRI mode (docs/nri.md) is optional: its lines ("nri ...": the NRI socket, NRI in containerd's
+`config dump` and CRI-O's `crio config`, the plugin's state file) never FAIL; a WARN is a
+contradiction (a plugin state says registered but its process is gone, a plugin running while
+the runtime has NRI disabled).
 """
 
 SHIM_LINKS_PREFIX = "container-hooks-check-shim-"
@@ -57,6 +64,7 @@ class Report:
         self.as_json = as_json
         self.failed = False
         self.findings: List[Dict[str, str]] = []
+        self.facts: Dict[str, Any] = {}  # more for programs, in the JSON document (NRI mode: "nri")
 
     def line(self, status: str, subject: str, detail: str) -> None:
         self.failed = self.failed or status == "FAIL"
@@ -70,7 +78,7 @@ class Report:
     def finish(self) -> int:
         """Say the outcome; the exit status: 1 when any check failed."""
         if self.as_json:
-            print(json.dumps({"passed": not self.failed, "checks": self.findings}))
+            print(json.dumps({"passed": not self.failed, "checks": self.findings, **self.facts}))
         elif not self.quiet:
             print("check: FAILED" if self.failed else "check: passed")
         return 1 if self.failed else 0
@@ -260,6 +268,8 @@ def run_check(args: argparse.Namespace) -> int:
     engine_configs = {engine: getattr(args, f"{engine}_config") for engine in ENGINE_MODULES}
     shims = [os.path.join(dest, SHIM), *(p for p in [installed] if p)]
     check_engines(report, engine_configs, shims, args.config_source, chosen_config_path(args), runtime)
+    state_dir = args.nri_state_dir or default_state_dir()
+    report.facts["nri"] = check_nri(report.line, engine_configs, args.config_source, args.nri_socket, state_dir)
     check_container(report, args, installed, usable)
     return report.finish()
 
@@ -288,6 +298,16 @@ def register(subparsers: Any) -> None:
         parser.add_argument(
             f"--{engine}-config", default=default, metavar="PATH", help=f"{engine}'s config (default: %(default)s)"
         )
+    parser.add_argument(
+        "--nri-socket",
+        metavar="PATH",
+        help="the runtime's NRI socket (default: the one the runtime's config names, else /var/run/nri/nri.sock)",
+    )
+    parser.add_argument(
+        "--nri-state-dir",
+        metavar="DIR",
+        help=f"where `nri run` keeps its state file (default: ${STATE_DIR_VARIABLE}, else {DEFAULT_STATE_DIR})",
+    )
     parser.add_argument(
         "--config-source",
         choices=("auto", "file", "command"),

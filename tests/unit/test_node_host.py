@@ -115,8 +115,19 @@ def test_preflight_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "/usr/bin/python3 is Python 3.11 (debian node)",
         "engine: containerd, layout: plain, config: /etc/containerd/config.toml",
         "service manager: none found (unit containerd)",
+        # no containerd in this host root to print its config: NRI mode's line says so, shim mode goes on
+        "NRI mode: cannot tell: containerd config dump: cannot run `containerd --config /etc/containerd/config.toml "
+        f"config dump` in {tmp_path}: No such file or directory",
         "restart mode: none",
     ]
+    status, out, err = run_ctk(capsys, "node", "preflight", "--host-root", str(tmp_path), "--mode", "nri")
+    assert (status, out.splitlines()[-1:], err) == (1, ["service manager: none found (unit containerd)"],
+        f"container-hooks-ctk: containerd config dump: cannot run `containerd --config /etc/containerd/config.toml "
+        f"config dump` in {tmp_path}: No such file or directory\n")  # fmt: skip
+    for action in ("preflight", "install"):
+        status, out, err = run_ctk(capsys, "node", action, "--host-root", str(tmp_path), "--mode", "crio")
+        assert (status, out, err) == (2, "", f"container-hooks-ctk: node {action}: --mode must be shim or nri, "
+                                             "not 'crio'\n")  # fmt: skip
     status, out, err = run_ctk(capsys, "node", "preflight", "--host-root", str(tmp_path))
     assert status == 1
     assert err.count("\n") == 1 and "does not run systemd" in err and "--restart-mode none" in err
