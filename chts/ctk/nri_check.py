@@ -48,7 +48,7 @@ class PluginState(NamedTuple):
     pid: int
     socket: str
     name: str
-    index: str
+    number: str  # the state's "index": the plugin's NRI index (NN of NN-name)
     registered: bool
     since: Optional[float]
     version: str
@@ -183,7 +183,8 @@ def check_nri(
             advice = enablement_advice(engine, config, version)
             line("SKIP", subject, f"NRI disabled ({where}): NRI mode needs it on: {advice}")
 
-    socket = socket_option or next(iter(enabled_sockets.values()), DEFAULT_SOCKET)
+    served = sorted(set(enabled_sockets.values()))
+    socket = socket_option if socket_option else served[0] if served else DEFAULT_SOCKET
     present = is_socket(socket)
     facts["socket"] = {"path": socket, "present": present}
     if present:
@@ -216,7 +217,8 @@ def plugin_states(line: Any, state_dir: str, facts: Dict[str, Any]) -> List[Plug
     if not names:
         line("SKIP", "nri plugin", f"not running here (no state file in {state_dir})")
     for plugin in plugins:
-        facts["plugins"].append({**plugin._asdict()})
+        facts["plugins"].append({**plugin._asdict(), "index": plugin.number})
+        del facts["plugins"][-1]["number"]
     return plugins
 
 
@@ -229,7 +231,7 @@ def report_plugin(
     socket_given: bool,
     socket: str,
 ) -> None:
-    who = f"{plugin.index}-{plugin.name} (pid {plugin.pid}, version {plugin.version})"
+    who = f"{plugin.number}-{plugin.name} (pid {plugin.pid}, version {plugin.version})"
     if not plugin.alive:
         said = "registered" if plugin.registered else "running"
         line("WARN", "nri plugin", f"{plugin.path} says {who} is {said}, but pid {plugin.pid} is gone: it died "
@@ -240,7 +242,11 @@ def report_plugin(
                                    "no container gets its hooks through it")  # fmt: skip
     served = set(enabled_sockets.values()) | ({socket} if socket_given else set())
     if served and plugin.socket not in served:
-        line("WARN", "nri plugin", f"{who} uses {plugin.socket}, but the runtime serves NRI on {', '.join(sorted(served))}")
+        line(
+            "WARN",
+            "nri plugin",
+            f"{who} uses {plugin.socket}, but the runtime serves NRI on {', '.join(sorted(served))}",
+        )
     if not plugin.registered:
         status = "WARN" if socket_present else "SKIP"
         line(status, "nri plugin", f"{who} runs but is not registered on {plugin.socket}: containers created now get "

@@ -63,7 +63,9 @@ def containerd_nri(dump: Dict[str, Any]) -> NriSetting:
     if not isinstance(table, dict):
         return NriSetting(False, False, DEFAULT_SOCKET)
     socket = table.get("socket_path")
-    return NriSetting(True, table.get("disable") is not True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET)
+    return NriSetting(
+        True, table.get("disable") is not True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET
+    )
 
 
 def crio_nri(printed: Dict[str, Any]) -> NriSetting:
@@ -73,7 +75,9 @@ def crio_nri(printed: Dict[str, Any]) -> NriSetting:
     if not isinstance(table, dict):
         return NriSetting(False, False, DEFAULT_SOCKET)
     socket = table.get("nri_listen")
-    return NriSetting(True, table.get("enable_nri") is True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET)
+    return NriSetting(
+        True, table.get("enable_nri") is True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET
+    )
 
 
 def engine_version(engine: str, printed: str) -> Optional[Tuple[int, int, int]]:

@@ -27,10 +27,10 @@ from chts.node.engine import (
     handler_binary,
     main_pid,
     require_handler,
-    socket_accepts,
     restart_engine,
     restart_mode,
     served_handler,
+    socket_accepts,
     verify_container,
     wait_until_serving,
 )
@@ -45,8 +45,6 @@ from chts.node.files import (
     shim_path,
     sync_config,
 )
-from chts.node.nri import describe as describe_nri
-from chts.node.nri import nri_config_argv, nri_readiness, nri_setting
 from chts.node.host import (
     EngineLayout,
     HostRoot,
@@ -56,6 +54,8 @@ from chts.node.host import (
     has_systemd,
     unit_of,
 )
+from chts.node.nri import describe as describe_nri
+from chts.node.nri import nri_config_argv, nri_readiness, nri_setting
 from chts.node.probe import PROBE_DIR
 
 RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
@@ -102,7 +102,7 @@ class Node:
         try:
             mode = restart_mode(self.host, layout, self.args.restart_mode)
         except ToolkitError:
-            if needs_restart:
+            if needs_restart or not self.nri_mode:
                 raise
             mode = "none"  # NRI mode with NRI on: the engine is never restarted
         self.say(f"restart mode: {mode}")
@@ -152,7 +152,9 @@ class Node:
             self.say(self.host.run(argv, f"{self.layout.engine} {argv[2]}").strip())
         else:
             set_as_default = self.args.set_as_default and configure
-            self.say(configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure))
+            self.say(
+                configure_engine(self.host, self.layout, self.toolkit_dir, RUNTIME_NAME, set_as_default, configure)
+            )
         self.record_configured(state)
 
     def install_nri(self, state: NodeState, before: str, mode: str) -> None:
@@ -170,7 +172,9 @@ class Node:
         self.say(f"{self.layout.engine}'s effective configuration has NRI enabled (socket {setting.socket})")
         self.apply(state, after, mode)
         if mode != "none" and not socket_accepts(self.host.path(setting.socket)):
-            self.say(f"{self.layout.engine} needs a restart: its NRI socket {setting.socket} does not accept connections")
+            self.say(
+                f"{self.layout.engine} needs a restart: its NRI socket {setting.socket} does not accept connections"
+            )
             self.say(restart_engine(self.host, self.layout, mode))
             self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
         if mode != "none" and not socket_accepts(self.host.path(setting.socket)):

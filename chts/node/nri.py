@@ -15,11 +15,11 @@ from chts.base.text_files import toml_loads
 from chts.engines.nri import (
     ENABLE_EDIT,
     NriSetting,
+    containerd_nri,
+    crio_nri,
     disable_plan,
     dumped_nri,
     enable_plan,
-    containerd_nri,
-    crio_nri,
     enablement_advice,
     engine_version,
     version_problem,
