@@ -119,13 +119,13 @@ def enablement_advice(engine: str, config: str, version: Optional[Tuple[int, int
 # ----------------------------------------------------------------------------- containerd 1.7: the drop-in
 
 
-def nri_target(config: str) -> Tuple[str, bool, Optional[str], Dict[str, Any], int]:
+def nri_target(config: str, enable: bool = True) -> Tuple[str, bool, Optional[str], Dict[str, Any], int]:
     """Our NRI drop-in's path, whether the main file needs an ``imports`` entry for it, the main file's text,
     the main file (our marks undone) and the containerd major version whose rules apply."""
     text = read_config_text(config, WHAT)
     main = parse_toml(remove_marks(text, config), config) if text is not None else {"version": 2}
     version = config_version(main, config)
-    if version != 2:
+    if version != 2 and enable:
         raise ToolkitError(
             f"{config}: config version {version}: containerd 1.7's NRI drop-in is written for a version 2 "
             f"file; set {ENABLE_EDIT} there yourself"
@@ -191,7 +191,7 @@ def enable_plan(config: str) -> Plan:
 
 def disable_plan(config: str) -> Plan:
     """Remove what enable_plan wrote: our NRI drop-in and its marked ``imports`` entry (others stay)."""
-    target, _, text, _, _ = nri_target(config)
+    target, _, text, _, _ = nri_target(config, enable=False)
     edits: List[FileEdit] = []
     entry = [item for item in marked_imports(text, config) if item == target]
     if entry:  # the import first: containerd must never be left importing a file that is gone

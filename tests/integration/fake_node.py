@@ -182,11 +182,16 @@ mount --make-rshared "$R"
 
 @contextmanager
 def fake_node(
-    containerd_toml: str, config: str = "/etc/containerd/config.toml", socket: str = "/run/containerd/containerd.sock"
+    containerd_toml: str,
+    config: str = "/etc/containerd/config.toml",
+    socket: str = "/run/containerd/containerd.sock",
+    engine_bin: Optional[Path] = None,
 ) -> Iterator[FakeNode]:
     """A fake node with its containerd running and the test playing systemd; everything stopped afterwards.
 
     ``config`` and ``socket`` are where the node keeps them (k3s: under /var/lib/rancher and /run/k3s).
+    ``engine_bin``: a directory of another containerd's binaries (tests/newer_engines.py) the node runs
+    instead of the machine's: copied to the node's /opt/engine-bin, linked first on its PATH.
     """
     require_root()
     for tool in ("containerd", "ctr", "runc", "unshare", "nsenter", "chroot"):
@@ -199,6 +204,10 @@ def fake_node(
         wait_until(lambda: os.readlink(f"/proc/{holder.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"),
                    READY_TIMEOUT, "the node's mount namespace")  # fmt: skip
         run_tool(node.in_namespace(["sh", "-c", MOUNTS, "sh", str(root)]))
+        if engine_bin is not None:
+            shutil.copytree(engine_bin, root / "opt" / "engine-bin")
+            links = [f"/opt/engine-bin/{name}" for name in sorted(os.listdir(engine_bin))]
+            run_tool(node.in_namespace(["ln", "-s", *links, f"{root}/usr/local/sbin/"]))
         node.start_containerd()
         node.thread = threading.Thread(target=node.serve_systemctl, daemon=True)
         node.thread.start()
