@@ -348,7 +348,7 @@ def test_k3s_node_gets_a_drop_in_in_its_imported_directory_and_keeps_its_generat
 def test_the_shipped_configmap_on_a_node_runs_its_demo_hook_for_the_demo_namespace_only(
     pyz: Path, tmp_path: Path, busybox_rootfs: Path
 ) -> None:
-    (configmap,) = [doc for doc in yaml.safe_load_all((DEPLOY / "configmap.yaml").read_text()) if doc]
+    (configmap,) = [doc for doc in yaml.safe_load_all((DEPLOY / "common" / "configmap.yaml").read_text()) if doc]
     source = ConfigMapDir(tmp_path / "configmap")
     source.publish(configmap["data"])
     options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List
@@ -11,8 +12,12 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from chts.config.toolkit import DEFAULT_CONFIG_PATH
+from chts.ctk.main import build_parser
 from chts.ctk.node import DEFAULT_READY_FILE, DEFAULT_SOURCE_DIR
-from chts.node.files import read_source_dir
+from chts.ctk.nri_check import DEFAULT_STATE_DIR
+from chts.engines.nri import DEFAULT_SOCKET as NRI_SOCKET
+from chts.node.files import DEFAULT_TOOLKIT_DIR, HOST_CONFIG_DIR, read_source_dir
 from chts.node.installer import RUNTIME_NAME
 from chts.node.kube_api import READY_LABEL
 
@@ -44,10 +49,76 @@ def test_manifest_is_valid_in_strict_mode(path: Path, version: str) -> None:
         kubernetes_validate.validate(doc, version, strict=True)  # raises ValidationError naming the field
 
 
+def kustomized(directory: Path) -> List[Path]:
+    """The manifest files `kubectl apply -k DIRECTORY` applies: its resources, a directory's own kustomization's
+    recursively (what kustomize does with plain resources and no patches, which these kustomizations have none of)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert set(kustomization) == {"apiVersion", "kind", "resources"}  # nothing this reading would miss
+    files: List[Path] = []
+    for resource in kustomization["resources"]:
+        path = (directory / resource).resolve()
+        files += kustomized(path) if path.is_dir() else [path]
+    return files
+
+
+def rendered(directory: Path) -> Dict[str, Dict[str, Any]]:
+    return {
+        f"{doc['kind']}/{doc['metadata']['name']}": doc for path in kustomized(directory) for doc in documents(path)
+    }
+
+
 def test_kustomization_lists_every_manifest_but_the_uninstall_job() -> None:
-    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    listed = sorted(p.name for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
-    assert sorted(kustomization["resources"]) == listed
+    shim, nri = kustomized(DEPLOY), kustomized(DEPLOY / "nri")
+    assert sorted(set(shim) | set(nri)) == [p for p in MANIFESTS if p.parent.name != "uninstall"]
+    assert len(shim) == len(set(shim)) and len(nri) == len(set(nri))
+    shared = sorted(p.name for p in set(shim) & set(nri))
+    assert shared == ["configmap.yaml", "namespace.yaml", "serviceaccount.yaml"]  # one copy: ../common
+    assert sorted(rendered(DEPLOY)) == [
+        "ClusterRole/container-hooks-installer", "ClusterRoleBinding/container-hooks-installer",
+        "ConfigMap/container-hooks-config", "DaemonSet/container-hooks-installer", "Namespace/container-hooks",
+        "RuntimeClass/container-hooks", "ServiceAccount/container-hooks-installer",
+    ]  # fmt: skip
+
+
+def test_nri_variant_runs_the_plugin_unprivileged_on_the_nri_socket() -> None:
+    """deploy/kubernetes/nri: `nri run` on the NRI socket with only the host paths it reads; the installer, in
+    --mode nri, as an init container; no RuntimeClass, no RBAC, no engine restart asked for."""
+    docs = rendered(DEPLOY / "nri")
+    assert sorted(docs) == [
+        "ConfigMap/container-hooks-config", "DaemonSet/container-hooks-nri", "Namespace/container-hooks",
+        "ServiceAccount/container-hooks-installer",
+    ]  # fmt: skip
+    daemonset = docs["DaemonSet/container-hooks-nri"]
+    pod = daemonset["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    (plugin,) = pod["containers"]
+    (installer,) = pod["initContainers"]
+    assert plugin["args"] == ["nri", "run", f"--socket={NRI_SOCKET}"]
+    assert {"name": "CONTAINER_HOOKS_CONFIG", "value": DEFAULT_CONFIG_PATH} in plugin["env"]
+    security = plugin["securityContext"]
+    assert security["privileged"] is False and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]} and security["readOnlyRootFilesystem"] is True
+    host_mounts = {m["mountPath"]: (volumes[m["name"]]["hostPath"]["path"], m.get("readOnly", False))
+                   for m in plugin["volumeMounts"] if "hostPath" in volumes[m["name"]]}  # fmt: skip
+    assert host_mounts == {
+        os.path.dirname(NRI_SOCKET): (os.path.dirname(NRI_SOCKET), False),  # the socket: connect() needs write
+        HOST_CONFIG_DIR: (HOST_CONFIG_DIR, True),  # config.toml, hooks.json, hooks.d, where the node has them
+        DEFAULT_TOOLKIT_DIR: (DEFAULT_TOOLKIT_DIR, True),  # the .pyz the install put there
+    }
+    state = [m for m in plugin["volumeMounts"] if m["mountPath"] == DEFAULT_STATE_DIR]
+    assert state and "emptyDir" in volumes[state[0]["name"]]  # its pid is the pod's: checked in the pod
+    assert not pod.get("hostPID") and not pod.get("hostNetwork") and pod["automountServiceAccountToken"] is False
+
+    parsed = build_parser().parse_args(installer["args"])  # the real CLI takes the init container's arguments
+    assert (parsed.command, parsed.action, parsed.mode) == ("node", "install", "nri")
+    mounts = {mount["name"]: mount["mountPath"] for mount in installer["volumeMounts"]}
+    assert mounts["host-root"] == parsed.host_root and volumes["host-root"]["hostPath"]["path"] == "/"
+    assert mounts["config"] == parsed.source_dir == DEFAULT_SOURCE_DIR
+    assert f"ConfigMap/{volumes['config']['configMap']['name']}" in docs
+    assert parsed.toolkit_dir == DEFAULT_TOOLKIT_DIR
+    shim_pod = rendered(DEPLOY)["DaemonSet/container-hooks-installer"]["spec"]["template"]["spec"]
+    assert installer["image"] == plugin["image"] == shim_pod["containers"][0]["image"]
+    assert pod["priorityClassName"] == "system-node-critical" and {"operator": "Exists"} in pod["tolerations"]
 
 
 def test_names_agree_with_the_installer() -> None:
