@@ -191,7 +191,10 @@ def enable_plan(config: str) -> Plan:
 
 def disable_plan(config: str) -> Plan:
     """Remove what enable_plan wrote: our NRI drop-in and its marked ``imports`` entry (others stay)."""
-    target, _, text, _, _ = nri_target(config, enable=False)
+    try:
+        target, _, text, _, _ = nri_target(config, enable=False)
+    except ToolkitError:  # a layout nri-enable refuses (k3s without a drop-in directory ...): nothing of ours there
+        return Plan([], [])
     edits: List[FileEdit] = []
     entry = [item for item in marked_imports(text, config) if item == target]
     if entry:  # the import first: containerd must never be left importing a file that is gone

@@ -55,7 +55,7 @@ from chts.node.host import (
     unit_of,
 )
 from chts.node.nri import describe as describe_nri
-from chts.node.nri import nri_config_argv, nri_readiness, nri_setting
+from chts.node.nri import nri_config_argv, nri_drop_in_present, nri_readiness, nri_setting
 from chts.node.probe import PROBE_DIR
 
 RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
@@ -311,7 +311,7 @@ class Node:
         remove_ready_file(self.args.ready_file)
         self.label(None)
         state = NodeState(self.host, self.toolkit_dir)
-        if os.path.exists(self.host.path(self.shim)) and self.layout.engine == "containerd":
+        if os.path.exists(self.host.path(self.shim)) and nri_drop_in_present(self.host, self.layout):
             # --mode nri's drop-in first: `runtime unconfigure` removes every marked import, ours included
             before = effective_config(self.host, self.layout)
             if state.applied is None:

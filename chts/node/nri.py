@@ -14,6 +14,8 @@ from chts.base.file_edit import FileEdit
 from chts.base.text_files import toml_loads
 from chts.engines.nri import (
     ENABLE_EDIT,
+    NRI_DROP_IN_HEADER,
+    NRI_DROP_IN_NAME,
     NriSetting,
     containerd_nri,
     crio_nri,
@@ -155,3 +157,29 @@ def write_edit(edit: FileEdit) -> str:
         raise ToolkitError(f"{exc.filename or edit.path}: {exc.strerror}") from None
     write_atomically(edit.path, edit.new, mode=edit.mode)
     return f"wrote {edit.path}"
+
+
+def nri_drop_in_present(host: HostRoot, layout: EngineLayout) -> bool:
+    """Whether the node has a drop-in of `node nri-enable` (so uninstall has it to remove), looked for where
+    nri-enable puts it: conf.d beside the config, or a directory the config imports with a glob. An installed
+    ctk of an older version has no nri-disable: it is run only when there is something to remove."""
+    if layout.engine != "containerd":
+        return False
+    directory = os.path.dirname(layout.config)
+    candidates = [f"{directory}/{name}" for name in ("conf.d", "config.toml.d", "config-v3.toml.d")]
+    try:
+        with open(host.path(layout.config), encoding="utf-8", errors="replace") as handle:
+            imports = toml_loads(handle.read(1 << 20)).get("imports", [])
+    except (OSError, ValueError):
+        imports = []
+    for item in imports if isinstance(imports, list) else []:
+        if isinstance(item, str) and "*" in item and "*" not in os.path.dirname(item):
+            candidates.append(os.path.normpath(os.path.join(directory, os.path.dirname(item))))
+    for candidate in dict.fromkeys(candidates):
+        try:
+            with open(host.path(f"{candidate}/{NRI_DROP_IN_NAME}"), encoding="utf-8", errors="replace") as handle:
+                if handle.read(len(NRI_DROP_IN_HEADER)).startswith(NRI_DROP_IN_HEADER.splitlines()[0]):
+                    return True
+        except OSError:
+            continue
+    return False
