@@ -20,6 +20,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from chts.base.config_files import parse_toml
 from chts.engines.containerd_config import containerd_binary, read_files
+from chts.engines.crio import default_drop_in_dir
 from chts.engines.nri import (
     DEFAULT_SOCKET,
     NRI_PLUGIN,
@@ -140,12 +141,13 @@ def crio_view(config: str, source: str) -> Optional[Seen]:
     """NRI as CRI-O prints it (`crio config`); None when there is no such file or no crio to ask."""
     if not os.path.lexists(config) or source == "file":
         return None
-    done = run_engine_command(["crio", "--config", config, "config"], f"{config}: crio config", check=True)
+    argv = ["crio", "--config", config, "--config-dir", default_drop_in_dir(config), "config"]
+    done = run_engine_command(argv, f"{config}: crio config", check=True)  # as the engine line asks it
     if done is None:
         if source == "command":
             raise ToolkitError("crio is not on PATH: --config-source=command needs it")
         return None
-    return crio_nri(parse_toml(done.stdout, "crio config")), "crio config", None
+    return crio_nri(parse_toml(done.stdout, "crio config"), done.stdout), "crio config", None
 
 
 def check_nri(

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from chts.base.config_files import parse_toml, read_config_text
 from chts.base.file_edit import FileEdit, Plan
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import marked_edit, remove_marks, set_key, tables_text
 from chts.engines.containerd_config import WHAT, config_version, read_files
 from chts.engines.containerd_dropin import CREATED_DIRECTORY, MINIMAL_CONFIG, drop_in_target
@@ -68,16 +69,28 @@ def containerd_nri(dump: Dict[str, Any]) -> NriSetting:
     )
 
 
-def crio_nri(printed: Dict[str, Any]) -> NriSetting:
-    """NRI in a parsed `crio config` (CRI-O before 1.26 prints no ``[crio.nri]``)."""
+def crio_nri(printed: Dict[str, Any], text: str = "") -> NriSetting:
+    """NRI in a parsed `crio config` (CRI-O before 1.26 prints no ``[crio.nri]``). CRI-O prints a value equal to
+    its default commented out (``# enable_nri = true`` from 1.30, ``false`` before): ``text``, the printed
+    text, gives those."""
     crio = printed.get("crio", {})
     table = crio.get("nri") if isinstance(crio, dict) else None
     if not isinstance(table, dict):
         return NriSetting(False, False, DEFAULT_SOCKET)
-    socket = table.get("nri_listen")
-    return NriSetting(
-        True, table.get("enable_nri") is True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET
-    )
+    enabled = table.get("enable_nri", commented(text, "enable_nri"))
+    socket = table.get("nri_listen", commented(text, "nri_listen"))
+    return NriSetting(True, enabled is True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET)
+
+
+def commented(text: str, key: str) -> Any:
+    """The value of ``# key = value``, a default `crio config` printed commented out (None: no such line)."""
+    for line in text.splitlines():
+        if line.startswith("#") and line.lstrip("# \t").startswith(f"{key} ="):
+            try:
+                return toml_loads(line.lstrip("# \t")).get(key)
+            except toml_decode_error():
+                return None
+    return None
 
 
 def engine_version(engine: str, printed: str) -> Optional[Tuple[int, int, int]]:

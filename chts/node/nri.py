@@ -11,7 +11,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 from chts.base.atomic import write_atomically
 from chts.base.file_edit import FileEdit
-from chts.base.text_files import toml_loads
+from chts.base.text_files import toml_decode_error, toml_loads
 from chts.engines.nri import (
     ENABLE_EDIT,
     NRI_DROP_IN_HEADER,
@@ -55,9 +55,9 @@ def nri_setting(effective: str, layout: EngineLayout) -> NriSetting:
     """NRI in what the engine printed as its effective configuration."""
     try:
         document = toml_loads(effective)
-    except ValueError as exc:
+    except toml_decode_error() as exc:
         raise ToolkitError(f"{layout.config}: {layout.engine}'s printed configuration does not parse: {exc}") from None
-    return containerd_nri(document) if layout.engine == "containerd" else crio_nri(document)
+    return containerd_nri(document) if layout.engine == "containerd" else crio_nri(document, effective)
 
 
 def nri_readiness(host: HostRoot, layout: EngineLayout, effective: str) -> NriReadiness:
@@ -170,7 +170,9 @@ def nri_drop_in_present(host: HostRoot, layout: EngineLayout) -> bool:
     try:
         with open(host.path(layout.config), encoding="utf-8", errors="replace") as handle:
             imports = toml_loads(handle.read(1 << 20)).get("imports", [])
-    except (OSError, ValueError):
+    except OSError:
+        imports = []
+    except toml_decode_error():
         imports = []
     for item in imports if isinstance(imports, list) else []:
         if isinstance(item, str) and "*" in item and "*" not in os.path.dirname(item):

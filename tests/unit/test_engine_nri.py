@@ -54,6 +54,22 @@ def test_crio_nri() -> None:
     )
     assert crio_nri({"crio": {"nri": {"enable_nri": False}}}) == NriSetting(True, False, "/var/run/nri/nri.sock")
     assert crio_nri({"crio": {"runtime": {}}}).supported is False  # before 1.26
+    # `crio config` prints a value equal to CRI-O's default commented out (cri-o pkg/config/template.go)
+    printed = """[crio.nri]
+
+# Globally enable or disable NRI.
+# enable_nri = true
+
+# NRI socket to listen on.
+# nri_listen = "/var/run/nri/nri.sock"
+"""
+    assert crio_nri(toml_loads(printed), printed) == NriSetting(True, True, "/var/run/nri/nri.sock")  # 1.30+
+    older = printed.replace("# enable_nri = true", "# enable_nri = false")
+    assert crio_nri(toml_loads(older), older) == NriSetting(True, False, "/var/run/nri/nri.sock")  # 1.26-1.29
+    moved = printed.replace('# nri_listen = "/var/run/nri/nri.sock"', 'nri_listen = "/run/n.sock"')
+    assert crio_nri(toml_loads(moved), moved).socket == "/run/n.sock"
+    broken = printed.replace("# enable_nri = true", "# enable_nri = [")
+    assert crio_nri(toml_loads(broken), broken).enabled is False
 
 
 @pytest.mark.parametrize(
