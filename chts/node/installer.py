@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import sys
+import time
 from typing import List, Optional, Set
 
 from chts import DEFAULT_CACHE_DIR, __version__
@@ -30,7 +32,6 @@ from chts.node.engine import (
     restart_engine,
     restart_mode,
     served_handler,
-    socket_accepts,
     verify_container,
     wait_until_serving,
 )
@@ -59,6 +60,7 @@ from chts.node.nri import nri_config_argv, nri_drop_in_present, nri_readiness, n
 from chts.node.probe import PROBE_DIR
 
 RUNTIME_NAME = "container-hooks-runtime"  # = the RuntimeClass handler in deploy/kubernetes
+NRI_SOCKET_WAIT = 10.0  # s: containerd makes its NRI socket as it starts
 MODES = ("shim", "nri")  # node install --mode: the runtime entry (default), or NRI (docs/nri.md)
 
 
@@ -171,14 +173,13 @@ class Node:
             raise ToolkitError(f"{self.layout.config}: {self.layout.engine}'s effective configuration has NRI disabled")
         self.say(f"{self.layout.engine}'s effective configuration has NRI enabled (socket {setting.socket})")
         self.apply(state, after, mode)
-        if mode != "none" and not socket_accepts(self.host.path(setting.socket)):
-            self.say(
-                f"{self.layout.engine} needs a restart: its NRI socket {setting.socket} does not accept connections"
-            )
+        socket = self.host.path(setting.socket)
+        if mode != "none" and not wait_for_socket(socket, NRI_SOCKET_WAIT):
+            self.say(f"{self.layout.engine} needs a restart: it serves no NRI socket at {setting.socket}")
             self.say(restart_engine(self.host, self.layout, mode))
             self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
-        if mode != "none" and not socket_accepts(self.host.path(setting.socket)):
-            raise ToolkitError(f"{setting.socket}: {self.layout.engine} runs but its NRI socket accepts no connection")
+        if mode != "none" and not wait_for_socket(socket, NRI_SOCKET_WAIT):
+            raise ToolkitError(f"{setting.socket}: {self.layout.engine} runs but serves no NRI socket there")
         if mode != "none":
             self.say(f"{self.layout.engine} serves NRI on {setting.socket}")
         self.say(
@@ -361,6 +362,21 @@ class Node:
         if os.path.isdir(caches) and not os.path.islink(caches):
             shutil.rmtree(caches, ignore_errors=True)
             self.say(f"removed {DEFAULT_CACHE_DIR} (the shim's caches)")
+
+
+def wait_for_socket(path: str, timeout: float) -> bool:
+    """Whether a socket is at ``path`` within ``timeout`` s (never connected to: the runtime would take a
+    connection for a plugin)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def archive_to_install() -> str:
