@@ -198,7 +198,7 @@ def check_nri(
 
     plugins = plugin_states(line, state_dir, facts)
     for plugin in plugins:
-        report_plugin(line, plugin, present, disabled, enabled_sockets, socket_option is not None, socket)
+        report_plugin(line, plugin, disabled, enabled_sockets, socket_option is not None, socket)
     return facts
 
 
@@ -219,15 +219,15 @@ def plugin_states(line: Any, state_dir: str, facts: Dict[str, Any]) -> List[Plug
     if not names:
         line("SKIP", "nri plugin", f"not running here (no state file in {state_dir})")
     for plugin in plugins:
-        facts["plugins"].append({**plugin._asdict(), "index": plugin.number})
-        del facts["plugins"][-1]["number"]
+        fields = plugin._asdict()
+        fields["index"] = fields.pop("number")  # as the state file names it
+        facts["plugins"].append(fields)
     return plugins
 
 
 def report_plugin(
     line: Any,
     plugin: PluginState,
-    socket_present: bool,
     disabled: List[str],
     enabled_sockets: Dict[str, str],
     socket_given: bool,
@@ -250,7 +250,7 @@ def report_plugin(
             f"{who} uses {plugin.socket}, but the runtime serves NRI on {', '.join(sorted(served))}",
         )
     if not plugin.registered:
-        status = "WARN" if socket_present else "SKIP"
+        status = "WARN" if is_socket(plugin.socket) else "SKIP"  # a runtime serves it: the plugin should be on it
         line(status, "nri plugin", f"{who} runs but is not registered on {plugin.socket}: containers created now get "
                                    "no hooks from it")  # fmt: skip
         return

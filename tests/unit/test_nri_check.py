@@ -206,3 +206,13 @@ def test_the_state_directory_comes_from_the_plugins_variable(
     args = [arg for arg in node_args(node) if not arg.startswith("--nri-state-dir")]
     status, out, _ = run_ctk(capsys, *args)
     assert "PASS  nri plugin: 10-container-hooks" in out
+
+
+def test_a_plugin_waiting_for_a_runtime_that_is_not_there_is_no_contradiction(capsys: Any, node: Node) -> None:
+    node.plugin(registered=False)  # its socket is not there yet: it waits, as after a containerd restart
+    status, lines, _ = node.check(capsys)
+    assert status == 0
+    assert lines[-1] == (
+        f"SKIP  nri plugin: 10-container-hooks (pid {os.getpid()}, version 0.1.0) runs but is not registered on "
+        f"{node.socket}: containers created now get no hooks from it"
+    )
