@@ -35,7 +35,7 @@ def test_inherits_the_effective_default_and_becomes_it(crio_etc: Path, capsys: A
     entry = runtime["runtimes"][NAME]
     # crun is the default once 10-crun.conf is applied: its settings carry over
     assert entry == {
-        "runtime_path": SHIM,
+        "runtime_path": f"{SHIM}.crun",  # the shim's name for the crun CRI-O ran (chts/ctk/chaining.py)
         "runtime_type": "oci",
         "runtime_root": "/run/crun",
         "monitor_path": "/usr/libexec/crio/conmon",
@@ -141,7 +141,7 @@ def test_pod_runtimes_are_copied_with_their_settings(tmp_path: Path, capsys: Any
     )
     configured(capsys, "crio", config, "--set-as-default")
     entry = drop_in(tmp_path)["crio"]["runtime"]["runtimes"][NAME]
-    assert entry == {"runtime_path": SHIM, "runtime_type": "pod", "monitor_path": "/usr/libexec/crio/conmonrs"}
+    assert entry == {"runtime_path": f"{SHIM}.crun", "runtime_type": "pod", "monitor_path": "/usr/libexec/crio/conmonrs"}
 
 
 def test_a_drop_in_of_our_name_not_written_by_us_is_left_alone(tmp_path: Path, capsys: Any) -> None:
