@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Final, List, Optional
+from typing import Any, Dict, Final, List, Optional, Tuple, Type
 
 from chts.base.config_files import parse_json_object
-from chts.config.edit import apply_assignments, read_toolkit_config
 from chts.base.text_files import toml_decode_error, toml_loads
 from chts.base.toml_edit import newline_of, set_key, split_statements, table_statements
+from chts.config.edit import apply_assignments, read_toolkit_config
 from chts.config.toolkit import CHAINS_KEY, chains_of, parse_config, runtimes_of
 from chts.errors import ToolkitError
 
@@ -106,6 +106,7 @@ def checked(result: str, path: str, chains: Dict[str, str], original: str) -> st
     def without_empty_section(document: Dict[str, Any]) -> Dict[str, Any]:
         return {k: v for k, v in document.items() if not (k == SECTION and v == {})}
 
+    unreadable: Tuple[Type[Exception], ...] = (*toml_decode_error(), AttributeError)  # AttributeError: not a table
     try:
         expected = toml_loads(original)
         section = expected.setdefault(SECTION, {})
@@ -113,7 +114,7 @@ def checked(result: str, path: str, chains: Dict[str, str], original: str) -> st
         if chains:
             section[CHAINS_KEY] = chains
         matches = without_empty_section(toml_loads(result)) == without_empty_section(expected)
-    except (toml_decode_error(), AttributeError):
+    except unreadable:
         matches = False
     if not matches:
         raise ToolkitError(

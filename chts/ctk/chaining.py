@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from chts import SHIM
 from chts.base.file_edit import FileEdit
 from chts.base.runtime_lookup import find_runtime
-from chts import SHIM
 from chts.config.chains import (
     KEY,
     RECORD_SUFFIX,

@@ -187,8 +187,8 @@ def check_engines(
             role = "the default" if usage.default == name else f"not the default ({usage.default or 'engine default'})"
             status = "PASS" if os.access(binary, os.X_OK) else "FAIL"
             missing = "" if status == "PASS" else ", which is not an executable file"
-            chained, execs = engine_runtime_report(engine, path, binary, toolkit_config, runtime)
-            status = "WARN" if status == "PASS" and not chained else status
+            runs, execs = engine_runtime_report(engine, path, binary, toolkit_config, runtime)
+            status = runs if status == "PASS" else status
             where = f"{path}, seen by {usage.source}"
             report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({where}); {execs}")
     if not configured:
@@ -197,24 +197,25 @@ def check_engines(
 
 def engine_runtime_report(
     engine: str, engine_config: str, entry: str, toolkit_config: str, runtime: Optional[str]
-) -> Tuple[bool, str]:
-    """(all right, what to say) about the binary ``engine``'s containers run through the shim at ``entry``.
+) -> Tuple[str, str]:
+    """(PASS/WARN/FAIL, what to say) about the binary ``engine``'s containers run through the shim at ``entry``.
 
-    ``container-hooks-runtime.TAG`` execs ``[container-hooks-runtime.chains] TAG`` (chts.ctk.chaining);
-    the plain name execs ``runtime``, the shim's pick from its runtimes list.
+    ``container-hooks-runtime.TAG`` execs ``[container-hooks-runtime.chains] TAG`` and nothing else
+    (chts.ctk.chaining); the plain name execs ``runtime``, the shim's pick from its runtimes list.
     """
     tag = chain_tag(entry)
     if tag is None:
-        return chain_report(engine, engine_config, toolkit_config, runtime)
+        chained, execs = chain_report(engine, engine_config, toolkit_config, runtime)
+        return "PASS" if chained else "WARN", execs
     try:
         binary = chains_of(load_config(toolkit_config)).get(tag)
     except ToolkitError as exc:
-        return False, f"its containers run no runtime: {exc}"
+        return "FAIL", f"its containers fail: {exc}"
     if binary is None:
-        return False, f"its containers fail: no [container-hooks-runtime.chains] {tag} in {toolkit_config}"
+        return "FAIL", f"its containers fail: {toolkit_config} has no [container-hooks-runtime.chains] {tag}"
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        return False, f"its containers fail: the chained runtime {binary} ({tag}) is not an executable file"
-    return True, f"its containers run {binary} ({runtime_version(binary)}), chained as {tag}"
+        return "FAIL", f"its containers fail: {binary}, chained as {tag}, is not an executable file"
+    return "PASS", f"its containers run {binary} ({runtime_version(binary)}), chained as {tag}"
 
 
 # ----------------------------------------------------------------------------- the container

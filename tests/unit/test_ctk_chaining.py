@@ -10,7 +10,7 @@ from typing import Any, Tuple
 
 import pytest
 from ctk_cli import run_ctk
-from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
+from engine_cases import NAME, SHIM, configured, fake_binary, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
 from chts.config.toolkit import chains_of, parse_config, runtimes_of
@@ -79,7 +79,10 @@ def test_a_toolkit_config_changed_since_loses_only_the_chained_binary(tmp_path: 
     configured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     toolkit.write_text(toolkit.read_text() + '\n[container-hooks]\non-error = "skip"\n')  # the admin's change since
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
-    assert toolkit.read_text() == '[container-hooks-runtime]\nruntimes = ["runc"]\n\n[container-hooks]\non-error = "skip"\n'
+    assert (
+        toolkit.read_text()
+        == '[container-hooks-runtime]\nruntimes = ["runc"]\n\n[container-hooks]\non-error = "skip"\n'
+    )
 
 
 def fake_runtimes(tmp_path: Path, monkeypatch: Any) -> Tuple[Path, Path]:

@@ -141,7 +141,11 @@ def test_pod_runtimes_are_copied_with_their_settings(tmp_path: Path, capsys: Any
     )
     configured(capsys, "crio", config, "--set-as-default")
     entry = drop_in(tmp_path)["crio"]["runtime"]["runtimes"][NAME]
-    assert entry == {"runtime_path": f"{SHIM}.crun", "runtime_type": "pod", "monitor_path": "/usr/libexec/crio/conmonrs"}
+    assert entry == {
+        "runtime_path": f"{SHIM}.crun",
+        "runtime_type": "pod",
+        "monitor_path": "/usr/libexec/crio/conmonrs",
+    }
 
 
 def test_a_drop_in_of_our_name_not_written_by_us_is_left_alone(tmp_path: Path, capsys: Any) -> None:
