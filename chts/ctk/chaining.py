@@ -93,7 +93,10 @@ def chain_edits(engine: Engine, request: RuntimeRequest, configure: bool) -> Cha
         return written(toolkit_config, text, runtimes, records, None)
     if key in records:  # configured before: the record stands, and so does the name it gave the engine
         link = records[key].get("link") if isinstance(records[key], dict) else None
-        return Chain([], [], link if isinstance(link, str) else None)
+        if not isinstance(link, str):
+            return Chain([], [])
+        found = link_target(link)  # a link removed since is made again
+        return Chain([], [], link, () if found == SHIM else (LinkEdit(link, found, SHIM),))
     effective = engine.effective(request.config, request.config_source)
     binary = None if effective.default is None else engine.low_level_runtime(effective, effective.default)
     if binary is None:

@@ -53,6 +53,10 @@ def test_crio_packaged_runtimes_in_libexec_are_chained_and_given_back(tmp_path: 
     once = snapshot(tmp_path)
     assert "nothing changed" in configured(capsys, "crio", config, "--set-as-default", f"--toolkit-config={toolkit}")
     assert snapshot(tmp_path) == once
+    os.unlink(f"{SHIM}.crun")  # removed by hand: configure makes it again
+    again = configured(capsys, "crio", config, "--set-as-default", f"--toolkit-config={toolkit}")
+    assert f"linked {SHIM}.crun -> {NAME}" in again
+    assert os.readlink(f"{SHIM}.crun") == NAME and snapshot(tmp_path) == once
     unconfigured(capsys, "crio", config, f"--toolkit-config={toolkit}")
     assert not toolkit.exists() and not Path(f"{toolkit}.chains.json").exists()  # configure had created it
     assert not os.path.lexists(f"{SHIM}.crun")
