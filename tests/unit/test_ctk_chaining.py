@@ -114,6 +114,9 @@ def test_docker_on_runc_and_podman_on_crun_each_keep_their_own(
     toolkit.write_text("# the admin's\n")
     before = files(tmp_path)
     common = ("--set-as-default", "--config-source=file", f"--toolkit-config={toolkit}")
+    dry = configured(capsys, "podman", configs["podman"], *common, "--dry-run")
+    assert f"link {SHIM}.crun -> {NAME}\n" in dry and f'crun = "{crun}"' in dry  # shown, not made
+    assert files(tmp_path) == before and not os.path.lexists(f"{SHIM}.crun")
     for engine in order:
         configured(capsys, engine, configs[engine], *common)
     assert json.loads(configs["docker"].read_text())["runtimes"][NAME] == {"path": SHIM}  # the plain name: runc
