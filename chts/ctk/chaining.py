@@ -172,17 +172,19 @@ def chained(
 
 
 def unchained(toolkit_config: str, text: Optional[str], record: Dict[str, Any], records: Dict[str, Any]) -> Chain:
-    """Take back ``record``'s chain; the tag's line and link stay while another engine's record uses them."""
-    tag = record["tag"]
-    users = sorted(k for k, r in records.items() if isinstance(r, dict) and r.get("tag") == tag)
-    if users:
-        if "after" in record:  # the line stays: its bytes are the heir's to give back
-            records[users[0]] = {**records[users[0]], "before": record.get("before"), "after": record["after"]}
-        return written(toolkit_config, text, text, records, None)
-    link = record.get("link")
+    """Take back ``record``'s chain: its link unless another engine's record names it too (their shims
+    share a directory), the tag's line unless another engine's record uses the tag."""
+    tag, link = record["tag"], record.get("link")
+    others = [r for _, r in sorted(records.items()) if isinstance(r, dict)]
     links: Tuple[LinkEdit, ...] = ()
-    if isinstance(link, str) and link_target(link) == SHIM:
-        links = (LinkEdit(link, SHIM, None),)
+    if isinstance(link, str) and all(r.get("link") != link for r in others) and os.path.islink(link):
+        if os.readlink(link) == SHIM:  # anything else there is not ours to remove
+            links = (LinkEdit(link, SHIM, None),)
+    users = [r for r in others if r.get("tag") == tag]
+    if users:
+        if "after" in record:  # the line stays: its bytes are the next user's to give back
+            users[0].update(before=record.get("before"), after=record["after"])
+        return written(toolkit_config, text, text, records, None)._replace(links=links)
     if "after" in record and text == record["after"]:  # untouched since: the exact bytes configure found
         new = record.get("before")
     else:

@@ -259,3 +259,33 @@ def test_containerd_binary_name_is_chained(tmp_path: Path, capsys: Any) -> None:
     effective = engine.effective(str(config), "file")
     assert engine.low_level_runtime(effective, "kata") is None  # its own shim: nothing runc-like
     assert engine.low_level_runtime(effective, NAME) == f"{SHIM}.runc-custom"
+
+
+def test_one_tag_through_two_shim_directories_leaves_neither_link(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    _, crun = fake_runtimes(tmp_path, monkeypatch)
+    podman = tmp_path / "containers.conf"
+    podman.write_text(f'[engine]\nruntime = "crun"\n[engine.runtimes]\ncrun = ["{crun}"]\n')
+    docker = tmp_path / "daemon.json"
+    docker.write_text(json.dumps({"runtimes": {"crun": {"path": str(crun)}}, "default-runtime": "crun"}))
+    toolkit = tmp_path / "config.toml"
+    shims = {"podman": tmp_path / "a" / NAME, "docker": tmp_path / "b" / NAME}
+    configs = {"podman": podman, "docker": docker}
+    for engine, shim in shims.items():
+        shim.parent.mkdir()
+        status, _, err = run_ctk(
+            capsys, "runtime", "configure", f"--runtime={engine}", f"--config={configs[engine]}",
+            f"--runtime-path={shim}", "--config-source=file", f"--toolkit-config={toolkit}",
+        )  # fmt: skip
+        assert status == 0, err
+    assert chains(toolkit) == {"crun": str(crun)}
+    assert all(os.readlink(f"{shim}.crun") == NAME for shim in shims.values())
+    for engine in shims:
+        status, _, err = run_ctk(
+            capsys, "runtime", "unconfigure", f"--runtime={engine}", f"--config={configs[engine]}",
+            f"--toolkit-config={toolkit}",
+        )  # fmt: skip
+        assert status == 0, err
+        assert not os.path.lexists(f"{shims[engine]}.crun")  # its own link goes with it
+    assert not toolkit.exists()
