@@ -177,9 +177,9 @@ def unchained(toolkit_config: str, text: Optional[str], record: Dict[str, Any], 
     tag, link = record["tag"], record.get("link")
     others = [r for _, r in sorted(records.items()) if isinstance(r, dict)]
     links: Tuple[LinkEdit, ...] = ()
-    if isinstance(link, str) and all(r.get("link") != link for r in others) and os.path.islink(link):
-        if os.readlink(link) == SHIM:  # anything else there is not ours to remove
-            links = (LinkEdit(link, SHIM, None),)
+    shared = any(r.get("link") == link for r in others)
+    if isinstance(link, str) and not shared and os.path.islink(link) and os.readlink(link) == SHIM:
+        links = (LinkEdit(link, SHIM, None),)  # anything else there is not ours to remove
     users = [r for r in others if r.get("tag") == tag]
     if users:
         if "after" in record:  # the line stays: its bytes are the next user's to give back
