@@ -10,7 +10,7 @@ from typing import Any, Tuple
 
 import pytest
 from ctk_cli import run_ctk
-from engine_cases import NAME, SHIM, configured, fake_binary, snapshot, unconfigured
+from engine_cases import NAME, SHIM, SHIM_DIR, configured, fake_binary, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
 from chts.config.toolkit import chains_of, parse_config, runtimes_of
@@ -26,6 +26,13 @@ def shim_runtimes(toolkit: Path) -> Any:
 def crio_etc(tmp_path: Path, name: str) -> Path:
     shutil.copytree(CORPUS / "crio" / name, tmp_path / "etc-crio")
     return tmp_path / "etc-crio" / "crio.conf"
+
+
+@pytest.fixture(autouse=True)
+def _no_links_of_other_tests() -> None:
+    """The links other engine tests' configures left beside the shared SHIM (these tests assert on them)."""
+    for entry in Path(SHIM_DIR).iterdir():
+        entry.unlink()
 
 
 def files(directory: Path) -> Any:
