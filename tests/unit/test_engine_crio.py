@@ -10,6 +10,7 @@ import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
+from chts.engines import runtime_binaries
 from chts.engines.crio import ENGINE, read_after
 from chts.errors import ToolkitError
 
@@ -91,8 +92,10 @@ def test_a_runtime_of_that_name_defined_by_the_user_is_refused(crio_etc: Path, c
     assert snapshot(crio_etc) == before
 
 
-def test_a_missing_crio_conf_still_gets_a_drop_in(tmp_path: Path, capsys: Any) -> None:
-    configured(capsys, "crio", tmp_path / "crio.conf")
+def test_a_missing_crio_conf_still_gets_a_drop_in(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no crun to be found: nothing to chain (a host's crun would be)
+    monkeypatch.setattr(runtime_binaries, "FALLBACK_PATH", "")
+    configured(capsys, "crio", tmp_path / "crio.conf", f"--toolkit-config={tmp_path / 'config.toml'}")
     entry = drop_in(tmp_path)["crio"]["runtime"]["runtimes"][NAME]
     assert entry == {"runtime_path": SHIM}  # CRI-O's built-in crun: nothing to copy
 
