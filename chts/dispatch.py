@@ -43,6 +43,8 @@ def main() -> int:
     name = argv[0].rpartition("/")[2]
     if name in TOOL_NAMES:
         return run_tool(name, argv, self_path)
+    if name.startswith(SHIM + "."):  # container-hooks-runtime.TAG: the shim for a chained runtime
+        return run_tool(SHIM, argv, self_path)
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         return 0 if len(argv) >= 2 else 2

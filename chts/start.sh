@@ -68,7 +68,7 @@ chts_passes_on() {
 # Set chts_runtime to the first of the candidates named on stdin (one a line) that is an
 # executable file and not this file, looked up as chts.shim.main.find_runtime does.
 chts_find_runtime() {
-	while IFS= read -r chts_name; do
+	while IFS= read -r chts_name && [ -n "$chts_name" ]; do
 		case $chts_name in
 		*/*)
 			chts_runtime=$chts_name
@@ -83,6 +83,22 @@ chts_find_runtime() {
 			chts_usable && return 0
 		done
 		IFS=$chts_ifs
+	done
+	chts_runtime=
+}
+
+# Set chts_runtime to the binary the record's chains give chts_tag (after the runtimes, an empty
+# line, then "TAG BINARY" lines), if it is usable: the exact path, as chts.shim.main.exec_runtime uses it.
+chts_find_chain() {
+	while IFS= read -r chts_name && [ -n "$chts_name" ]; do :; done
+	while IFS= read -r chts_name; do
+		case $chts_name in
+		"$chts_tag "/*)
+			chts_runtime=${chts_name#* }
+			chts_usable && return 0
+			break
+			;;
+		esac
 	done
 	chts_runtime=
 }
@@ -112,7 +128,10 @@ chts_shim() {
 			present) [ -e "$chts_config" ] && ! [ "$chts_config" -nt "$chts_record" ] ;;
 			*) false ;;
 			esac &&
-			chts_find_runtime
+			case ${0##*/} in
+			@SHIM_NAME@) chts_find_runtime ;;
+			*) chts_tag=${0##*/@SHIM_NAME@.} && chts_find_chain ;;
+			esac
 	} <"$chts_record"
 	IFS=$chts_ifs
 	[ -n "$chts_runtime" ] || return 0
@@ -146,8 +165,8 @@ case ${0##*/} in
 	esac
 	exit 0
 	;;
-@SHIM_NAME@)
-	case ${chts_ifs+1}${chts_standard+1}${chts_debug+1}${chts_flag+1}${chts_dir+1}${chts_record+1}${chts_config+1}${chts_runtime+1}${chts_line+1}${chts_name+1} in
+@SHIM_NAME@ | @SHIM_NAME@.*)
+	case ${chts_tag+1}${chts_ifs+1}${chts_standard+1}${chts_debug+1}${chts_flag+1}${chts_dir+1}${chts_record+1}${chts_config+1}${chts_runtime+1}${chts_line+1}${chts_name+1} in
 	'') chts_shim "$@" ;;
 	esac
 	;;

@@ -11,6 +11,14 @@ if TYPE_CHECKING:
     from typing import List, Optional, Sequence, Tuple
 
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CHAINED_PREFIX = "container-hooks-runtime."  # chts.SHIM and a dot: the shim's name for a chained runtime
+
+
+def chain_tag(path: str) -> "Optional[str]":
+    """TAG when ``path`` names the shim as container-hooks-runtime.TAG, the name `runtime configure` links
+    for a chained runtime (it execs exactly ``[container-hooks-runtime.chains] TAG``), else None."""
+    name = path.rpartition("/")[2]
+    return name[len(CHAINED_PREFIX) :] if name.startswith(CHAINED_PREFIX) else None
 
 
 def _stat_identity(path: str) -> "Optional[Tuple[int, int]]":

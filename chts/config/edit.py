@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from chts import CTK
 from chts.base.config_files import read_config_text
 from chts.base.text_files import toml_decode_error, toml_loads
-from chts.base.toml_edit import set_key, toml_value
+from chts.base.toml_edit import set_key, toml_key, toml_value
 from chts.config.toolkit import (
+    CHAINS_KEY,
     DEFAULT_CONFIG_PATH,
     MAX_CONFIG_BYTES,
+    RUNTIME_SECTION,
     SCHEMA,
     check_value,
     default_config,
@@ -43,6 +45,10 @@ def render_config(config: Config, header: str) -> str:
         lines += ["", f"[{section}]"]
         for key, (_, _, comment) in keys.items():
             lines += [f"# {comment}", f"{key} = {toml_value(sections[section][key])}"]
+    chains = sections[RUNTIME_SECTION].get(CHAINS_KEY)
+    if chains:  # what `runtime configure` chained: the binary each container-hooks-runtime.TAG execs
+        lines += ["", f"[{RUNTIME_SECTION}.{CHAINS_KEY}]"]
+        lines += [f"{toml_key(tag)} = {toml_value(binary)}" for tag, binary in chains.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +150,7 @@ def validate_document(text: str, path: str) -> List[str]:
             continue
         known[section] = {}
         for key, value in values.items():
-            if key in SCHEMA[section]:
+            if key in SCHEMA[section] or (section, key) == (RUNTIME_SECTION, CHAINS_KEY):
                 known[section][key] = value
             else:
                 unknown.append(f"key {key!r} in [{section}]")

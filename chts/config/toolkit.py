@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     class CtkSection(TypedDict):
         path: str
 
-    RuntimeSection = TypedDict("RuntimeSection", {"debug": str, "log-level": str, "runtimes": List[str]})
+    RuntimeKeys = TypedDict("RuntimeKeys", {"debug": str, "log-level": str, "runtimes": List[str]})
+
+    class RuntimeSection(RuntimeKeys, total=False):
+        chains: Dict[str, str]  # only when the file has [container-hooks-runtime.chains]
+
     Config = TypedDict(
         "Config",
         {"container-hooks": HooksSection, "container-hooks-ctk": CtkSection, "container-hooks-runtime": RuntimeSection},
@@ -34,6 +38,12 @@ CONFIG_PATH_ENV = "CONTAINER_HOOKS_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20
 LOG_LEVELS = ("debug", "info", "warning", "error")
 FAILURE_POLICIES = ("fail", "skip")
+# [container-hooks-runtime.chains] TAG = "/abs/low-level-runtime": the binary the shim execs when it runs
+# as container-hooks-runtime.TAG (`runtime configure` writes these, see docs/shim.md "One host, several
+# engines"). Not in SCHEMA: its keys are the tags, not fixed names.
+RUNTIME_SECTION = "container-hooks-runtime"
+CHAINS_KEY = "chains"
+TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 # section -> key -> (type, default, comment). Types: "path" (absolute path string),
 # "path-or-empty", "string-list", "log-level", "path-list" (absolute paths, may be empty),
@@ -91,6 +101,24 @@ def default_config() -> Config:
     return typed
 
 
+def check_tag(tag: str) -> str:
+    """``tag`` if it can follow `container-hooks-runtime.` in a file name; raise ValueError saying why not."""
+    if not tag or not set(tag) <= TAG_CHARACTERS:
+        raise ValueError(f"tag {tag!r} must be letters, digits, '-' or '_'")
+    return tag
+
+
+def check_chains(value: Any) -> Dict[str, str]:
+    """``value`` if it is a table of tag -> absolute path of a low-level runtime; raise ValueError saying why not."""
+    if not isinstance(value, dict):
+        raise ValueError('must be a table of tag = "/absolute/path"')
+    for tag, binary in value.items():
+        check_tag(tag)
+        if not isinstance(binary, str) or not binary.startswith("/") or "\0" in binary or "\n" in binary:
+            raise ValueError(f"{tag} must be an absolute path on one line, not {binary!r}")
+    return dict(value)
+
+
 def check_value(section: str, key: str, value: Any) -> Any:
     """Return ``value`` if it fits the schema of ``section.key``; raise ValueError saying why not."""
     kind = SCHEMA[section][key][0]
@@ -144,6 +172,12 @@ def merge_over_defaults(data: Dict[str, Any], path: str) -> Config:
         if not isinstance(values, dict):
             raise ToolkitError(f"{path}: {section} must be a table [{section}]")
         for key, value in values.items():
+            if section == RUNTIME_SECTION and key == CHAINS_KEY:
+                try:
+                    sections[section][key] = check_chains(value)
+                except ValueError as exc:
+                    raise ToolkitError(f"{path}: [{section}.{key}] {exc}") from None
+                continue
             if key not in SCHEMA[section]:
                 known = ", ".join(SCHEMA[section])
                 raise ToolkitError(f"{path}: unknown key {key!r} in [{section}] (known: {known})")
@@ -172,6 +206,10 @@ def load_config(path: str) -> Config:
     if text is None:
         return default_config()
     return parse_config(text, path)
+
+
+def chains_of(config: Config) -> Dict[str, str]:
+    return config["container-hooks-runtime"].get("chains", {})
 
 
 def runtimes_of(config: Config) -> List[str]:

@@ -15,12 +15,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from chts import SHIM, TOOL_NAMES
 from chts.base.archive import running_archive
-from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
-from chts.config.toolkit import default_config, load_config, runtimes_of
+from chts.base.runtime_lookup import FALLBACK_PATH, chain_tag, find_runtime
+from chts.config.toolkit import chains_of, default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
 from chts.ctk.engine_usage import engine_usage
 from chts.ctk.nri_check import DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, check_nri, default_state_dir
@@ -195,12 +195,35 @@ def check_engines(
             role = "the default" if usage.default == name else f"not the default ({usage.default or 'engine default'})"
             status = "PASS" if os.access(binary, os.X_OK) else "FAIL"
             missing = "" if status == "PASS" else ", which is not an executable file"
-            chained, execs = chain_report(engine, path, toolkit_config, runtime)
-            status = "WARN" if status == "PASS" and not chained else status
+            runs, execs = engine_runtime_report(engine, path, binary, toolkit_config, runtime)
+            status = runs if status == "PASS" else status
             where = f"{path}, seen by {usage.source}"
             report.line(status, engine, f"runtime {name!r} runs {binary}{missing}; {role} ({where}); {execs}")
     if not configured:
         report.line("WARN", "engines", "no engine on this host is configured to use the shim yet")
+
+
+def engine_runtime_report(
+    engine: str, engine_config: str, entry: str, toolkit_config: str, runtime: Optional[str]
+) -> Tuple[str, str]:
+    """(PASS/WARN/FAIL, what to say) about the binary ``engine``'s containers run through the shim at ``entry``.
+
+    ``container-hooks-runtime.TAG`` execs ``[container-hooks-runtime.chains] TAG`` and nothing else
+    (chts.ctk.chaining); the plain name execs ``runtime``, the shim's pick from its runtimes list.
+    """
+    tag = chain_tag(entry)
+    if tag is None:
+        chained, execs = chain_report(engine, engine_config, toolkit_config, runtime)
+        return "PASS" if chained else "WARN", execs
+    try:
+        binary = chains_of(load_config(toolkit_config)).get(tag)
+    except ToolkitError as exc:
+        return "FAIL", f"its containers fail: {exc}"
+    if binary is None:
+        return "FAIL", f"its containers fail: {toolkit_config} has no [container-hooks-runtime.chains] {tag}"
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        return "FAIL", f"its containers fail: {binary}, chained as {tag}, is not an executable file"
+    return "PASS", f"its containers run {binary} ({runtime_version(binary)}), chained as {tag}"
 
 
 # ----------------------------------------------------------------------------- the container

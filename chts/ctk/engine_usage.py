@@ -25,7 +25,7 @@ def named_shim(entry: Any) -> Optional[str]:
     """A path in a runtime's settings that names the shim, for a runtime whose binary cannot be found."""
     values = entry.values() if isinstance(entry, dict) else entry if isinstance(entry, list) else [entry]
     for value in values:
-        if isinstance(value, str) and os.path.basename(value) == SHIM:
+        if isinstance(value, str) and is_shim_name(os.path.basename(value)):
             return value
         found = named_shim(value) if isinstance(value, (dict, list)) else None
         if found is not None:
@@ -33,9 +33,14 @@ def named_shim(entry: Any) -> Optional[str]:
     return None
 
 
+def is_shim_name(name: str) -> bool:
+    """The shim's name, or container-hooks-runtime.TAG: the shim for a chained runtime (chts.ctk.chaining)."""
+    return name == SHIM or name.startswith(SHIM + ".")
+
+
 def runs_shim(binary: str, shims: List[str]) -> bool:
     """A runtime binary that is the shim: by its name, or the same file as a shim we know of."""
-    if os.path.basename(binary) == SHIM:
+    if is_shim_name(os.path.basename(binary)):
         return True
     real = os.path.realpath(binary)
     return any(os.path.exists(shim) and real == os.path.realpath(shim) for shim in shims)

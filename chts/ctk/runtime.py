@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from chts.base.atomic import read_bytes, write_atomically
 from chts.base.file_edit import FileEdit
-from chts.ctk.chaining import chain_edits
+from chts.ctk.chaining import LinkEdit, apply_link, chain_edits, link_diff
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,
     DEFAULT_RUNTIME_PATH,
@@ -120,14 +120,19 @@ def change_runtime(
     """
     plan = engine.configure(request) if configure else engine.unconfigure(request)
     chain = chain_edits(engine, request, configure)  # before any edit: what the default ran until now
+    if chain.path is not None and chain.path != request.path:  # the entry names container-hooks-runtime.TAG
+        request = request._replace(path=chain.path)
+        plan = engine.configure(request)
     changes = [edit for edit in plan.edits + chain.edits if edit.old != edit.new]
     for note in plan.notes + chain.notes:
         print(note, file=sys.stderr)
     if dry_run:
-        sys.stdout.write("".join(diff(edit) for edit in changes) or "no change\n")
+        shown = "".join(diff(edit) for edit in changes) + "".join(link_diff(link) for link in chain.links)
+        sys.stdout.write(shown or "no change\n")
         return []
-    if changes and os.geteuid() != 0 and not all(writable(edit.path) for edit in changes):
-        raise ToolkitError(f"{changes[0].path}: writing it needs root (run with sudo)")
+    paths = [edit.path for edit in changes] + [link.path for link in chain.links]
+    if paths and os.geteuid() != 0 and not all(writable(path) for path in paths):
+        raise ToolkitError(f"{paths[0]}: writing it needs root (run with sudo)")
     before = engine.effective(request.config, request.config_source)
     # the backups writing makes, as they were: restored too when the change fails (None: there was none)
     backups = [
@@ -138,10 +143,14 @@ def change_runtime(
     written: List[FileEdit] = []
     created = [d for edit in changes if edit.old is None for d in missing_directories(edit.path)]
     reports = []  # said only once the change stands: a restored file was not written, as far as anyone can tell
+    linked: List[LinkEdit] = []
     try:
         for edit in changes:
             reports.append(apply_edit(edit))
             written.append(edit)
+        for link in chain.links:
+            reports.append(apply_link(link))
+            linked.append(link)
         after = engine.effective(request.config, request.config_source)
         problem = verification_problem(request, before, after, configure, bool(changes))
     except ToolkitError as exc:
@@ -149,6 +158,8 @@ def change_runtime(
         if not written:
             raise
     if problem is not None:
+        for link in reversed(linked):
+            apply_link(LinkEdit(link.path, link.new, link.old))
         restore(written + backups)  # a failed change leaves no trace, not even a new backup
         remove_empty_directories(created)  # nor a directory made for a new file
         undone = "; the files are restored" if written else ""
@@ -156,7 +167,7 @@ def change_runtime(
     for report in reports:
         say(report)
     verb = "configured" if configure else "unconfigured"
-    if not changes:
+    if not changes and not chain.links:
         say(f"{request.config}: already {verb}; nothing changed")
     else:
         say(f"{verb} runtime {request.name!r} for {engine.name}; " + engine.apply_hint(request))

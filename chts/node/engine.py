@@ -16,6 +16,7 @@ import shutil
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from chts.base.runtime_lookup import chain_tag
 from chts.base.text_files import toml_loads
 from chts.engines.containerd_config import dumped_view
 from chts.engines.crio import printed_view
@@ -112,13 +113,21 @@ def handler_binary(effective: str, layout: EngineLayout, name: str) -> Optional[
     return binary if isinstance(binary, str) else None
 
 
+def is_the_shim(binary: Optional[str], shim: str) -> bool:
+    """``binary`` is ``shim``, or its container-hooks-runtime.TAG beside it: the shim for a runtime configure
+    chained (chts/ctk/chaining.py)."""
+    return binary == shim or (
+        binary is not None and os.path.dirname(binary) == os.path.dirname(shim) and chain_tag(binary) is not None
+    )
+
+
 def require_handler(effective: str, layout: EngineLayout, name: str, shim: str) -> str:
     binary = handler_binary(effective, layout, name)
     if binary is None:
         raise ToolkitError(f"{layout.config}: {layout.engine}'s effective configuration has no runtime {name!r}")
-    if binary != shim:
+    if not is_the_shim(binary, shim):
         raise ToolkitError(f"{layout.config}: runtime {name!r} runs {binary}, not {shim}")
-    return f"{layout.engine}'s effective configuration has runtime handler {name!r} running {shim}"
+    return f"{layout.engine}'s effective configuration has runtime handler {name!r} running {binary}"
 
 
 def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[str]:
@@ -142,7 +151,7 @@ def containers_using(host: HostRoot, layout: EngineLayout, shim: str) -> List[st
                 binary = json.load(handle).get("binary_name")
         except (OSError, ValueError, AttributeError, RecursionError):
             continue
-        if binary == shim:
+        if is_the_shim(binary, shim):
             task = os.path.dirname(options)
             users.append(f"{os.path.basename(os.path.dirname(task))}/{os.path.basename(task)}")
     return users
@@ -160,7 +169,7 @@ def served_handler(host: HostRoot, layout: EngineLayout, name: str, shim: str, d
         return f"running {layout.engine} serves no runtime handler {name!r} (CRI status: {', '.join(handlers)})"
     options = handlers[name].get("options") or {}
     binary = options.get("BinaryName") if isinstance(options, dict) else None
-    if binary != shim:
+    if not is_the_shim(binary, shim):
         return f"running {layout.engine} serves runtime handler {name!r} with BinaryName {binary!r}, not {shim}"
     if default is not None and served.get("defaultRuntimeName") != default:
         return f"running {layout.engine}'s default runtime is {served.get('defaultRuntimeName')!r}, not {default!r}"

@@ -16,7 +16,7 @@ from typing import List, Optional, Set
 from chts import DEFAULT_CACHE_DIR, __version__
 from chts.base.archive import running_archive
 from chts.base.atomic import write_atomically
-from chts.config.chains import chained_runtimes, with_chained_first
+from chts.config.chains import chain_tags, chained_runtimes, with_chained_first, with_chains
 from chts.config.toolkit import DEFAULT_CONFIG_PATH
 from chts.errors import ToolkitError
 from chts.node.engine import (
@@ -225,15 +225,21 @@ class Node:
         """The ConfigMap's config.toml with the low-level runtime `runtime configure` chained the shim to.
 
         configure records in config.toml.chains.json the binary the engine's default ran (crun,
-        nvidia-container-runtime ...) and puts it first in the runtimes list; a ConfigMap sync must
-        not take it away, or the shim would switch those containers to another runtime.
+        nvidia-container-runtime ...) and its tag in ``[container-hooks-runtime.chains]`` (an earlier
+        version put it first in the runtimes list instead); a ConfigMap sync must not take it away, or
+        the shim would switch those containers to another runtime, or fail them.
         """
         if item.host_path != DEFAULT_CONFIG_PATH:
             return item
         chained = chained_runtimes(self.host.path(DEFAULT_CONFIG_PATH))
-        if not chained:
+        tags = chain_tags(self.host.path(DEFAULT_CONFIG_PATH))
+        if not chained and not tags:
             return item
-        text = with_chained_first(item.data.decode(), DEFAULT_CONFIG_PATH, chained)
+        text = item.data.decode()
+        if chained:
+            text = with_chained_first(text, DEFAULT_CONFIG_PATH, chained)
+        if tags:
+            text = with_chains(text, DEFAULT_CONFIG_PATH, tags)
         return item._replace(data=text.encode())
 
     def apply(self, state: NodeState, effective: str, mode: str) -> None:

@@ -24,7 +24,7 @@ O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from t
 
 # Bump when the shape of cached values changes (new config keys, new planned-hook
 # fields): entries written by an older .pyz must not be read by a newer one.
-FORMAT = 4  # 4: drop-in plans hold Go patterns, createRuntime for prestart, 0.1.0 anyOf, precreate
+FORMAT = 5  # 4: drop-in plans hold Go patterns, createRuntime for prestart, 0.1.0 anyOf, precreate; 5: chains
 RACY_SECONDS = 2.0
 
 

@@ -11,7 +11,7 @@ import posix
 import sys
 
 from chts import SHIM
-from chts.base.runtime_lookup import FALLBACK_PATH, find_runtime
+from chts.base.runtime_lookup import FALLBACK_PATH, chain_tag, find_runtime
 from chts.shim import cache, runtime_record
 from chts.shim.argv import RuncCall, parse_runc_argv
 
@@ -72,7 +72,9 @@ def main(argv: "List[str]", self_path: str) -> int:
         config, config_error = load_config()
         settings = config["container-hooks-runtime"]
         # What lets the archive's sh start pass the next calls on without Python (chts/start.sh).
-        runtime_record.renew(config_path(), settings["runtimes"], settings["log-level"] == "debug")
+        runtime_record.renew(
+            config_path(), settings["runtimes"], settings["log-level"] == "debug", settings.get("chains")
+        )
         if call.creates:
             from chts.shim import inject
 
@@ -113,7 +115,21 @@ def exec_runtime(args: "List[str]", self_path: str, call: RuncCall, config: "Opt
     if config is None:
         config, _ = load_config()
     candidates = config["container-hooks-runtime"]["runtimes"]
-    runtime = find_runtime(candidates, self_path)
+    tag = chain_tag(self_path)
+    if tag is not None:  # exactly the binary configure chained this name to: no list, no $PATH
+        binary = config["container-hooks-runtime"].get("chains", {}).get(tag)
+        if binary is None:
+            return fail(
+                f"no [container-hooks-runtime.chains] {tag} in {config_path()}, the runtime {SHIM}.{tag} execs "
+                f"(container-hooks-ctk runtime configure writes it)",
+                call,
+                config,
+            )
+        runtime = find_runtime([binary], self_path)
+        if runtime is None:
+            return fail(f"{binary}, the runtime {SHIM}.{tag} execs, is not an executable file", call, config)
+    else:
+        runtime = find_runtime(candidates, self_path)
     if runtime is None:
         return fail(
             f"no low-level runtime found: tried {', '.join(candidates)} in $PATH and {FALLBACK_PATH} "

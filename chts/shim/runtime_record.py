@@ -8,6 +8,8 @@ same config path, and config.toml is not newer than it: the record's mtime is se
 config.toml's. A config changed less than two seconds ago is not recorded (the sh's
 `-nt` may compare whole seconds). A record with no runtimes sends every call to Python:
 written when passthrough calls must be logged, or a value cannot be written on a line.
+After the runtimes, an empty line and one "TAG BINARY" line per `[container-hooks-runtime.chains]`
+entry: what the shim run as container-hooks-runtime.TAG execs (tags hold no space).
 
 Like the parse cache (chts.shim.cache) it lives in the cache directory, only if that is
 ours and writable by no one else, written to a temporary file and renamed.
@@ -21,7 +23,7 @@ from chts.shim import cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Dict, List, Optional
 
 RECORD_NAME = "runtime-record"
 # First line of the record, followed by the build's identity (build.py writes chts/_build.py).
@@ -38,16 +40,28 @@ def header() -> "Optional[str]":
     return f"{HEADER} {BUILD}"
 
 
-def content(first_line: str, config_path: str, config_mtime_ns: "Optional[int]", runtimes: "List[str]") -> bytes:
-    """The record's lines: header, config path, whether it exists, then one runtime a line."""
+def content(
+    first_line: str,
+    config_path: str,
+    config_mtime_ns: "Optional[int]",
+    runtimes: "List[str]",
+    chains: "Optional[Dict[str, str]]" = None,
+) -> bytes:
+    """The record's lines: header, config path, whether it exists, one runtime a line, then the chains."""
     lines = [first_line, config_path, "absent" if config_mtime_ns is None else "present"]
-    if all("\n" not in value for value in (config_path, *runtimes)):
+    chains = chains or {}
+    if runtimes and all("\n" not in value for value in (config_path, *runtimes, *chains, *chains.values())):
         lines.extend(runtimes)
+        if chains:
+            lines.append("")
+            lines.extend(f"{tag} {binary}" for tag, binary in chains.items())
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
-def renew(config_path: str, runtimes: "List[str]", passthrough_logs: bool) -> None:
-    """Make the record say ``runtimes`` for ``config_path`` as it is now; never fails the caller."""
+def renew(
+    config_path: str, runtimes: "List[str]", passthrough_logs: bool, chains: "Optional[Dict[str, str]]" = None
+) -> None:
+    """Make the record say ``runtimes`` (and ``chains``) for ``config_path`` as it is now; never fails the caller."""
     first_line = header()
     directory = cache.cache_dir()
     if first_line is None or not cache._trusted_dir(directory, True):
@@ -58,7 +72,7 @@ def renew(config_path: str, runtimes: "List[str]", passthrough_logs: bool) -> No
         config_mtime_ns = None
     if config_mtime_ns is not None and time.time_ns() - config_mtime_ns < RACY_NS:
         return  # changed just now (or dated in the future): the sh's -nt could miss the next change
-    data = content(first_line, config_path, config_mtime_ns, [] if passthrough_logs else runtimes)
+    data = content(first_line, config_path, config_mtime_ns, [] if passthrough_logs else runtimes, chains)
     path = f"{directory}/{RECORD_NAME}"
     if _current(path, data, config_mtime_ns):
         return

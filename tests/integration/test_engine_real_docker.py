@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -115,13 +116,14 @@ def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
         image = engine.import_rootfs(busybox_rootfs)
         reloaded_by_ctk(toolkit, engine, "configure", config, f"--runtime-path={toolkit.shim}", "--set-as-default")
         wrapped = f'"wrapped":{{"path":"{wrapper}"}}'
-        expected = original.replace(wrapped, f'{wrapped},"container-hooks-runtime":{{"path":"{toolkit.shim}"}}')
+        tagged = f"{toolkit.shim}.runc-wrapper"  # the shim's name for the wrapper (chts/ctk/chaining.py)
+        expected = original.replace(wrapped, f'{wrapped},"container-hooks-runtime":{{"path":"{tagged}"}}')
         expected = expected.replace('"default-runtime":"wrapped"', '"default-runtime":"container-hooks-runtime"')
         assert config.read_bytes() == expected.encode()  # only our member and the default's value written
         info = engine.runtimes()
         assert info["default"] == "container-hooks-runtime"
-        assert info["runtimes"]["container-hooks-runtime"]["path"] == str(toolkit.shim)
-        assert f'runtimes = ["{wrapper}", "runc", "docker-runc"]' in toolkit.config.read_text()
+        assert info["runtimes"]["container-hooks-runtime"]["path"] == tagged
+        assert f'[container-hooks-runtime.chains]\nrunc-wrapper = "{wrapper}"\n' in toolkit.config.read_text()
 
         log = tmp_path / "hook.log"
         toolkit.write_hooks({"prestart": [record_hook(log, "fired")]})
@@ -133,6 +135,7 @@ def test_odd_layout_kept_and_the_shim_chains_to_the_old_default(
         assert config.read_bytes() == original.encode()
         assert engine.runtimes()["default"] == "wrapped"
         assert toolkit.config.read_text() == toolkit_config  # the chain taken back, byte for byte
+        assert not os.path.lexists(tagged)
 
 
 def test_docker_26_annotations_reach_the_hooks_as_docker_wrote_them(

@@ -118,8 +118,8 @@ def dump(node: FakeNode) -> Dict[str, Any]:
     return toml_loads(node.run(["containerd", "--config", "/etc/containerd/config.toml", "config", "dump"]).stdout)
 
 
-def run_hooked_container(node: FakeNode, busybox: str, name: str) -> str:
-    done = node.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", SHIM, "--rootfs", busybox,
+def run_hooked_container(node: FakeNode, busybox: str, name: str, shim: str = SHIM) -> str:
+    done = node.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", shim, "--rootfs", busybox,
                     name, "/bin/echo", "hello")  # fmt: skip
     return str(done.stdout)
 
@@ -409,7 +409,7 @@ version = 2
 
 
 def test_the_chained_runtime_survives_configmap_syncs(pyz: Path, tmp_path: Path, busybox_rootfs: Path) -> None:
-    """configure chains the shim to the wrapper the default ran; a ConfigMap sync keeps it first."""
+    """configure chains the shim to the wrapper the default ran; a ConfigMap sync keeps its chain."""
     source = ConfigMapDir(tmp_path / "configmap")
     source.publish({"config.toml": CONFIG_TOML, "hooks.json": hooks_json("one")})
     options = [f"--source-dir={source.path}", f"--ready-file={tmp_path / 'ready'}", "--restart-mode=systemd"]
@@ -422,12 +422,21 @@ def test_the_chained_runtime_survives_configmap_syncs(pyz: Path, tmp_path: Path,
         config = node.path("/etc/container-hooks/config.toml")
 
         node.installer(pyz, "install", *options)
-        assert toml_loads(config.read_text())["container-hooks-runtime"]["runtimes"] == [WRAPPER, "runc"]
+        runtime = toml_loads(config.read_text())["container-hooks-runtime"]
+        assert (runtime["runtimes"], runtime["chains"]) == (["runc"], {"runc-wrapper": WRAPPER})
         source.publish({"config.toml": CONFIG_TOML + 'log-level = "debug"\n', "hooks.json": hooks_json("two")})
         node.installer(pyz, "install", *options)  # the sync `run` makes on a ConfigMap edit, and configure again
         runtime = toml_loads(config.read_text())["container-hooks-runtime"]
-        assert (runtime["runtimes"], runtime["log-level"]) == ([WRAPPER, "runc"], "debug")
-        assert run_hooked_container(node, "/var/tmp/busybox", "wrapped") == "hello\n"
+        assert (runtime["runtimes"], runtime["chains"], runtime["log-level"]) == (
+            ["runc"],
+            {"runc-wrapper": WRAPPER},
+            "debug",
+        )
+        handler = dump(node)["plugins"][CRI]["containerd"]["runtimes"]["container-hooks-runtime"]["options"][
+            "BinaryName"
+        ]
+        assert handler == f"{SHIM}.runc-wrapper"  # the shim's name for the wrapper (chts/ctk/chaining.py)
+        assert run_hooked_container(node, "/var/tmp/busybox", "wrapped", handler) == "hello\n"
         assert " create " in node.path("/var/log/wrapper.log").read_text()  # the shim exec'd the wrapper
         assert node.path("/var/log/hooks.log").read_text() == "two\n"
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import pytest
 from conftest import CLEAN_PATH, ROOT, ToolkitRoot, require, require_binary
@@ -81,9 +81,14 @@ class Start:
     def stand_in(self, path: Path) -> Path:
         return executable(path, '#!/bin/sh\necho "runtime $0"\n')
 
-    def write_record(self, runtimes: List[str], header: str = f"{runtime_record.HEADER} {BUILD}") -> None:
+    def write_record(
+        self,
+        runtimes: List[str],
+        header: str = f"{runtime_record.HEADER} {BUILD}",
+        chains: Optional[Dict[str, str]] = None,
+    ) -> None:
         mtime = self.config.stat().st_mtime_ns if self.config.exists() else None
-        self.record.write_bytes(runtime_record.content(header, str(self.config), mtime, runtimes))
+        self.record.write_bytes(runtime_record.content(header, str(self.config), mtime, runtimes, chains))
         if mtime is not None:
             os.utime(self.record, ns=(mtime, mtime))
 
@@ -265,6 +270,33 @@ def test_the_record_is_used_only_while_it_fits(tmp_path: Path, shell: List[str])
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
+def test_a_tagged_name_passes_on_to_exactly_its_chained_binary(tmp_path: Path, shell: List[str]) -> None:
+    """container-hooks-runtime.TAG (chts/ctk/chaining.py): the record's "TAG BINARY" line, never the
+    runtimes list; a tag the record lacks, or a binary that is not there, is Python's to report."""
+    start = Start(tmp_path)
+    (tmp_path / "opt dir").mkdir()
+    crun = start.stand_in(tmp_path / "opt dir" / "crun")
+    tagged = start.bin / "container-hooks-runtime.crun"
+    tagged.symlink_to("container-hooks-runtime")
+    start.write_record(["runc"], chains={"crun-2": str(start.runc), "crun": str(crun)})
+    assert start.decision(shell, ["state", "x"]) == f"runtime {start.runc}\n"  # the plain name: the list
+    for args in (["state", "x"], ["--root", "/r", "kill", "x", "KILL"], ["delete", "x"]):
+        result = start.run(shell, args, tool="container-hooks-runtime.crun")
+        assert result.stdout.decode() == f"runtime {crun}\n", result
+    assert start.run(shell, ["create", "x"], tool="container-hooks-runtime.crun").stdout.decode() == PYTHON_SAYS
+    (start.bin / "container-hooks-runtime.youki").symlink_to("container-hooks-runtime")
+    assert start.run(shell, ["state", "x"], tool="container-hooks-runtime.youki").stdout.decode() == PYTHON_SAYS
+    (start.bin / "container-hooks-runtime.cru").symlink_to("container-hooks-runtime")  # a prefix of a tag
+    assert start.run(shell, ["state", "x"], tool="container-hooks-runtime.cru").stdout.decode() == PYTHON_SAYS
+    start.write_record(["runc"], chains={"crun": str(tmp_path / "gone")})
+    assert start.run(shell, ["state", "x"], tool="container-hooks-runtime.crun").stdout.decode() == PYTHON_SAYS
+    start.write_record(["runc"])  # no chains at all
+    assert start.run(shell, ["state", "x"], tool="container-hooks-runtime.crun").stdout.decode() == PYTHON_SAYS
+    result = start.run(shell, ["state", "x"], tool="container-hooks-runtime.crun", chts_tag="crun")
+    assert result.stdout.decode() == PYTHON_SAYS  # a caller's chts_* variable: Python
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda shell: shell[-1])
 def test_a_record_not_ours_alone_is_never_used(tmp_path: Path, shell: List[str]) -> None:
     start = Start(tmp_path)
     assert start.decision(shell, ["state", "x"]) == f"runtime {start.runc}\n"
@@ -359,6 +391,21 @@ def test_the_shim_renews_the_record_and_the_sh_start_uses_it(toolkit: ToolkitRoo
     assert record.read_text().splitlines() == [*lines[:3]]  # passthrough is logged: no runtimes for the sh
     assert toolkit.run_shim([*state, "list"]).stdout.startswith("ID ")
     assert f"passthrough: {' '.join(state)} list" in toolkit.log.read_text()
+
+
+def test_the_shim_records_the_chains_and_a_tagged_name_runs_its_binary(toolkit: ToolkitRoot, tmp_path: Path) -> None:
+    crun = executable(tmp_path / "crun", '#!/bin/sh\necho "crun $*"\n')
+    toolkit.write_config(extra_runtime=f'[container-hooks-runtime.chains]\ncrun = "{crun}"\n')
+    aged(toolkit.config)
+    tagged = toolkit.bin / "container-hooks-runtime.crun"
+    tagged.symlink_to("container-hooks-runtime")
+    for _ in range(2):  # Python, which records the chains; then the sh start
+        result = subprocess.run(
+            [str(tagged), "--root", "/r", "state", "x"], env=toolkit.env(), capture_output=True, text=True, check=False
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (0, "crun --root /r state x\n", "")
+    lines = (toolkit.cache / runtime_record.RECORD_NAME).read_text().splitlines()
+    assert lines[3:] == ["runc", "docker-runc", "", f"crun {crun}"]
 
 
 def test_a_broken_config_never_blocks_passthrough(toolkit: ToolkitRoot, tmp_path: Path) -> None:

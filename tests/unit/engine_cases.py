@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from ctk_cli import run_ctk
 
-SHIM = "/opt/hooks/container-hooks-runtime"
 NAME = "container-hooks-runtime"
+# A directory of the tests' own: configure links container-hooks-runtime.TAG beside the shim for an
+# engine it chains to another binary (chts/ctk/chaining.py); the shim itself need not be there.
+SHIM_DIR = tempfile.mkdtemp(prefix="chts-unit-shim-")
+atexit.register(shutil.rmtree, SHIM_DIR, True)
+SHIM = f"{SHIM_DIR}/{NAME}"
 
 # engine -> the config file name its tests use
 CONFIG_NAMES = {

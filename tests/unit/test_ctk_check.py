@@ -11,6 +11,7 @@ from typing import Any, List
 import pytest
 from conftest import require_binary
 from ctk_cli import run_ctk
+from engine_cases import fake_binary
 
 from chts.base.runtime_lookup import find_runtime
 from chts.node.probe import is_static_elf
@@ -291,4 +292,45 @@ def test_a_runtime_hidden_by_an_import_is_not_reported_as_running(capsys: Any, h
     status, lines = host.check(capsys)
     assert lines_about(lines, "containerd")[0].startswith(
         f"WARN  containerd: {host.engines}/containerd/config (seen by file): no runtime runs the shim"
+    )
+
+
+def test_each_engine_shows_the_binary_its_containers_run(capsys: Any, host: Host, monkeypatch: Any) -> None:
+    """Docker on runc keeps the plain name, Podman on crun gets container-hooks-runtime.crun (issue 21):
+    check names, per engine, the binary the shim execs for it, and fails an engine whose chain is broken."""
+    host.install_names()
+    shim = host.bin / "container-hooks-runtime"
+    runc = fake_binary(host.base / "path", monkeypatch, "runc", 'echo "runc version 9.9-fake"\n')
+    crun = host.base / "crun"
+    crun.write_text('#!/bin/sh\necho "crun version 8.8-fake"\n')
+    crun.chmod(0o755)
+    write(host.engines / "docker" / "config", "{}\n")
+    write(host.engines / "podman" / "config", f'[engine]\nruntime = "crun"\n[engine.runtimes]\ncrun = ["{crun}"]\n')
+    for engine in ("podman", "docker"):
+        status, _, err = run_ctk(
+            capsys, "runtime", "configure", f"--runtime={engine}", f"--config={host.engines / engine / 'config'}",
+            f"--runtime-path={shim}", "--set-as-default", "--config-source=file", f"--toolkit-config={host.config}",
+        )  # fmt: skip
+        assert status == 0, err
+    status, lines = host.check(capsys)
+    assert status == 0, lines
+    docker = lines_about(lines, "docker")[0]
+    assert docker.startswith(f"PASS  docker: runtime 'container-hooks-runtime' runs {shim};")
+    assert docker.endswith(f"the shim execs {runc}")
+    podman = lines_about(lines, "podman")[0]
+    assert podman.startswith(f"PASS  podman: runtime 'container-hooks-runtime' runs {shim}.crun;")
+    assert podman.endswith(f"its containers run {crun} (crun version 8.8-fake), chained as crun")
+
+    crun.unlink()
+    status, lines = host.check(capsys)
+    assert status == 1
+    assert lines_about(lines, "podman")[0].startswith("FAIL  podman:")
+    assert lines_about(lines, "podman")[0].endswith(
+        f"its containers fail: {crun}, chained as crun, is not an executable file"
+    )
+    assert lines_about(lines, "docker")[0].startswith("PASS  docker:")
+    host.write_config()  # the chains table gone
+    status, lines = host.check(capsys)
+    assert lines_about(lines, "podman")[0].endswith(
+        f"its containers fail: {host.config} has no [container-hooks-runtime.chains] crun"
     )

@@ -49,10 +49,11 @@ def test_each_config_version_uses_its_plugin(tmp_path: Path, capsys: Any, versio
     configured(capsys, "containerd", config, "--set-as-default")
     table = containerd_table(config, version)
     assert table["default_runtime_name"] == NAME
-    # the options of the previous default (crun here, not runc) carry over; only BinaryName is ours
+    # the options of the previous default (crun here, not runc) carry over; only BinaryName is ours: the
+    # shim's name for crun, which containerd ran (chts/ctk/chaining.py)
     assert table["runtimes"][NAME] == {
         "runtime_type": "io.containerd.runc.v2",
-        "options": {"BinaryName": SHIM, "SystemdCgroup": True, "Root": "/run/crun"},
+        "options": {"BinaryName": f"{SHIM}.crun", "SystemdCgroup": True, "Root": "/run/crun"},
     }
     assert f'{WAS_PREFIX}  default_runtime_name = "crun"' in config.read_text()  # the record, in the file
     unconfigured(capsys, "containerd", config)
@@ -276,11 +277,11 @@ def test_option_names_in_any_case_are_one_option(tmp_path: Path, capsys: Any) ->
     )
     configured(capsys, "containerd", config)
     ours = containerd_table(config, 2)["runtimes"][NAME]["options"]
-    assert ours == {"systemdCgroup": True, "BinaryName": SHIM}  # never two spellings of the binary
+    assert ours == {"systemdCgroup": True, "BinaryName": f"{SHIM}.runc"}  # never two spellings of the binary
     view = effective(config)
     assert view.runtimes["runc"]["options"] == {"SystemdCgroup": True, "BinaryName": "/opt/bin/runc"}
     assert ENGINE.low_level_runtime(view, "runc") == "/opt/bin/runc"
-    assert ENGINE.low_level_runtime(view, NAME) == SHIM
+    assert ENGINE.low_level_runtime(view, NAME) == f"{SHIM}.runc"  # the shim's name for /opt/bin/runc
 
 
 DEBIAN_12 = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n'

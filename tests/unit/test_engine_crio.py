@@ -10,6 +10,7 @@ import pytest
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
+from chts.engines import runtime_binaries
 from chts.engines.crio import ENGINE, read_after
 from chts.errors import ToolkitError
 
@@ -35,7 +36,7 @@ def test_inherits_the_effective_default_and_becomes_it(crio_etc: Path, capsys: A
     entry = runtime["runtimes"][NAME]
     # crun is the default once 10-crun.conf is applied: its settings carry over
     assert entry == {
-        "runtime_path": SHIM,
+        "runtime_path": f"{SHIM}.crun",  # the shim's name for the crun CRI-O ran (chts/ctk/chaining.py)
         "runtime_type": "oci",
         "runtime_root": "/run/crun",
         "monitor_path": "/usr/libexec/crio/conmon",
@@ -91,8 +92,10 @@ def test_a_runtime_of_that_name_defined_by_the_user_is_refused(crio_etc: Path, c
     assert snapshot(crio_etc) == before
 
 
-def test_a_missing_crio_conf_still_gets_a_drop_in(tmp_path: Path, capsys: Any) -> None:
-    configured(capsys, "crio", tmp_path / "crio.conf")
+def test_a_missing_crio_conf_still_gets_a_drop_in(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no crun to be found: nothing to chain (a host's crun would be)
+    monkeypatch.setattr(runtime_binaries, "FALLBACK_PATH", "")
+    configured(capsys, "crio", tmp_path / "crio.conf", f"--toolkit-config={tmp_path / 'config.toml'}")
     entry = drop_in(tmp_path)["crio"]["runtime"]["runtimes"][NAME]
     assert entry == {"runtime_path": SHIM}  # CRI-O's built-in crun: nothing to copy
 
@@ -141,7 +144,11 @@ def test_pod_runtimes_are_copied_with_their_settings(tmp_path: Path, capsys: Any
     )
     configured(capsys, "crio", config, "--set-as-default")
     entry = drop_in(tmp_path)["crio"]["runtime"]["runtimes"][NAME]
-    assert entry == {"runtime_path": SHIM, "runtime_type": "pod", "monitor_path": "/usr/libexec/crio/conmonrs"}
+    assert entry == {
+        "runtime_path": f"{SHIM}.crun",
+        "runtime_type": "pod",
+        "monitor_path": "/usr/libexec/crio/conmonrs",
+    }
 
 
 def test_a_drop_in_of_our_name_not_written_by_us_is_left_alone(tmp_path: Path, capsys: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from engine_cases import CONFIG_NAMES, configured, runtime_cmd, snapshot, unconfigured
+from engine_cases import CONFIG_NAMES, SHIM, configured, runtime_cmd, snapshot, unconfigured
 
 from chts.base.config_files import CONFIG_LIMIT
 
@@ -129,7 +129,7 @@ def test_dry_run_prints_the_diff_and_writes_nothing(tmp_path: Path, capsys: Any,
     config.write_text(USER_FILES[engine])
     before = snapshot(tmp_path)
     out = configured(capsys, engine, config, "--set-as-default", "--dry-run")
-    assert out.startswith("--- ") and "+++ " in out and "/opt/hooks/container-hooks-runtime" in out
+    assert out.startswith("--- ") and "+++ " in out and SHIM in out
     assert snapshot(tmp_path) == before
 
 

@@ -41,9 +41,12 @@ def test_edits_in_place_and_restores(tmp_path: Path, capsys: Any) -> None:
     assert config.read_text() == ORIGINAL
 
 
-def test_a_missing_file_gets_a_minimal_one(tmp_path: Path, capsys: Any) -> None:
+def test_a_missing_file_gets_a_minimal_one(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    # podman's runtime is the test's runc, which the shim finds too: no chain (a host's crun would be one)
+    runc = fake_binary(tmp_path / "bin", monkeypatch, "runc", "exit 0\n")
+    monkeypatch.setattr(podman, "BUILTIN_RUNTIMES", {"runc": [str(runc)]})
     config = tmp_path / "containers.conf"
-    configured(capsys, "podman", config)
+    configured(capsys, "podman", config, f"--toolkit-config={tmp_path / 'config.toml'}")
     assert toml_loads(config.read_text()) == {"engine": {"runtimes": {NAME: [SHIM]}}}
 
 

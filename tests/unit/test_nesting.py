@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from ctk_cli import run_ctk
-from engine_cases import snapshot
+from engine_cases import SHIM, snapshot
 
 from chts.base.nesting import MAX_DEPTH, json_text_depth, toml_text_depth, value_depth
 from chts.base.text_files import toml_loads
@@ -48,7 +48,8 @@ def toml_header(depth: int) -> str:
 
 JSON_SHAPES = {"arrays": json_arrays, "objects": json_objects}
 TOML_SHAPES = {"arrays": toml_arrays, "inline": toml_inline_tables, "dotted": toml_dotted_key, "header": toml_header}
-RUNTIME = ["--runtime-path=/opt/hooks/container-hooks-runtime", "--config-source=file"]
+# the tests' shim path (engine_cases): an engine chained to the host's crun, where one is installed, gets its link there
+RUNTIME = [f"--runtime-path={SHIM}", "--config-source=file"]
 
 
 class Root:

@@ -124,3 +124,17 @@ def test_a_config_path_that_is_not_utf8_is_recorded_byte_for_byte(cache: Path, t
     assert (cache / runtime_record.RECORD_NAME).read_bytes() == (
         f"{HEADER}\n".encode() + os.fsencode(config) + b"\nabsent\nrunc\n"
     )
+
+
+def test_chains_follow_the_runtimes_after_an_empty_line(cache: Path, tmp_path: Path) -> None:
+    """container-hooks-runtime.TAG's binary, for the sh (chts/start.sh chts_find_chain): "TAG BINARY" lines."""
+    config = aged_config(tmp_path)
+    record = cache / runtime_record.RECORD_NAME
+    runtime_record.renew(str(config), ["runc"], False, {"crun": "/usr/bin/crun", "nv": "/opt/a b/nvidia"})
+    assert record.read_text().splitlines()[3:] == ["runc", "", "crun /usr/bin/crun", "nv /opt/a b/nvidia"]
+    runtime_record.renew(str(config), ["runc"], True, {"crun": "/usr/bin/crun"})  # logged: all to Python
+    assert record.read_text().splitlines()[3:] == []
+    runtime_record.renew(str(config), ["runc"], False, {"crun": "/usr/bin/\ncrun"})  # not on a line: to Python
+    assert record.read_text().splitlines()[3:] == []
+    runtime_record.renew(str(config), ["runc"], False, {})
+    assert record.read_text().splitlines()[3:] == ["runc"]

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chts.base.runtime_lookup import find_runtime
+from chts.errors import ToolkitError
 from chts.shim.argv import COMMAND_VALUE_FLAGS, GO_TRUE, INJECTING_COMMANDS, parse_runc_argv
 
 B = "/run/containerd/io.containerd.runtime.v2.task/moby/abc"
@@ -585,3 +586,90 @@ def test_a_precreate_hook_rewrites_the_config_runc_reads(shim_root: Path, monkey
     monkeypatch.setattr(inject, "planned_hooks", lambda config, log: [entry])
     assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
     assert json.loads((shim_root / "bundle" / "config.json").read_text())["ociVersion"] == "1.0.2-rewritten"
+
+
+# ----------------------------------------------------------------------------- container-hooks-runtime.TAG
+
+
+def run_tagged(root: Path, name: str, args: List[str]) -> Union[int, Execd]:
+    from chts.shim import main as shim
+
+    try:
+        return shim.main([name, *args], str(root / name))
+    except Execd as execd:
+        return execd
+
+
+def with_chains(root: Path, table: str) -> None:
+    config = root / "config.toml"
+    config.write_text(config.read_text() + f"\n[container-hooks-runtime.chains]\n{table}")
+
+
+def test_a_tagged_name_execs_exactly_its_chained_binary(shim_root: Path) -> None:
+    crun = make_executable(shim_root / "crun")
+    with_chains(shim_root, f'crun = "{crun}"\n')
+    args = ["--root", "/r", "create", "--bundle", str(shim_root / "bundle"), "c1"]
+    execd = run_tagged(shim_root, "container-hooks-runtime.crun", args)
+    assert isinstance(execd, Execd) and execd.args == (str(crun), [str(crun), *args])
+    assert '"poststop":[{"path":"/bin/true"}]' in (shim_root / "bundle" / "config.json").read_text()  # hooks too
+    execd = run_tagged(shim_root, "container-hooks-runtime", ["state", "c1"])  # the plain name: the list
+    assert isinstance(execd, Execd) and execd.args[0] == str(shim_root / "runc")
+
+
+@pytest.mark.parametrize("command", [["state", "c1"], ["create", "--bundle", "B", "c1"]])
+def test_an_unknown_tag_fails_in_one_line_in_runcs_log(
+    shim_root: Path, capfd: pytest.CaptureFixture[str], command: List[str]
+) -> None:
+    """Never a fallback to the runtimes list: that would run the container under another binary."""
+    with_chains(shim_root, f'crun = "{shim_root / "runc"}"\n')
+    command = [c.replace("B", str(shim_root / "bundle")) for c in command]
+    log = shim_root / "runc.log"
+    status = run_tagged(
+        shim_root, "container-hooks-runtime.youki", ["--log", str(log), "--log-format", "json", *command]
+    )
+    assert status == 1
+    err = capfd.readouterr().err
+    expected = (
+        f"container-hooks-runtime: no [container-hooks-runtime.chains] youki in {shim_root / 'config.toml'}, "
+        "the runtime container-hooks-runtime.youki execs (container-hooks-ctk runtime configure writes it)"
+    )
+    assert err == expected + "\n"
+    entry = json.loads(log.read_text())  # runc's own --log-format json: what the engine shows
+    assert entry["level"] == "error" and entry["msg"] == expected
+
+
+def test_a_chained_binary_that_is_gone_fails_in_one_line(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    with_chains(shim_root, f'crun = "{shim_root / "gone"}"\n')
+    assert run_tagged(shim_root, "container-hooks-runtime.crun", ["state", "c1"]) == 1
+    assert capfd.readouterr().err == (
+        f"container-hooks-runtime: {shim_root / 'gone'}, the runtime container-hooks-runtime.crun execs, "
+        "is not an executable file\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "table, says",
+    [
+        ('"a b" = "/usr/bin/crun"\n', "tag 'a b' must be letters, digits, '-' or '_'"),
+        ('crun = "crun"\n', "crun must be an absolute path on one line, not 'crun'"),
+        ('crun = "/usr/bin/\\ncrun"\n', "crun must be an absolute path on one line"),
+        ("crun = 1\n", "crun must be an absolute path on one line, not 1"),
+    ],
+)
+def test_a_bad_chains_table_is_one_line_naming_the_file(tmp_path: Path, table: str, says: str) -> None:
+    from chts.config.toolkit import parse_config
+
+    with pytest.raises(ToolkitError) as raised:
+        parse_config(f"[container-hooks-runtime.chains]\n{table}", "/etc/x.toml")
+    assert str(raised.value).startswith("/etc/x.toml: [container-hooks-runtime.chains] ") and says in str(raised.value)
+
+
+def test_the_tag_is_what_follows_the_shims_name_and_a_dot() -> None:
+    from chts import SHIM
+    from chts.base.runtime_lookup import CHAINED_PREFIX, chain_tag
+
+    assert CHAINED_PREFIX == SHIM + "."
+    assert chain_tag("/usr/bin/container-hooks-runtime.crun") == "crun"
+    assert chain_tag("container-hooks-runtime.crun-2") == "crun-2"
+    assert chain_tag("/usr/bin/container-hooks-runtime") is None
+    assert chain_tag("/x/container-hooks-runtime.crun/container-hooks-ctk") is None
