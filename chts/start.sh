@@ -18,7 +18,8 @@ chts_python() {
 	chts_tried=@PYTHON@" (missing)"
 	chts_ifs=$IFS
 	IFS=:
-	for chts_dir in ${PATH:+$PATH:}; do
+	# Without PATH (a runtime starting an NRI plugin gives none): the usual places.
+	for chts_dir in ${PATH:+$PATH:}${PATH:-/usr/bin:/usr/local/bin:/bin}; do
 		chts_p=${chts_dir:-.}/python3
 		if [ -f "$chts_p" ] && [ -x "$chts_p" ]; then
 			if "$chts_p" -ISc 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null; then
@@ -28,7 +29,7 @@ chts_python() {
 			chts_tried="$chts_tried, $chts_p (older than 3.8)"
 		fi
 	done
-	echo "${0##*/}: no Python 3.8 or newer: tried $chts_tried, python3 in PATH=${PATH-}" >&2
+	echo "${0##*/}: no Python 3.8 or newer: tried $chts_tried, python3 in ${PATH:+PATH=$PATH}${PATH:-/usr/bin:/usr/local/bin:/bin (no PATH)}" >&2
 	exit 127
 }
 
