@@ -189,7 +189,6 @@ class Session:
                 name=self.options.name,
                 index=self.options.index,
                 socket=self.options.where,
-                runtime=self.runtime or "?",
             )
         else:
             self.log.debug(f"ignored a ttrpc {ttrpc.describe(message.kind)} on conn {message.conn_id}")
@@ -254,7 +253,11 @@ class Session:
                     **self.who(pod, container),
                     state=STATE_NAMES.get(container["state"], str(container["state"])),
                 )
-        self.log.info(f"synchronized: {len(containers)} container(s), {missing} missing hooks", pods=len(pods))
+        self.log.info(
+            f"synchronized: {len(containers)} container(s), {missing} missing hooks",
+            pods=len(pods),
+            runtime=self.runtime or "?",
+        )
 
     @staticmethod
     def who(pod: Dict[str, Any], container: Dict[str, Any]) -> Dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -170,7 +171,8 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert "id=c2" in injected[1] and "pod=shop/web" in injected[1] and "container=app" in injected[1]
     assert f"poststart:/usr/bin/annotated ({running.toolkit.hooks_dir}/10-annotated.json: matched" in injected[1]
     assert f"createRuntime:/usr/bin/always ({running.toolkit.hooks_json}: applies to every container)" in injected[0]
-    assert any("msg=registered" in line and "runtime=" in line for line in lines)
+    assert any("msg=registered" in line and "name=container-hooks index=10" in line for line in lines)
+    assert any('runtime="fake-runtime 0.0"' in line for line in lines if "synchronized" in line)
     assert "injected 2 hook(s)" in running.stderr.text()
     state = running.state()
     assert state["registered"] is True and state["containers"] == 4 and state["name"] == "container-hooks"
@@ -371,3 +373,78 @@ def test_registration_times_out(toolkit: Toolkit, pb: Any, monkeypatch: pytest.M
     assert plugin.run() == 1
     assert "no reply to RegisterPlugin within 0.3 s" in sink.text()
     ours.close()
+
+
+def test_the_plan_is_read_once_while_no_file_changes(toolkit: Toolkit) -> None:
+    """What was read is kept by the files' signatures; a file changed within the racy window (2 s, mtime or
+    ctime, as the shim's cache) is read again on every create until it has settled."""
+    from chts.nri.selection import HookPlan
+
+    later = HookPlan(str(toolkit.config), clock=lambda: time.time_ns() + 10**10)  # every file settled
+    pod_info: Dict[str, Any] = {"annotations": {}}
+    item: Dict[str, Any] = {"id": "c", "annotations": {}, "args": [], "mounts": [], "hooks": {}}
+    for _ in range(3):
+        assert later.decide(pod_info, item, print).pairs() == [("createRuntime", ALWAYS)]
+    assert later.reads == 1
+    toolkit.hooks({})
+    for _ in range(2):
+        assert later.decide(pod_info, item, print).pairs() == []
+    assert later.reads == 2
+    now = HookPlan(str(toolkit.config))  # the real clock: hooks.json changed just now
+    for _ in range(2):
+        assert now.decide(pod_info, item, print).pairs() == []
+    assert now.reads == 2
+
+
+def test_the_dispatcher_runs_the_plugin_under_a_plugin_directory_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chts import dispatch
+
+    calls: List[Any] = []
+
+    def run_tool(tool: str, argv: List[str], self_path: str) -> int:
+        calls.append((tool, argv))
+        return 0
+
+    monkeypatch.setattr(dispatch, "run_tool", run_tool)
+    for name in ("/opt/nri/plugins/10-container-hooks", "05-x", "container-hooks-ctk", "1-x", "ab-x", "١٢-x"):
+        monkeypatch.setattr(sys, "argv", [name, "--once"])
+        dispatch.main()
+    assert calls == [
+        ("container-hooks-ctk", ["container-hooks-ctk", "nri", "run", "--once"]),
+        ("container-hooks-ctk", ["container-hooks-ctk", "nri", "run", "--once"]),
+        ("container-hooks-ctk", ["container-hooks-ctk", "--once"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--index", "1"], {}, "--index '1': two digits (00 to 99)"),
+        (["--index", "123"], {}, "--index '123': two digits"),
+        (["--name", "a/b"], {}, "--name 'a/b': letters, digits"),
+        (["--name", ""], {}, "--name '': letters"),
+        (["--socket", ""], {}, "--socket: empty path"),
+        ([], {"NRI_PLUGIN_SOCKET": "three"}, "NRI_PLUGIN_SOCKET='three' is not a file descriptor number"),
+        ([], {"NRI_PLUGIN_IDX": "x"}, "--index 'x'"),
+        (["--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
+        (["--index"], {}, "argument --index: expected one argument (see --help)"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(
+    args: List[str],
+    env: Dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chts.ctk.main import main
+
+    for name in ("NRI_PLUGIN_SOCKET", "NRI_PLUGIN_NAME", "NRI_PLUGIN_IDX"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main(["nri", "run", *args]))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("container-hooks-ctk nri run")
