@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--index", help=f"the plugin's two-digit index, its order among plugins (default: {DEFAULT_INDEX})"
     )
-    run.add_argument("--config", help="the toolkit config (default: $CONTAINER_HOOKS_CONFIG or the default path)")
+    run.add_argument("-c", "--config", help="the toolkit config (default: $CONTAINER_HOOKS_CONFIG or the default path)")
     run.add_argument("--once", action="store_true", help="do not reconnect: exit when the connection ends or fails")
     run.set_defaults(func=run_plugin)
     nri.set_defaults(func=lambda args: nri.print_help() or 2)
