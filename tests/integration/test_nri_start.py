@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, List
 
@@ -82,7 +83,11 @@ def test_a_plugin_directory_entry_starts_the_plugin_without_path(
         pod = pb.PodSandbox(id="p", name="web", namespace="shop")
         reply = runtime.create(pod, pb.Container(id="c", pod_sandbox_id="p", name="app"))
         assert hooks_of(pb, reply.adjust.hooks) == {"createRuntime": [{"path": "/usr/bin/true"}]}
-        state = json.loads((tmp_path / "state" / "container-hooks.json").read_text())
+        state_file = tmp_path / "state" / "container-hooks.json"
+        deadline = time.monotonic() + 5  # the count is written after the reply, at most once a second
+        while json.loads(state_file.read_text())["containers"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = json.loads(state_file.read_text())
         assert state["registered"] and state["pid"] == process.pid and state["containers"] == 1
     finally:
         ours.close()

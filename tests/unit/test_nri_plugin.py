@@ -103,9 +103,15 @@ class Running:
         assert self.status is not None
         return self.status
 
-    def state(self) -> Dict[str, Any]:
-        data: Dict[str, Any] = json.loads((self.toolkit.base / "state" / f"{self.options.name}.json").read_text())
-        return data
+    def state(self, containers: Optional[int] = None) -> Dict[str, Any]:
+        """The state file; with ``containers``, once it counts that many (it is written at most once a second)."""
+        path = self.toolkit.base / "state" / f"{self.options.name}.json"
+        deadline = time.monotonic() + 5
+        while True:
+            data: Dict[str, Any] = json.loads(path.read_text())
+            if containers is None or data["containers"] == containers or time.monotonic() > deadline:
+                return data
+            time.sleep(0.05)
 
 
 class StringSink:
@@ -174,7 +180,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert any("msg=registered" in line and "name=container-hooks index=10" in line for line in lines)
     assert any('runtime="fake-runtime 0.0"' in line for line in lines if "synchronized" in line)
     assert "injected 2 hook(s)" in running.stderr.text()
-    state = running.state()
+    state = running.state(containers=4)
     assert state["registered"] is True and state["containers"] == 4 and state["name"] == "container-hooks"
     assert state["index"] == "10" and state["socket"] == running.path and state["pid"] == os.getpid()
     assert abs(state["since"] - time.time()) < 30
@@ -448,3 +454,22 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("container-hooks-ctk nri run")
+
+
+def test_the_state_file_is_written_after_the_reply_at_most_once_a_second(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: List[float] = []
+    write = nri_plugin.State.write
+
+    def counted(state: nri_plugin.State) -> None:
+        writes.append(time.monotonic())
+        write(state)
+
+    monkeypatch.setattr(nri_plugin.State, "write", counted)
+    runtime = running.accept()
+    runtime.handshake()
+    for index in range(20):
+        runtime.create(pod(pb), container(pb, id=f"c{index}"))
+    assert running.state(containers=20)["containers"] == 20
+    assert len(writes) <= 4  # registration, then at most one a second (the creates take well under 2 s)
