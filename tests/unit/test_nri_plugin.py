@@ -475,3 +475,17 @@ def test_the_state_file_is_written_after_each_reply(running: Running, pb: Any, m
     runtime.create(pod(pb), container(pb, id="c2"))
     assert running.state(containers=2)["containers"] == 2
     assert events == [0, 1, 2]  # registration, then one per create
+
+
+def test_nri_run_loads_no_other_command(tmp_path: Path) -> None:
+    """A daemon's process keeps its own module only: the other commands' imports are ~8 MB of RSS."""
+    import subprocess
+
+    code = (
+        "import sys\nfrom chts.ctk.main import main\n"
+        "status = main(['nri', 'run', '--index', '1'])\n"
+        "print(status, sorted(m for m in sys.modules if m.startswith(('chts.ctk.', 'chts.engines', 'chts.node.'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout == "2 ['chts.ctk.main', 'chts.ctk.nri', 'chts.node.kill_switch']\n"
