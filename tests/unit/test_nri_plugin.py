@@ -489,3 +489,16 @@ def test_nri_run_loads_no_other_command(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout == "2 ['chts.ctk.main', 'chts.ctk.nri', 'chts.node.kill_switch']\n"
+
+
+def test_a_failing_gap_report_never_fails_the_synchronize(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(nri_plugin.Session, "report_gaps", broken)
+    runtime = running.accept()
+    runtime.handshake([pod(pb)], [container(pb)])
+    assert runtime.create(pod(pb), container(pb)).HasField("adjust")
+    assert any("cannot check the existing containers" in line and "boom" in line for line in running.toolkit.lines())
