@@ -157,6 +157,6 @@ def test_boundaries() -> None:
     assert wire.last_string(fields, 1) == "last" and wire.last_bytes(fields, 1) == b"last"
     # The limit itself: 16 MiB.
     limit = 16 << 20
-    assert wire.MAX_MESSAGE == limit
+    assert limit == wire.MAX_MESSAGE
     with pytest.raises(WireError, match=f"message of {limit + 1} bytes"):
         wire.decode(bytes(limit + 1))
