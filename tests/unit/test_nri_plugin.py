@@ -381,17 +381,27 @@ def test_registration_times_out(toolkit: Toolkit, pb: Any, monkeypatch: pytest.M
     ours.close()
 
 
-def test_the_plan_is_read_once_while_no_file_changes(toolkit: Toolkit) -> None:
+def test_the_plan_is_read_once_while_no_file_changes(toolkit: Toolkit, monkeypatch: pytest.MonkeyPatch) -> None:
     """What was read is kept by the files' signatures; a file changed within the racy window (2 s, mtime or
     ctime, as the shim's cache) is read again on every create until it has settled."""
+    from chts.config import toolkit as toolkit_config
     from chts.nri.selection import HookPlan
+
+    loads: List[str] = []
+    load = toolkit_config.load_config
+
+    def counted(path: str) -> Any:
+        loads.append(path)
+        return load(path)
+
+    monkeypatch.setattr(toolkit_config, "load_config", counted)
 
     later = HookPlan(str(toolkit.config), clock=lambda: time.time_ns() + 10**10)  # every file settled
     pod_info: Dict[str, Any] = {"annotations": {}}
     item: Dict[str, Any] = {"id": "c", "annotations": {}, "args": [], "mounts": [], "hooks": {}}
     for _ in range(3):
         assert later.decide(pod_info, item, print).pairs() == [("createRuntime", ALWAYS)]
-    assert later.reads == 1
+    assert later.reads == 1 and loads == [str(toolkit.config)]
     toolkit.hooks({})
     for _ in range(2):
         assert later.decide(pod_info, item, print).pairs() == []
