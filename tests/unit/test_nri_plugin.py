@@ -186,6 +186,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert abs(state["since"] - time.time()) < 30
     assert running.stop() == 0
     assert not (running.toolkit.base / "state" / "container-hooks.json").exists()
+    assert "msg=stopping" in running.toolkit.lines()[-1]
 
 
 def test_a_hook_the_container_already_has_is_not_added_again(running: Running, pb: Any) -> None:
@@ -378,6 +379,7 @@ def test_registration_times_out(toolkit: Toolkit, pb: Any, monkeypatch: pytest.M
     plugin = Plugin(Options(config_path=str(toolkit.config), fd=theirs.detach()), sink)
     assert plugin.run() == 1
     assert "no reply to RegisterPlugin within 0.3 s" in sink.text()
+    assert "connection ended (registration timed out)" in sink.text().splitlines()[-1]
     ours.close()
 
 
@@ -512,3 +514,17 @@ def test_a_failing_gap_report_never_fails_the_synchronize(
     runtime.handshake([pod(pb)], [container(pb)])
     assert runtime.create(pod(pb), container(pb)).HasField("adjust")
     assert any("cannot check the existing containers" in line and "boom" in line for line in running.toolkit.lines())
+
+
+def test_a_broken_config_at_synchronize_is_one_warning(running: Running, pb: Any) -> None:
+    running.toolkit.config.write_text("[container-hooks\n")
+    runtime = running.accept()
+    runtime.handshake([pod(pb)], [container(pb), container(pb, id="c2")])
+    lines = [line for line in running.stderr.text().splitlines() if "cannot check the existing containers" in line]
+    assert len(lines) == 1 and "invalid TOML" in lines[0] and "level=warning" in lines[0]
+
+
+def test_an_unusable_inherited_descriptor_is_one_line_and_exit_1(toolkit: Toolkit) -> None:
+    sink = StringSink()
+    assert Plugin(Options(config_path=str(toolkit.config), fd=999), sink).run() == 1
+    assert "cannot use the inherited connection (fd 999): Bad file descriptor" in sink.text()
