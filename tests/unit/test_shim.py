@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import pytest
-from conftest import write_small_toolkit
+from conftest import ROOT, write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -558,6 +562,34 @@ def test_a_runtime_that_cannot_be_executed_fails_in_one_line(
     monkeypatch.setattr(posix, "execv", execv)
     assert run_main(shim_root, ["state", "c1"]) == 1
     assert capfd.readouterr().err == f"container-hooks-runtime: cannot execute {shim_root}/runc: Exec format error\n"
+
+
+def test_a_failed_exec_is_reported_in_runcs_log_even_when_nobody_reads_stderr(tmp_path: Path) -> None:
+    """SIGPIPE is at its default only for the runtime exec'd: when the exec fails, the shim's report of it
+    (stderr first, then runc's --log) must not die of SIGPIPE on a stderr whose reader is gone."""
+    runtime = make_executable(tmp_path / "runc", "not a program\n")  # no #!: execv fails, Exec format error
+    env = {**os.environ, **write_small_toolkit(tmp_path, str(runtime)), "PYTHONPATH": str(ROOT)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    program = "import sys; from chts.shim.main import main; sys.exit(main(sys.argv, sys.argv[0]))"
+    log = tmp_path / "runc.log"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", program, "--log", str(log), "state", "c1"], env=env, stderr=write_end, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1  # not -SIGPIPE
+    assert f"cannot execute {runtime}: Exec format error" in log.read_text()
+
+
+def test_signals_are_ignored_again_after_the_exec_returns(shim_root: Path) -> None:
+    """In a process that goes on after exec_runtime (a failed exec; the tests, with execv replaced), SIGPIPE is
+    ignored as Python has it: at its default, a later write to a closed pipe would kill the process
+    (seen: test_precreate.py's hook that reads none of its input, run after this file)."""
+    assert isinstance(run_main(shim_root, ["state", "c1"]), Execd)
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN
 
 
 def test_a_broken_toolkit_config_fails_a_create_naming_it(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
