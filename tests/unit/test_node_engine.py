@@ -19,6 +19,7 @@ from chts.base.text_files import toml_loads
 from chts.errors import ToolkitError
 from chts.node.cri_status import DATA, END_HEADERS, END_STREAM, HEADERS, frame, hpack_literal
 from chts.node.engine import (
+    configure_engine,
     container_check,
     containers_using,
     digest,
@@ -77,6 +78,8 @@ def test_fingerprint_ignores_the_order_containerd_prints_imports_in() -> None:
     other = DUMP.format(first="/etc/containerd/conf.d/a.toml", second="/etc/containerd/config.toml")
     assert digest(one) == digest(other)
     assert digest(one) != digest(one.replace("/opt/container-hooks", "/usr"))
+    garbled = "version = 2\n[plugins\n"  # not TOML: its text is fingerprinted
+    assert digest(garbled) == digest(garbled) != digest(garbled + "\n")
 
 
 def test_probe_hook_fires_only_for_its_own_token() -> None:
@@ -125,6 +128,8 @@ def test_the_engine_is_configured_through_its_drop_in_by_the_installed_ctk(tmp_p
         "--runtime-path=/opt/container-hooks/bin/container-hooks-runtime", "--drop-in-dir=/etc/crio/crio.conf.d",
         "--set-as-default",
     ]  # fmt: skip
+    (tmp_path / "etc/crio/crio.conf.d").rmdir()  # none yet: CRI-O's own, beside its config, is made
+    assert runtime_argv(host, CRIO, "/opt/x", "x", False, True)[-1] == "--drop-in-dir=/etc/crio/crio.conf.d"
     unconfigure = runtime_argv(host, CONTAINERD, "/opt/container-hooks", "container-hooks-runtime", True, False)
     assert unconfigure[2:4] == ["unconfigure", "--runtime=containerd"]
     assert unconfigure[-1] == "--drop-in" and "--set-as-default" not in unconfigure
@@ -347,6 +352,26 @@ def test_crio_nodes_are_verified_by_the_hosts_ctk_check(tmp_path: Path) -> None:
     (tmp_path / "status").write_text("1")  # ctk check's status when a check fails: its report says which
     with pytest.raises(ToolkitError, match=r"^`/opt/container-hooks/bin/container-hooks-ctk check .*` failed: hooks"):
         verify_container(host, CRIO, SHIM, run=lambda argv: "")
+    (tmp_path / "status").write_text("2")  # usage error: no report to read
+    with pytest.raises(
+        ToolkitError, match=r"^ctk check: `/opt/container-hooks/bin/container-hooks-ctk check .*` exited 2"
+    ):
+        verify_container(host, CRIO, SHIM, run=lambda argv: "")
+
+
+def test_the_engine_is_configured_by_the_hosts_installed_ctk(tmp_path: Path) -> None:
+    host = program_host(tmp_path)
+    script(tmp_path, "/opt/x/bin/container-hooks-ctk", 'echo "  ran: $*  "\n[ "$2" = configure ] || echo refused >&2\n')
+    (tmp_path / "etc/containerd").mkdir(parents=True)
+    assert configure_engine(host, CONTAINERD, "/opt/x", "x", False, True) == (
+        "ran: runtime configure --runtime=containerd --config=/etc/containerd/config.toml --runtime-name=x "
+        "--runtime-path=/opt/x/bin/container-hooks-runtime --drop-in"
+    )
+    script(tmp_path, "/opt/x/bin/container-hooks-ctk", "echo refused >&2\nexit 1\n")
+    with pytest.raises(
+        ToolkitError, match="^containerd unconfigure: `/opt/x/bin/container-hooks-ctk runtime unconf.*: refused$"
+    ):
+        configure_engine(host, CONTAINERD, "/opt/x", "x", False, False)
 
 
 def test_containerd_nodes_run_a_probe_container_whose_hook_fires(tmp_path: Path) -> None:
