@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict
 
+import newer_engines
 import pytest
+from conftest import require, require_binary
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
@@ -402,3 +404,34 @@ def test_the_drop_in_is_written_before_the_import_that_names_it_and_removed_afte
     assert [edit.path for edit in ENGINE.configure(request).edits] == [drop_in, str(config)]
     change_runtime(ENGINE, request, True, say=lambda line: None)
     assert [edit.path for edit in ENGINE.unconfigure(request).edits] == [str(config), drop_in]
+
+
+@pytest.mark.parametrize("containerd_tree", ["PATH", "containerd-1.7", "containerd-2"])
+def test_imported_top_level_settings_merge_as_containerd_merges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, containerd_tree: str
+) -> None:
+    """Later non-zero values win, a zero value keeps the one before, lists are appended (1.x) or joined without
+    repeats (2.x): the files as read here say what the real containerd's `config dump` says (Debian's, and the
+    newer ones of tests/newer_engines.py)."""
+    if containerd_tree == "PATH":
+        binary = require_binary("containerd")
+    else:
+        tree = newer_engines.installed(containerd_tree)
+        require(tree is not None, f"{containerd_tree} is not fetched (python3 tests/newer_engines.py fetch)")
+        assert tree is not None
+        binary = str(tree / "usr/bin/containerd")
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: binary)
+    config, drop_in = tmp_path / "config.toml", tmp_path / "imported.toml"
+    a, b = "io.containerd.grpc.v1.a", "io.containerd.grpc.v1.b"
+    config.write_text(
+        f'version = 2\nimports = ["{drop_in}"]\nrequired_plugins = ["{a}"]\noom_score = 5\nroot = "/var/lib/mine"\n'
+    )
+    drop_in.write_text(f'version = 2\nrequired_plugins = ["{a}", "{b}"]\noom_score = -999\nroot = ""\n')
+    read, _ = containerd_config.effective_view(str(config), "file")
+    dumped, source = containerd_config.effective_view(str(config), "command")
+    assert source == "containerd config dump"
+    major = containerd_config.binary_major(binary)
+    assert read.other["required_plugins"] == ([a, b] if major == 2 else [a, a, b])
+    assert (read.other["oom_score"], read.other["root"]) == (-999, "/var/lib/mine")
+    for key in ("required_plugins", "oom_score", "root"):
+        assert read.other[key] == dumped.other[key], key
