@@ -518,6 +518,8 @@ def run_plans(
                 tests = sorted({test for plan in group for test in plan.tests})  # as tests_for: sorted
                 outcome, seconds = sandbox.run_with(sources, tests, 600, keep_output=True)
                 with lock:
+                    if log:
+                        print(f"  baseline of {len(group)} modules: {outcome} ({seconds:.1f} s)", file=sys.stderr)
                     if outcome != "passed":
                         modules = ", ".join(sources)
                         failures.append(baseline_message(modules, tests, outcome, sandbox.output))
@@ -529,7 +531,7 @@ def run_plans(
             (plan,) = group
             text, mutation = item
             timeout = 600.0 if plan.baseline is None else 3 * plan.baseline + 10
-            outcome, _ = sandbox.run(plan.module, text, plan.tests, timeout)
+            outcome, seconds = sandbox.run(plan.module, text, plan.tests, timeout)
             with lock:
                 if outcome == "passed":
                     plan.result.survivors.append(mutation)
@@ -537,7 +539,8 @@ def run_plans(
                     plan.result.killed += 1
                     plan.result.timeouts += outcome == "timeout"
                 if log:
-                    print(f"  {plan.module}:{mutation.line} {mutation.text}: {outcome}", file=sys.stderr)
+                    said = f"{outcome} ({seconds:.1f} s)"
+                    print(f"  {plan.module}:{mutation.line} {mutation.text}: {said}", file=sys.stderr)
                 finish(plan)
 
     sandboxes = [Sandbox() for _ in range(max(1, jobs))]

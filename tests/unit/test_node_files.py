@@ -213,6 +213,8 @@ def test_uninstall_removes_the_lock_file_and_a_waiting_installer_locks_the_new_o
     os.unlink(lock_file)  # as an uninstall holding it does, while this one would lock the old file
     with NodeLock(host) as second:
         assert second.is_the_file()
+        os.unlink(lock_file)  # removed after the flock: no longer the lock every installer takes
+        assert not second.is_the_file()
     first.__exit__()
 
 
@@ -298,13 +300,15 @@ def as_nobody(path: Path) -> str:
 
 
 def test_a_root_file_of_the_right_mode_is_left_alone_by_a_non_root_installer(tmp_path: Path) -> None:
-    """Not root (a test root): a 0644 file is as good as it gets; chmod of a file it does not own would fail."""
+    """Not root (a test root): a 0644 file of any owner is as good as it gets (chmod of a file it does not own
+    would fail); any other mode is changed, or a one-line error."""
     directory = Path(tempfile.mkdtemp(prefix="chts-node-files-"))  # where nobody can reach it
     try:
         directory.chmod(0o755)
         path = directory / "hooks.json"
         path.write_text("{}")
         path.chmod(0o644)
+        os.chown(path, 1000, 1000)  # neither root's nor this installer's own
         assert as_nobody(path) == ""
         path.chmod(0o666)
         assert as_nobody(path) == f"{path}: cannot set owner and mode: Operation not permitted"
