@@ -61,6 +61,7 @@ LISTED: Tuple[str, ...] = (
     "chts/base/atomic.py",
     "chts/shim/precreate.py",
     "chts/shim/runtime_record.py",
+    "chts/shim/log.py",
     "chts/hooks/bundle.py",
     "chts/hooks/bundle_record.py",
     # which hooks run where
@@ -101,6 +102,7 @@ EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
     "chts/hooks/merge.py": ("tests/unit/test_inject.py",),
     "chts/shim/cache.py": ("tests/unit/test_shim.py",),
     "chts/shim/runtime_record.py": ("tests/unit/test_precreate.py",),
+    "chts/shim/log.py": ("tests/unit/test_shim.py", "tests/unit/test_inject.py"),
     "chts/hooks/model.py": ("tests/unit/test_file_cases.py",),
     "chts/hooks/dropin.py": ("tests/unit/test_file_cases.py",),
     "chts/base/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
@@ -465,13 +467,15 @@ def plan_module(spec: str, sample: int, seed: int) -> Plan:
     lines = function_lines(tree, functions.split(",")) if functions else None
     original = ast.unparse(tree)
     unique: Dict[str, Mutation] = {}
-    if tests:
-        for mutation in candidates(tree, lines):
-            text = ast.unparse(apply(tree, mutation))
-            if text != original and text not in unique:  # a no-op or a repeat tells nothing new
-                unique[text] = mutation
-    else:
+    for mutation in candidates(tree, lines):
+        text = ast.unparse(apply(tree, mutation))
+        if text != original and text not in unique:  # a no-op or a repeat tells nothing new
+            unique[text] = mutation
+    if not unique:  # nothing to plant (a package's docstring-only __init__.py): nothing to run, no score
+        tests = []
+    elif not tests:
         result.error = "no unit tests found"
+        unique = {}
     result.candidates = len(unique)
     chosen = choose(list(unique.items()), spec, sample, seed)
     return Plan(result, module, tests, original, chosen, left=len(chosen) + 1 if tests else 0)

@@ -175,3 +175,26 @@ def test_the_seed_can_come_from_the_commit(tool: Any) -> None:
     assert isinstance(seed, int) and seed == tool.seed_of("commit")
     with pytest.raises(Exception, match="a number or 'commit'"):
         tool.seed_of("seven")
+
+
+def test_every_create_path_module_can_be_named_and_has_tests(tool: Any) -> None:
+    """What a check of the create path names (chts/shim/*, the hooks and base modules it runs): each one has
+    unit tests to run, or nothing to mutate (a package's docstring), never "no unit tests found"."""
+    root = RUN.parent.parent.parent
+    modules = sorted(str(path.relative_to(root)) for path in (root / "chts" / "shim").glob("*.py"))
+    modules += [f"chts/hooks/{name}.py" for name in ("bundle", "bundle_record", "merge", "sources", "model", "dropin")]
+    modules += [f"chts/base/{name}.py" for name in ("atomic", "file_trust", "json_edit", "jsonio")]
+    for module in modules:
+        assert tool.tests_for(module) or not tool.candidates(ast.parse((root / module).read_text())), module
+    assert all(tool.tests_for(spec.partition(":")[0]) for spec in tool.LISTED)
+
+
+def test_a_module_with_nothing_to_mutate_is_no_error(
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_tree(tmp_path, with_helper=True)
+    (tmp_path / "chts" / "__init__.py").write_text('"""A package: a docstring, no code."""\n')
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    assert tool.main(["chts/__init__.py", "chts/x.py", "--sample", "2", "--fail-under", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "chts/__init__.py" in out and "0/0" in out
