@@ -283,14 +283,14 @@ def as_nobody(path: Path) -> str:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: no pytest from here on
-        said = b""
+        raised = b""
         try:
             os.setgid(65534)
             os.setuid(65534)
             make_root_file(str(path))
         except BaseException as exc:
-            said = str(exc).encode()
-        os.write(write_end, said)
+            raised = str(exc).encode()
+        os.write(write_end, raised)
         os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as reader:
