@@ -279,3 +279,17 @@ def test_a_config_that_is_not_utf8_is_read_for_its_imports(tmp_path: Path) -> No
         b'# \xff\xfe written elsewhere\nversion = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n'
     )
     assert choose_layout(host, "auto").layout == "drop-in directory"
+
+
+def test_systemctl_run_as_the_host_acts_though_it_runs_in_a_chroot(tmp_path: Path) -> None:
+    """systemctl in a chroot answers "Running in chroot, ignoring request" and restarts nothing unless
+    SYSTEMD_IGNORE_CHROOT=1 (the host root is the host's own /, its /run/systemd the host's)."""
+    host = program_host(tmp_path)
+    script(
+        tmp_path,
+        "/usr/bin/systemctl",
+        '[ "$SYSTEMD_IGNORE_CHROOT" = 1 ] || { echo "Running in chroot, ignoring request." >&2; exit 0; }\n'
+        'echo "$*" > /requested\n',
+    )
+    host.run(["systemctl", "restart", "containerd"], "restarting containerd")
+    assert (tmp_path / "requested").read_text() == "restart containerd\n"
