@@ -435,3 +435,21 @@ def test_imported_top_level_settings_merge_as_containerd_merges_them(
     assert (read.other["oom_score"], read.other["root"]) == (-999, "/var/lib/mine")
     for key in ("required_plugins", "oom_score", "root"):
         assert read.other[key] == dumped.other[key], key
+
+
+def test_containerd_2_reads_a_version_2_document_as_its_migration_to_version_3() -> None:
+    """On 2.x a version-2 configuration is the version-3 one containerd migrates it to, whichever of the two
+    a caller has: the runtimes, the default and every other setting in the same place."""
+    document = toml_loads(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nsandbox_image = "pause:3.9"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "zfs"\ndefault_runtime_name = "x"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.x.options]\nBinaryName = "/opt/x"\n'
+    )
+    read = containerd_config.cri_view(document, "config.toml", 2)
+    assert read == containerd_config.cri_view(containerd_config.migrated(document, "config.toml"), "config.toml", 2)
+    assert (read.default, read.runtimes["x"]["options"], set(read.runtimes)) == (
+        "x",
+        {"BinaryName": "/opt/x"},
+        {"runc", "x"},
+    )
+    assert read.other["plugins"]["io.containerd.cri.v1.runtime"] == {"containerd": {"snapshotter": "zfs"}}
