@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -331,3 +332,61 @@ def test_uninstall_finds_everything_install_put_there(tmp_path: Path) -> None:
         ("current.pyz", False), (f"versions/{build}", False), ("bin/.container-hooks-ctk.9.tmp", False),
         (".current.pyz.12.tmp", False), ("bin", True), ("versions", True), (".", True),
     ]  # fmt: skip
+
+
+def test_at_most_256_configmap_keys_are_synced(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    source = configmap(tmp_path / "cm", {f"{number:03}.json": "not checked" for number in range(257)})
+    with pytest.raises(ToolkitError) as error:
+        sync_config(host, NodeState(host, "/opt/container-hooks"), str(source))
+    assert str(error.value) == f"{source}: 257 files; at most 256 are synced"
+
+
+def test_the_build_is_executable_by_all_and_writable_by_root_only_and_foreign_files_stay(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    versions = tmp_path / "host/opt/container-hooks/versions"
+    versions.mkdir(parents=True)
+    (versions / "NOTES").write_text("an admin's")  # not a build: never pruned
+    source = tmp_path / "a.pyz"
+    for build in (b"one", b"two", b"three"):
+        source.write_bytes(build)
+        install_archive(host, "/opt/container-hooks", str(source))
+    builds = sorted(os.listdir(versions))
+    assert len(builds) == 3 and "NOTES" in builds
+    assert all((versions / name).stat().st_mode & 0o7777 == 0o755 for name in builds if name != "NOTES")
+
+
+def test_a_backup_is_kept_under_the_toolkit_directory(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    etc = tmp_path / "host/etc/container-hooks"
+    etc.mkdir(parents=True)
+    (etc / "hooks.json").write_text("{}\n")
+    state = NodeState(host, "/opt/container-hooks")
+    sync_config(host, state, str(configmap(tmp_path / "cm", {"hooks.json": HOOKS})))
+    backup = tmp_path / "host/opt/container-hooks/backup/etc/container-hooks/hooks.json"
+    assert state.backups == {"/etc/container-hooks/hooks.json": str(backup)}
+    assert backup.read_text() == "{}\n" and backup.stat().st_mode & 0o777 == 0o600
+    saved = json.loads((tmp_path / "host/opt/container-hooks/node-state.json").read_text())
+    assert list(saved) == sorted(saved)  # written the same way every time: a diff shows what changed
+
+
+def test_a_directory_the_installer_made_is_kept_when_something_else_is_in_it(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    state = NodeState(host, "/opt/container-hooks")
+    state.make_hook_directories(host)
+    for name in ("b.log", "a.log", "d.log", "c.log"):
+        (tmp_path / "host/etc/container-hooks" / name).write_text("")
+    assert state.remove_created(host) == [
+        "removed /etc/container-hooks/hooks.d",
+        "kept /etc/container-hooks: not empty (a.log, b.log, c.log)",
+    ]
+    assert (tmp_path / "host/etc/container-hooks/d.log").exists()
+
+
+def test_a_lock_holder_that_wrote_no_pid_is_unknown(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path))
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run/container-hooks-node.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ToolkitError, match=r"another node installer holds it \(pid unknown on the host\)$"):
+            NodeLock(host).__enter__()

@@ -99,7 +99,8 @@ def test_no_engine_and_two_engines_are_one_line_each(tmp_path: Path) -> None:
     (tmp_path / "etc" / "crio").mkdir()
     with pytest.raises(ToolkitError, match="both containerd and crio are on this host: choose one with --engine"):
         choose_layout(host, "auto")
-    assert choose_layout(host, "crio").config == "/etc/crio/crio.conf"
+    crio = choose_layout(host, "crio")
+    assert (crio.engine, crio.config, crio.socket) == ("crio", "/etc/crio/crio.conf", "/run/crio/crio.sock")
 
 
 def test_systemd_is_seen_by_its_run_directory(tmp_path: Path) -> None:
@@ -293,3 +294,9 @@ def test_systemctl_run_as_the_host_acts_though_it_runs_in_a_chroot(tmp_path: Pat
     )
     host.run(["systemctl", "restart", "containerd"], "restarting containerd")
     assert (tmp_path / "requested").read_text() == "restart containerd\n"
+
+
+def test_a_host_without_os_release_is_this_host(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "etc/os-release").unlink()
+    assert check_python(host) == "/usr/bin/python3 is Python 3.11 (this host)"
