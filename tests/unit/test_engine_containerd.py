@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import newer_engines
 import pytest
@@ -453,3 +453,58 @@ def test_containerd_2_reads_a_version_2_document_as_its_migration_to_version_3()
         {"runc", "x"},
     )
     assert read.other["plugins"]["io.containerd.cri.v1.runtime"] == {"containerd": {"snapshotter": "zfs"}}
+
+
+RUNC_OPTION_NAMES = (
+    "BinaryName", "CriuImagePath", "CriuPath", "CriuWorkPath", "IoGid", "IoUid", "NoNewKeyring", "NoPivotRoot",
+    "Root", "ShimCgroup", "SystemdCgroup", "TaskApiAddress", "TaskApiVersion",
+)  # fmt: skip  # runc shim options (containerd's runc options.proto): containerd matches them without case
+
+
+def test_every_runc_option_in_any_case_is_the_one_option(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    options = "".join(f'{name.lower()} = "{name}"\n' for name in RUNC_OPTION_NAMES)
+    config.write_text(f'version = 2\n[plugins."{PLUGIN[2]}".containerd.runtimes.x.options]\n{options}')
+    assert effective(config).runtimes["x"]["options"] == {name: name for name in RUNC_OPTION_NAMES}
+
+
+@pytest.mark.parametrize(
+    ("printed", "major"),
+    [("containerd github.com/containerd/containerd/v2 v2.0.0 207ad711eabd375a01713109a8a197d197ff6542", 2),
+     ("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3", 1),
+     ("containerd github.com/containerd/containerd/v2 2.1.9+unknown", 2), ("containerd dev", None),
+     ("containerd github.com/containerd/containerd/v2 vX", None)],
+)  # fmt: skip
+def test_the_major_version_from_what_containerd_version_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, major: Optional[int]
+) -> None:
+    """Upstream's release binaries print `v2.0.0`, Debian's `2.1.9+unknown` or `1.6.20~ds1`."""
+    binary = fake_binary(tmp_path / f"bin-{abs(hash(printed))}", monkeypatch, "containerd", f"echo '{printed}'\n")
+    assert containerd_config.binary_major(str(binary)) == major
+
+
+def test_a_version_3_document_is_as_containerd_2_reads_it() -> None:
+    """Nothing moves: the CRI runtime plugin's own settings stay where a version-3 file has them."""
+    document = toml_loads(
+        'version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = true\n'
+        '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.x]\nruntime_type = "io.containerd.runc.v2"\n'
+    )
+    view = containerd_config.cri_view(document, "config.toml", 2)
+    assert set(view.runtimes) == {"runc", "x"}
+    assert view.other["plugins"] == {"io.containerd.cri.v1.runtime": {"enable_selinux": True}}
+
+
+def test_containerd_1_6_reads_a_version_3_file_as_version_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 12's containerd: the CRI runtimes of a `version = 3` file are those under the version-2 key, as
+    its own `config dump` shows (1.7 refuses such a file)."""
+    binary = require_binary("containerd")
+    require(containerd_config.binary_major(binary) == 1, f"{binary} is not containerd 1.x")
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: binary)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'version = 3\n[plugins."{PLUGIN[2]}".containerd.runtimes.x]\nruntime_type = "io.containerd.runc.v2"\n'
+        f'[plugins."{PLUGIN[3]}".containerd.runtimes.y]\nruntime_type = "io.containerd.runc.v2"\n'
+    )
+    dumped = containerd_config.effective_view(str(config), "command")[0]
+    read = containerd_config.effective_view(str(config), "file")[0]
+    assert set(read.runtimes) == set(dumped.runtimes) == {"x"}
