@@ -307,6 +307,8 @@ CREATES = [
     ["create", "x", "--"],
     ["create", "-b", B, "-b", B, "x"],  # one form twice
     ["create", "--preserve-fds", "0x1_0", "x"],  # Go's integer syntax
+    ["create", "--preserve-fds", "9_1", "x"],  # an underscore between decimal digits
+    ["create", "--preserve-fds", "017", "x"],  # a leading 0: octal
     ["create", "-b", "-x", "c"],  # "-x" is the bundle
 ]
 DOES_NOT_CREATE = [
@@ -344,6 +346,7 @@ DOES_NOT_CREATE = [
     ["create", "--no-pivot=bogus", "x"],
     ["run", "--detach=yes", "x"],
     ["create", "--preserve-fds=zz", "x"],
+    ["create", "--preserve-fds=09", "x"],  # a leading 0 is octal: no 9 (Go's ParseInt(s, 0, 64))
     ["create", "--preserve-fds=", "x"],
     ["create", "---no-pivot", "x"],  # bad flag syntax
     ["create", "-=x", "x"],
@@ -359,6 +362,14 @@ def test_calls_that_create(argv: List[str]) -> None:
 @pytest.mark.parametrize("argv", DOES_NOT_CREATE)
 def test_calls_that_create_nothing_leave_config_json_alone(argv: List[str]) -> None:
     assert not parse_runc_argv(argv).creates
+
+
+def test_a_container_named_as_an_option_is_the_container() -> None:
+    """Only a word with a dash is an option (urfave/cli's argIsFlag): `bundle` here is the container's id."""
+    call = parse_runc_argv(["create", "--bundle", B, "bundle"])
+    assert (call.container_id, call.bundle) == ("bundle", B)
+    call = parse_runc_argv(["create", "bundle", "--bundle", B])  # reordered: the option first, as runc does
+    assert (call.container_id, call.bundle) == ("bundle", B)
 
 
 def test_spec_path_follows_bundle_and_config() -> None:
