@@ -411,14 +411,20 @@ class Sandbox:
         return self.run_with({module: source}, tests, timeout, keep_output)
 
     def run_with(
-        self, sources: Dict[str, str], tests: Sequence[str], timeout: float, keep_output: bool = False
+        self,
+        sources: Dict[str, str],
+        tests: Sequence[str],
+        timeout: float,
+        keep_output: bool = False,
+        junit: Optional[Path] = None,
     ) -> Tuple[str, float]:
-        """As run(), with each module of ``sources`` replaced by its text."""
+        """As run(), with each module of ``sources`` replaced by its text (``junit``: pytest's report there)."""
         originals = {module: (self.root / module).read_bytes() for module in sources}
         for module, source in sources.items():
             (self.root / module).write_text(source)
         env = dict(os.environ, PYTHONPATH=str(self.root), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        command += [f"--junitxml={junit}"] if junit else []
         started = time.monotonic()
         with tempfile.TemporaryFile() as output:
             process = subprocess.Popen(
@@ -552,7 +558,10 @@ def run_plans(
             if item is None:
                 sources = {plan.module: plan.original for plan in group}
                 tests = sorted({test for plan in group for test in plan.tests})  # as tests_for: sorted
-                outcome, seconds = sandbox.run_with(sources, tests, 600, keep_output=True)
+                report = sandbox.root.parent / f"{sandbox.root.name}-baseline.xml"
+                outcome, seconds = sandbox.run_with(sources, tests, 600, keep_output=True, junit=report)
+                per_file = seconds_per_file(report, seconds)
+                report.unlink(missing_ok=True)
                 with lock:
                     if log:
                         print(f"  baseline of {len(group)} modules: {outcome} ({seconds:.1f} s)", file=sys.stderr)
@@ -560,8 +569,8 @@ def run_plans(
                         modules = ", ".join(sources)
                         failures.append(baseline_message(modules, tests, outcome, sandbox.output))
                         return
-                    for plan in group:
-                        plan.baseline = seconds
+                    for plan in group:  # each module's own tests' time (a shared run's is many modules')
+                        plan.baseline = sum(per_file.get(test, seconds) for test in plan.tests) if per_file else seconds
                         finish(plan)
                 continue
             (plan,) = group
@@ -591,6 +600,28 @@ def run_plans(
             sandbox.remove()
     if failures:
         raise BaselineFailure(failures[0])
+
+
+def seconds_per_file(report: Path, seconds: float) -> Dict[str, float]:
+    """How long each test file of a run took, from pytest's JUnit XML ``report`` (empty if unreadable), the
+    run's start-up and collection (``seconds`` less the tests' times) added to each: what a run of that
+    file alone would take, for the time limit of a module's mutants."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        cases = ElementTree.parse(report).getroot().iter("testcase")
+        times: Dict[str, float] = {}
+        for case in cases:
+            parts = case.get("classname", "").split(".")
+            for end in range(len(parts), 0, -1):  # tests.unit.test_x[.Class]: the longest that is a file
+                name = "/".join(parts[:end]) + ".py"
+                if (ROOT / name).is_file():
+                    times[name] = times.get(name, 0.0) + float(case.get("time", "0"))
+                    break
+    except (OSError, ValueError, ElementTree.ParseError):
+        return {}
+    overhead = max(seconds - sum(times.values()), 0.0)
+    return {name: spent + overhead for name, spent in times.items()}
 
 
 def mutate_module(spec: str, sample: int, seed: int, jobs: int, log: bool) -> ModuleResult:

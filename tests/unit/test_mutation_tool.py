@@ -238,3 +238,21 @@ def test_the_distinct_mutants_are_those_of_whole_module_texts(tool: Any, source:
             expected[text] = mutation
     assert list(tool.distinct_mutants(tree, found).values()) == list(expected.values())
     assert source == SOURCE or len(expected) < len(found)  # `not not X`: either `not` dropped is `not X`
+
+
+def test_a_shared_baselines_time_is_split_by_test_file(tool: Any, tmp_path: Path) -> None:
+    """With --shared-baseline one run times many modules' tests: each module's mutants get a time limit from
+    its own test files' share (a mutant that hangs then costs 3x its own tests' time, not the group's)."""
+    report = tmp_path / "report.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.unit.test_shim" name="a" time="2.5"/>'
+        '<testcase classname="tests.unit.test_shim" name="b" time="0.5"/>'
+        '<testcase classname="tests.unit.test_mutation_tool" name="c" time="6.0"/>'
+        "</testsuite></testsuites>"
+    )
+    assert tool.seconds_per_file(report, 10.0) == {
+        "tests/unit/test_shim.py": 4.0,
+        "tests/unit/test_mutation_tool.py": 7.0,
+    }
+    assert tool.seconds_per_file(tmp_path / "missing.xml", 10.0) == {}
