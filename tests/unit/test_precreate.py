@@ -99,6 +99,7 @@ FAILURES = [
     ("silent failure", "exit 1\n", {}, "failed: exit status 1"),
     ("signal", "kill -9 $$\n", {}, "failed: killed by signal 9"),
     ("timeout", "sleep 30\n", {"timeout": 1}, "timed out after 1 s"),
+    ("timeout, its output closed", "exec >&- 2>&-; sleep 30\n", {"timeout": 1}, "timed out after 1 s"),
     ("invalid JSON", "echo '{nope'\n", {}, "printed invalid JSON on stdout"),
     ("empty output", "true\n", {}, "printed invalid JSON on stdout"),
     ("not an object", "echo '[1]'\n", {}, "printed a JSON list, not the config object"),

@@ -628,3 +628,50 @@ def test_a_precreate_hook_rewrites_the_config_runc_reads(shim_root: Path, monkey
     monkeypatch.setattr(inject, "planned_hooks", lambda config, log: [entry])
     assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
     assert json.loads((shim_root / "bundle" / "config.json").read_text())["ociVersion"] == "1.0.2-rewritten"
+
+
+def test_the_toolkit_config_is_etc_container_hooks_config_toml_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import posix
+
+    from chts.shim.main import config_path
+
+    monkeypatch.delitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", raising=False)
+    assert config_path() == "/etc/container-hooks/config.toml"
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", b"/srv/\xff/config.toml")  # any bytes a path has
+    assert os.fsencode(config_path()) == b"/srv/\xff/config.toml"
+
+
+def test_a_bug_reading_runcs_argv_still_passes_the_call_to_runc(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passthrough reaches the runtime whatever happened before it (a bug in the parser included)."""
+    from chts.shim import main as shim
+
+    def broken(args: List[str]) -> None:
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(shim, "parse_runc_argv", broken)
+    execd = run_main(shim_root, ["state", "c1"])
+    assert isinstance(execd, Execd) and execd.args == (
+        str(shim_root / "runc"),
+        [str(shim_root / "runc"), "state", "c1"],
+    )
+
+
+def test_a_failure_naming_a_path_that_is_not_utf8_is_still_reported_everywhere(
+    shim_root: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Paths come in as bytes (surrogate escapes): stderr, runc's --log and the shim's log still get the line,
+    with the shim's log's fields."""
+    bundle = shim_root / "bundle-\udcff"  # b"bundle-\xff"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{")
+    log = shim_root / "runc.log"
+    assert run_main(shim_root, ["--log", str(log), "create", "-b", str(bundle), "c1"]) == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "bundle-\\udcff" in err
+    assert "bundle-\\udcff" in log.read_text()
+    (line,) = (shim_root / "shim.log").read_text().splitlines()
+    assert "level=error" in line and " id=c1 " in line and 'bundle-\\udcff"' in line
