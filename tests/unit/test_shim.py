@@ -675,3 +675,13 @@ def test_a_failure_naming_a_path_that_is_not_utf8_is_still_reported_everywhere(
     assert "bundle-\\udcff" in log.read_text()
     (line,) = (shim_root / "shim.log").read_text().splitlines()
     assert "level=error" in line and " id=c1 " in line and 'bundle-\\udcff"' in line
+
+
+@pytest.mark.parametrize(("level", "logged"), [("info", True), ("warning", False)])
+def test_a_create_is_logged_at_level_info(shim_root: Path, level: str, logged: bool) -> None:
+    config = shim_root / "config.toml"
+    config.write_text(config.read_text() + f'log-level = "{level}"\n')
+    assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
+    log = shim_root / "shim.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    assert any(" level=info " in line and " id=c1 " in line for line in lines) is logged, lines
