@@ -685,3 +685,18 @@ def test_a_create_is_logged_at_level_info(shim_root: Path, level: str, logged: b
     log = shim_root / "shim.log"
     lines = log.read_text().splitlines() if log.exists() else []
     assert any(" level=info " in line and " id=c1 " in line for line in lines) is logged, lines
+
+
+def test_no_python_warning_reaches_the_engine(tmp_path: Path) -> None:
+    """Engines show the shim's stderr as why a container failed: a warning from any line of any module is
+    never printed there once the shim has started."""
+    program = (
+        "from chts.shim.main import silence_warnings\n"
+        "silence_warnings()\n"
+        "import warnings\n"
+        "warnings.warn('Possible nested set', FutureWarning)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONWARNINGS", None)
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
