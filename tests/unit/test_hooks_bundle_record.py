@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, List, Tuple
 
 from chts.hooks.bundle_record import (
     MAX_RECORD_BYTES,
@@ -15,7 +16,13 @@ from chts.hooks.bundle_record import (
     update_record,
 )
 
-ADDED = [("prestart", {"path": "/usr/bin/audit", "args": ["audit", "--now"]}), ("poststop", {"path": "/bin/true"})]
+if TYPE_CHECKING:
+    from chts.hooks.model import Hook
+
+ADDED: List[Tuple[str, Hook]] = [
+    ("prestart", {"path": "/usr/bin/audit", "args": ["audit", "--now"]}),
+    ("poststop", {"path": "/bin/true"}),
+]
 SPEC = b'{"ociVersion": "1.0.2", "hooks": {}}'
 
 
