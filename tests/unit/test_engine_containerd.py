@@ -483,13 +483,16 @@ def test_the_major_version_from_what_containerd_version_prints(
     assert containerd_config.binary_major(str(binary)) == major
 
 
-def test_a_version_3_document_is_as_containerd_2_reads_it() -> None:
+def test_a_version_3_file_is_as_containerd_2_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing moves: the CRI runtime plugin's own settings stay where a version-3 file has them."""
-    document = toml_loads(
+    config = tmp_path / "config.toml"
+    config.write_text(
         'version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = true\n'
         '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.x]\nruntime_type = "io.containerd.runc.v2"\n'
     )
-    view = containerd_config.cri_view(document, "config.toml", 2)
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: "/fake/containerd")
+    monkeypatch.setattr(containerd_config, "binary_major", lambda binary: 2)
+    view = effective(config)
     assert set(view.runtimes) == {"runc", "x"}
     assert view.other["plugins"] == {"io.containerd.cri.v1.runtime": {"enable_selinux": True}}
 

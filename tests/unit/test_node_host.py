@@ -101,6 +101,7 @@ def test_no_engine_and_two_engines_are_one_line_each(tmp_path: Path) -> None:
         choose_layout(host, "auto")
     crio = choose_layout(host, "crio")
     assert (crio.engine, crio.config, crio.socket) == ("crio", "/etc/crio/crio.conf", "/run/crio/crio.sock")
+    assert unit_of(host, crio) == "crio"
 
 
 def test_systemd_is_seen_by_its_run_directory(tmp_path: Path) -> None:
