@@ -698,5 +698,6 @@ def test_no_python_warning_reaches_the_engine(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTHONWARNINGS", None)
-    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False)
+    argv = [sys.executable, "-W", "always", "-c", program]  # the interpreter's own settings say "show them all"
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stderr) == (0, "")
