@@ -176,6 +176,18 @@ def test_the_limit_kills_the_hooks_own_process_group(tmp_path: Path) -> None:
     assert not alive(child)
 
 
+def test_the_limit_kills_a_silent_child_in_the_hooks_own_group(tmp_path: Path) -> None:
+    """A child that writes nothing is not stopped by a closed pipe: only the group's SIGKILL ends it."""
+    pids = tmp_path / "pids"
+    message, _ = failure(tmp_path, f"exec setsid sh -c 'sleep 60 >/dev/null 2>&1 & echo $! > {pids}; yes'\n")
+    assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper does not count)."""
     try:
