@@ -20,21 +20,20 @@ def timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
-def append_line(path: str, line: str) -> bool:
+def append_line(path: str, line: str) -> None:
     """Append one line with a single O_APPEND write, so concurrent shims never interleave.
 
     O_NONBLOCK: a FIFO in the log's place (no reader, or a full pipe) must not hang a
-    create; the line is dropped instead.
+    create; the line is dropped instead (as it is when the file cannot be opened).
     """
     try:
         fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o640)
     except (OSError, ValueError):
-        return False
+        return
     try:
         posix.write(fd, line.encode("utf-8", "backslashreplace"))
-        return True
     except OSError:
-        return False
+        pass
     finally:
         posix.close(fd)
 

@@ -145,11 +145,14 @@ def exec_runtime(args: "List[str]", self_path: str, call: RuncCall, config: "Opt
     # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec:
     # the runtime gets them at their default, as its engine (Go) starts it.
     signals = __import__("_signal")  # loaded by every interpreter's start; no stub for mypy
-    for number in (signals.SIGPIPE, signals.SIGXFSZ):
-        signals.signal(number, signals.SIG_DFL)
+    dispositions = [(number, signals.signal(number, signals.SIG_DFL)) for number in (signals.SIGPIPE, signals.SIGXFSZ)]
     try:
         posix.execv(runtime, [runtime, *args])
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        return fail(f"cannot execute {runtime}: {reason}", call, config)
-    return 1  # not reached
+    finally:
+        # The exec failed: the shim's own report runs with Python's dispositions again, else a stderr
+        # nobody reads kills it (SIGPIPE) before runc's --log and the shim's log have the line.
+        for number, disposition in dispositions:
+            signals.signal(number, disposition)
+    return fail(f"cannot execute {runtime}: {reason}", call, config)

@@ -248,3 +248,24 @@ def test_an_entry_an_older_build_wrote_is_not_read(
     assert cache.read("hooks:old") == "old plan shape"
     monkeypatch.setattr(cache, "FORMAT", current)
     assert cache.read("hooks:old") is None
+
+
+def test_a_bug_in_the_config_reader_is_the_defaults_and_a_message_never_cached(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader's bug must not stop passthrough calls: the defaults, and one line the create reports."""
+    from chts.config import toolkit
+
+    path = old_file(tmp_path / "config.toml", '[container-hooks]\npath = "/etc/hooks.json"\n')
+
+    def broken(path: str) -> None:
+        raise KeyError("a bug")
+
+    reader = toolkit.load_config
+    monkeypatch.setattr(toolkit, "load_config", broken)
+    assert cache.load_config(path) == (
+        toolkit.default_config(),
+        f"{path}: cannot use the toolkit config: KeyError: 'a bug'",
+    )
+    monkeypatch.setattr(toolkit, "load_config", reader)
+    assert cache.load_config(path)[1] is None  # the bug's answer was not kept: the file read as it is

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
+import newer_engines
 import pytest
+from conftest import require, require_binary
 from engine_cases import NAME, SHIM, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
@@ -403,3 +405,110 @@ def test_the_drop_in_is_written_before_the_import_that_names_it_and_removed_afte
     assert [edit.path for edit in ENGINE.configure(request).edits] == [drop_in, str(config)]
     change_runtime(ENGINE, request, True, say=lambda line: None)
     assert [edit.path for edit in ENGINE.unconfigure(request).edits] == [str(config), drop_in]
+
+
+@pytest.mark.parametrize("containerd_tree", ["PATH", "containerd-1.7", "containerd-2"])
+def test_imported_top_level_settings_merge_as_containerd_merges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, containerd_tree: str
+) -> None:
+    """Later non-zero values win, a zero value keeps the one before, lists are appended (1.x) or joined without
+    repeats (2.x): the files as read here say what the real containerd's `config dump` says (Debian's, and the
+    newer ones of tests/newer_engines.py)."""
+    if containerd_tree == "PATH":
+        binary = require_binary("containerd")
+    else:
+        tree = newer_engines.installed(containerd_tree)
+        require(tree is not None, f"{containerd_tree} is not fetched (python3 tests/newer_engines.py fetch)")
+        assert tree is not None
+        binary = str(tree / "usr/bin/containerd")
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: binary)
+    config, drop_in = tmp_path / "config.toml", tmp_path / "imported.toml"
+    a, b = "io.containerd.grpc.v1.a", "io.containerd.grpc.v1.b"
+    config.write_text(
+        f'version = 2\nimports = ["{drop_in}"]\nrequired_plugins = ["{a}"]\noom_score = 5\nroot = "/var/lib/mine"\n'
+    )
+    drop_in.write_text(f'version = 2\nrequired_plugins = ["{a}", "{b}"]\noom_score = -999\nroot = ""\n')
+    read, _ = containerd_config.effective_view(str(config), "file")
+    dumped, source = containerd_config.effective_view(str(config), "command")
+    assert source == "containerd config dump"
+    major = containerd_config.binary_major(binary)
+    assert read.other["required_plugins"] == ([a, b] if major == 2 else [a, a, b])
+    assert (read.other["oom_score"], read.other["root"]) == (-999, "/var/lib/mine")
+    for key in ("required_plugins", "oom_score", "root"):
+        assert read.other[key] == dumped.other[key], key
+
+
+def test_containerd_2_reads_a_version_2_document_as_its_migration_to_version_3() -> None:
+    """On 2.x a version-2 configuration is the version-3 one containerd migrates it to, whichever of the two
+    a caller has: the runtimes, the default and every other setting in the same place."""
+    document = toml_loads(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nsandbox_image = "pause:3.9"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "zfs"\ndefault_runtime_name = "x"\n'
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.x.options]\nBinaryName = "/opt/x"\n'
+    )
+    read = containerd_config.cri_view(document, "config.toml", 2)
+    assert read == containerd_config.cri_view(containerd_config.migrated(document, "config.toml"), "config.toml", 2)
+    assert (read.default, read.runtimes["x"]["options"], set(read.runtimes)) == (
+        "x",
+        {"BinaryName": "/opt/x"},
+        {"runc", "x"},
+    )
+    assert read.other["plugins"]["io.containerd.cri.v1.runtime"] == {"containerd": {"snapshotter": "zfs"}}
+
+
+RUNC_OPTION_NAMES = (
+    "BinaryName", "CriuImagePath", "CriuPath", "CriuWorkPath", "IoGid", "IoUid", "NoNewKeyring", "NoPivotRoot",
+    "Root", "ShimCgroup", "SystemdCgroup", "TaskApiAddress", "TaskApiVersion",
+)  # fmt: skip  # runc shim options (containerd's runc options.proto): containerd matches them without case
+
+
+def test_every_runc_option_in_any_case_is_the_one_option(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    options = "".join(f'{name.lower()} = "{name}"\n' for name in RUNC_OPTION_NAMES)
+    config.write_text(f'version = 2\n[plugins."{PLUGIN[2]}".containerd.runtimes.x.options]\n{options}')
+    assert effective(config).runtimes["x"]["options"] == {name: name for name in RUNC_OPTION_NAMES}
+
+
+@pytest.mark.parametrize(
+    ("printed", "major"),
+    [("containerd github.com/containerd/containerd/v2 v2.0.0 207ad711eabd375a01713109a8a197d197ff6542", 2),
+     ("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3", 1),
+     ("containerd github.com/containerd/containerd/v2 2.1.9+unknown", 2), ("containerd dev", None),
+     ("containerd github.com/containerd/containerd/v2 vX", None)],
+)  # fmt: skip
+def test_the_major_version_from_what_containerd_version_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, major: Optional[int]
+) -> None:
+    """Upstream's release binaries print `v2.0.0`, Debian's `2.1.9+unknown` or `1.6.20~ds1`."""
+    binary = fake_binary(tmp_path / f"bin-{abs(hash(printed))}", monkeypatch, "containerd", f"echo '{printed}'\n")
+    assert containerd_config.binary_major(str(binary)) == major
+
+
+def test_a_version_3_file_is_as_containerd_2_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing moves: the CRI runtime plugin's own settings stay where a version-3 file has them."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = true\n'
+        '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.x]\nruntime_type = "io.containerd.runc.v2"\n'
+    )
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: "/fake/containerd")
+    monkeypatch.setattr(containerd_config, "binary_major", lambda binary: 2)
+    view = effective(config)
+    assert set(view.runtimes) == {"runc", "x"}
+    assert view.other["plugins"] == {"io.containerd.cri.v1.runtime": {"enable_selinux": True}}
+
+
+def test_containerd_1_6_reads_a_version_3_file_as_version_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 12's containerd: the CRI runtimes of a `version = 3` file are those under the version-2 key, as
+    its own `config dump` shows (1.7 refuses such a file)."""
+    binary = require_binary("containerd")
+    require(containerd_config.binary_major(binary) == 1, f"{binary} is not containerd 1.x")
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: binary)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'version = 3\n[plugins."{PLUGIN[2]}".containerd.runtimes.x]\nruntime_type = "io.containerd.runc.v2"\n'
+        f'[plugins."{PLUGIN[3]}".containerd.runtimes.y]\nruntime_type = "io.containerd.runc.v2"\n'
+    )
+    dumped = containerd_config.effective_view(str(config), "command")[0]
+    read = containerd_config.effective_view(str(config), "file")[0]
+    assert set(read.runtimes) == set(dumped.runtimes) == {"x"}

@@ -174,3 +174,15 @@ def test_line_at_gives_up_quietly_on_text_that_does_not_parse() -> None:
     assert jsonio.line_at('{"a": [1,', ("a", 1)) is None
     assert jsonio.line_at("[1, 2]", ("a",)) is None
     assert jsonio.line_at('{"a"\n: 1}', ("a",)) == 1
+
+
+def test_the_line_of_a_key_inside_an_array_item() -> None:
+    """What an error message about hooks.json's prestart[0].args[1] points at: that line, not the item's."""
+    text = '{"prestart": [\n  {\n    "path": "/x",\n    "args": ["a",\n      "b"]\n  }\n]}\n'
+    assert jsonio.line_at(text, ["prestart", 0, "args", 1]) == 5
+    assert jsonio.line_at(text, ["prestart", 0]) == 2
+
+
+def test_members_of_what_is_not_an_object_are_refused() -> None:
+    with pytest.raises(ValueError, match="^not a JSON object at char 2$"):
+        jsonio.scan_members('  [1, {"a": 2}]', 2)

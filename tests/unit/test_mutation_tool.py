@@ -175,3 +175,84 @@ def test_the_seed_can_come_from_the_commit(tool: Any) -> None:
     assert isinstance(seed, int) and seed == tool.seed_of("commit")
     with pytest.raises(Exception, match="a number or 'commit'"):
         tool.seed_of("seven")
+
+
+def test_every_create_path_module_can_be_named_and_has_tests(tool: Any) -> None:
+    """What a check of the create path names (chts/shim/*, the hooks and base modules it runs): each one has
+    unit tests to run, or nothing to mutate (a package's docstring), never "no unit tests found"."""
+    root = RUN.parent.parent.parent
+    modules = sorted(str(path.relative_to(root)) for path in (root / "chts" / "shim").glob("*.py"))
+    modules += [f"chts/hooks/{name}.py" for name in ("bundle", "bundle_record", "merge", "sources", "model", "dropin")]
+    modules += [f"chts/base/{name}.py" for name in ("atomic", "file_trust", "json_edit", "jsonio")]
+    for module in modules:
+        assert tool.tests_for(module) or not tool.candidates(ast.parse((root / module).read_text())), module
+    assert all(tool.tests_for(spec.partition(":")[0]) for spec in tool.LISTED)
+
+
+def test_a_module_with_nothing_to_mutate_is_no_error(
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_tree(tmp_path, with_helper=True)
+    (tmp_path / "chts" / "__init__.py").write_text('"""A package: a docstring, no code."""\n')
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    assert tool.main(["chts/__init__.py", "chts/x.py", "--sample", "2", "--fail-under", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "chts/__init__.py" in out and "0/0" in out
+
+
+CLASSY = """import functools
+
+
+@functools.lru_cache(maxsize=2)
+def g(a: int) -> int:
+    return a + 1 if a > 0 else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class C:
+    size: int = 3
+
+    @property
+    def big(self) -> bool:
+        return self.size > 2 and not self.size == 10
+
+    def same(self, b: int) -> bool:
+        return b > 2 and not b == 10
+
+
+X = g(2) + 1
+Y = not not X
+"""
+
+
+@pytest.mark.parametrize("source", [SOURCE, CLASSY])
+def test_the_distinct_mutants_are_those_of_whole_module_texts(tool: Any, source: str) -> None:
+    """distinct_mutants writes out one statement per mutant: the set and order are those of unparsing each
+    whole mutant (what a seed's sample is drawn from), repeats and no-ops dropped alike."""
+    tree = ast.parse(source)
+    found = tool.candidates(tree)
+    whole, expected = ast.unparse(tree), {}
+    for mutation in found:
+        text = ast.unparse(tool.apply(tree, mutation))
+        if text != whole and text not in expected:
+            expected[text] = mutation
+    assert list(tool.distinct_mutants(tree, found).values()) == list(expected.values())
+    assert source == SOURCE or len(expected) < len(found)  # `not not X`: either `not` dropped is `not X`
+
+
+def test_a_shared_baselines_time_is_split_by_test_file(tool: Any, tmp_path: Path) -> None:
+    """With --shared-baseline one run times many modules' tests: each module's mutants get a time limit from
+    its own test files' share (a mutant that hangs then costs 3x its own tests' time, not the group's)."""
+    report = tmp_path / "report.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.unit.test_shim" name="a" time="2.5"/>'
+        '<testcase classname="tests.unit.test_shim" name="b" time="0.5"/>'
+        '<testcase classname="tests.unit.test_mutation_tool" name="c" time="6.0"/>'
+        "</testsuite></testsuites>"
+    )
+    assert tool.seconds_per_file(report, 10.0) == {
+        "tests/unit/test_shim.py": 4.0,
+        "tests/unit/test_mutation_tool.py": 7.0,
+    }
+    assert tool.seconds_per_file(tmp_path / "missing.xml", 10.0) == {}

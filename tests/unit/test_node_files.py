@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from chts.errors import ToolkitError
-from chts.node.files import NodeLock, NodeState, install_archive, make_directory, sync_config
+from chts.node.files import (
+    DEFAULT_TOOLKIT_DIR,
+    NodeLock,
+    NodeState,
+    archive_files,
+    ctk_path,
+    install_archive,
+    make_directory,
+    make_root_file,
+    shim_path,
+    sync_config,
+)
 from chts.node.host import HostRoot
 
 HOOKS = json.dumps({"prestart": [{"path": "/bin/true"}]})
@@ -200,4 +214,179 @@ def test_uninstall_removes_the_lock_file_and_a_waiting_installer_locks_the_new_o
     os.unlink(lock_file)  # as an uninstall holding it does, while this one would lock the old file
     with NodeLock(host) as second:
         assert second.is_the_file()
+        os.unlink(lock_file)  # removed after the flock: no longer the lock every installer takes
+        assert not second.is_the_file()
     first.__exit__()
+
+
+def test_the_stable_paths_under_the_default_toolkit_directory() -> None:
+    """What the engine's BinaryName and the installer's own calls name (docs: /opt/container-hooks/bin/...)."""
+    assert shim_path(DEFAULT_TOOLKIT_DIR) == "/opt/container-hooks/bin/container-hooks-runtime"
+    assert ctk_path(DEFAULT_TOOLKIT_DIR) == "/opt/container-hooks/bin/container-hooks-ctk"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('[container-hooks]\npath = "/etc/container-hooks/hooks.json"\nhooks-dirs = ["/srv/hooks.d"]\n',
+         "config.toml: [container-hooks] hooks-dirs must include /etc/container-hooks/hooks.d"),
+        ('[container-hooks]\npath = "/etc/container-hooks/hooks.json"\ninsecure-allow-non-root-files = true\n',
+         "config.toml: insecure-allow-non-root-files is for test roots, not nodes"),
+    ],
+)  # fmt: skip
+def test_a_synced_config_must_read_the_synced_files_as_root_s(tmp_path: Path, config: str, message: str) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    source = configmap(tmp_path / "cm", {"hooks.json": HOOKS, "config.toml": config})
+    with pytest.raises(ToolkitError) as error:
+        sync_config(host, NodeState(host, "/opt/container-hooks"), str(source))
+    assert str(error.value) == f"{source}/{message}"
+    good = (
+        '[container-hooks]\npath = "/etc/container-hooks/hooks.json"\nhooks-dirs = ["/etc/container-hooks/hooks.d"]\n'
+    )
+    (source / "config.toml").write_text(good)
+    assert sync_config(host, NodeState(host, "/opt/container-hooks"), str(source)) == [
+        "synced /etc/container-hooks/config.toml", "synced /etc/container-hooks/hooks.json",
+    ]  # fmt: skip
+
+
+def test_a_directory_in_the_configmap_is_one_line(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    source = configmap(tmp_path / "cm", {"hooks.json": HOOKS})
+    (source / "10-audit.json").mkdir()
+    with pytest.raises(ToolkitError) as error:
+        sync_config(host, NodeState(host, "/opt/container-hooks"), str(source))
+    assert str(error.value) == f"{source}/10-audit.json: is a directory, expected a ConfigMap file"
+
+
+def test_a_synced_file_already_there_becomes_roots_and_the_installers(tmp_path: Path) -> None:
+    """A file with the synced content but another owner (a run killed between its write and the chown, or
+    the admin's copy): made root's 0644, and the installer's, so it goes when its key goes."""
+    host = HostRoot(str(tmp_path / "host"))
+    etc = tmp_path / "host/etc/container-hooks"
+    (etc / "hooks.d").mkdir(parents=True)
+    (etc / "hooks.d/10-audit.json").write_text(DROP_IN)
+    os.chown(etc / "hooks.d/10-audit.json", 1000, 1000)
+    (etc / "hooks.d/10-audit.json").chmod(0o644)
+    source = configmap(tmp_path / "cm", {"hooks.json": HOOKS, "10-audit.json": DROP_IN})
+    assert sync_config(host, NodeState(host, "/opt/container-hooks"), str(source)) == [
+        "synced /etc/container-hooks/hooks.json"
+    ]
+    status = (etc / "hooks.d/10-audit.json").stat()
+    assert (status.st_uid, status.st_gid, status.st_mode & 0o7777) == (0, 0, 0o644)
+    (source / "10-audit.json").unlink()
+    assert sync_config(host, NodeState(host, "/opt/container-hooks"), str(source)) == [
+        "removed /etc/container-hooks/hooks.d/10-audit.json"
+    ]
+
+
+def as_nobody(path: Path) -> str:
+    """make_root_file(path) in a child process running as nobody: what it raised ("" for nothing)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest from here on
+        raised = b""
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            make_root_file(str(path))
+        except BaseException as exc:
+            raised = str(exc).encode()
+        os.write(write_end, raised)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        said = reader.read().decode()
+    os.waitpid(pid, 0)
+    return said
+
+
+def test_a_root_file_of_the_right_mode_is_left_alone_by_a_non_root_installer(tmp_path: Path) -> None:
+    """Not root (a test root): a 0644 file of any owner is as good as it gets (chmod of a file it does not own
+    would fail); any other mode is changed, or a one-line error."""
+    directory = Path(tempfile.mkdtemp(prefix="chts-node-files-"))  # where nobody can reach it
+    try:
+        directory.chmod(0o755)
+        path = directory / "hooks.json"
+        path.write_text("{}")
+        path.chmod(0o644)
+        os.chown(path, 1000, 1000)  # neither root's nor this installer's own
+        assert as_nobody(path) == ""
+        path.chmod(0o666)
+        assert as_nobody(path) == f"{path}: cannot set owner and mode: Operation not permitted"
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_uninstall_finds_everything_install_put_there(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    source = tmp_path / "a.pyz"
+    source.write_bytes(b"build")
+    install_archive(host, "/opt/container-hooks", str(source))
+    home = tmp_path / "host/opt/container-hooks"
+    (home / "bin/.container-hooks-ctk.9.tmp").write_text("half")
+    (home / ".current.pyz.12.tmp").write_text("half")
+    (home / "node-state.json").write_text("{}")  # NodeState's own, not the archive's
+    (build,) = os.listdir(home / "versions")
+    assert [(os.path.relpath(path, home), is_dir) for path, is_dir in archive_files(host, "/opt/container-hooks")] == [
+        ("bin/container-hooks-runtime", False), ("bin/container-hooks-ctk", False), ("bin/container-hooks", False),
+        ("current.pyz", False), (f"versions/{build}", False), ("bin/.container-hooks-ctk.9.tmp", False),
+        (".current.pyz.12.tmp", False), ("bin", True), ("versions", True), (".", True),
+    ]  # fmt: skip
+
+
+def test_at_most_256_configmap_keys_are_synced(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    source = configmap(tmp_path / "cm", {f"{number:03}.json": "not checked" for number in range(257)})
+    with pytest.raises(ToolkitError) as error:
+        sync_config(host, NodeState(host, "/opt/container-hooks"), str(source))
+    assert str(error.value) == f"{source}: 257 files; at most 256 are synced"
+
+
+def test_the_build_is_executable_by_all_and_writable_by_root_only_and_foreign_files_stay(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    versions = tmp_path / "host/opt/container-hooks/versions"
+    versions.mkdir(parents=True)
+    (versions / "NOTES").write_text("an admin's")  # not a build: never pruned
+    source = tmp_path / "a.pyz"
+    for build in (b"one", b"two", b"three"):
+        source.write_bytes(build)
+        install_archive(host, "/opt/container-hooks", str(source))
+    builds = sorted(os.listdir(versions))
+    assert len(builds) == 3 and "NOTES" in builds
+    assert all((versions / name).stat().st_mode & 0o7777 == 0o755 for name in builds if name != "NOTES")
+
+
+def test_a_backup_is_kept_under_the_toolkit_directory(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    etc = tmp_path / "host/etc/container-hooks"
+    etc.mkdir(parents=True)
+    (etc / "hooks.json").write_text("{}\n")
+    state = NodeState(host, "/opt/container-hooks")
+    sync_config(host, state, str(configmap(tmp_path / "cm", {"hooks.json": HOOKS})))
+    backup = tmp_path / "host/opt/container-hooks/backup/etc/container-hooks/hooks.json"
+    assert state.backups == {"/etc/container-hooks/hooks.json": str(backup)}
+    assert backup.read_text() == "{}\n" and backup.stat().st_mode & 0o777 == 0o600
+    saved = json.loads((tmp_path / "host/opt/container-hooks/node-state.json").read_text())
+    assert list(saved) == sorted(saved)  # written the same way every time: a diff shows what changed
+
+
+def test_a_directory_the_installer_made_is_kept_when_something_else_is_in_it(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path / "host"))
+    state = NodeState(host, "/opt/container-hooks")
+    state.make_hook_directories(host)
+    for name in ("b.log", "a.log", "d.log", "c.log"):
+        (tmp_path / "host/etc/container-hooks" / name).write_text("")
+    assert state.remove_created(host) == [
+        "removed /etc/container-hooks/hooks.d",
+        "kept /etc/container-hooks: not empty (a.log, b.log, c.log)",
+    ]
+    assert (tmp_path / "host/etc/container-hooks/d.log").exists()
+
+
+def test_a_lock_holder_that_wrote_no_pid_is_unknown(tmp_path: Path) -> None:
+    host = HostRoot(str(tmp_path))
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run/container-hooks-node.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ToolkitError, match=r"another node installer holds it \(pid unknown on the host\)$"):
+            NodeLock(host).__enter__()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from ctk_cli import run_ctk
+from host_programs import program_host, script
 
 from chts import __version__
 from chts.errors import ToolkitError
@@ -18,6 +19,8 @@ from chts.node.host import (
     detect_layouts,
     has_systemd,
     python_version_of,
+    resolve_in_root,
+    unit_of,
 )
 
 
@@ -96,7 +99,9 @@ def test_no_engine_and_two_engines_are_one_line_each(tmp_path: Path) -> None:
     (tmp_path / "etc" / "crio").mkdir()
     with pytest.raises(ToolkitError, match="both containerd and crio are on this host: choose one with --engine"):
         choose_layout(host, "auto")
-    assert choose_layout(host, "crio").config == "/etc/crio/crio.conf"
+    crio = choose_layout(host, "crio")
+    assert (crio.engine, crio.config, crio.socket) == ("crio", "/etc/crio/crio.conf", "/run/crio/crio.sock")
+    assert unit_of(host, crio) == "crio"
 
 
 def test_systemd_is_seen_by_its_run_directory(tmp_path: Path) -> None:
@@ -215,3 +220,95 @@ def test_a_link_loop_in_the_host_root_is_one_line(tmp_path: Path) -> None:
         HostRoot(str(root)).path("/etc/a/config.toml")
     loop = f"{root}/etc/a/config.toml: more than 40 symbolic links on the way (a loop?) in the host root {root}"
     assert str(error.value) == loop
+
+
+def test_python_3_8_is_the_oldest_taken(tmp_path: Path) -> None:
+    assert check_python(fake_host(tmp_path / "a", python="python3.8")) == "/usr/bin/python3 is Python 3.8 (debian node)"
+    with pytest.raises(ToolkitError, match="Python 3.7 is too old: the shim needs 3.8 or later"):
+        check_python(fake_host(tmp_path / "b", python="python3.7"))
+
+
+def test_os_release_in_usr_lib_when_etc_has_none(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "etc/os-release").unlink()
+    (tmp_path / "usr/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/os-release").write_text(
+        '# a comment\nID=flatcar\nPRETTY_NAME="Flatcar Container Linux 3975"\n'
+    )
+    assert check_python(host) == "/usr/bin/python3 is Python 3.11 (Flatcar Container Linux 3975)"
+
+
+def test_forty_links_are_followed_and_the_forty_first_is_a_loop(tmp_path: Path) -> None:
+    """The kernel's limit (MAX_SYMLINKS): as many as a chroot into the host root would follow."""
+    root = tmp_path / "host"
+    (root / "etc/real").mkdir(parents=True)
+    for number in range(40):
+        (root / f"etc/link{number}").symlink_to(f"link{number + 1}" if number < 39 else "/etc/real")
+    assert resolve_in_root(str(root), "/etc/link0/x") == str(root / "etc/real/x")
+    assert resolve_in_root(str(root), "/etc/link39") == str(root / "etc/real")  # the last one followed by default
+    (root / "etc/one-more").symlink_to("link0")
+    with pytest.raises(ToolkitError, match="more than 40 symbolic links on the way"):
+        resolve_in_root(str(root), "/etc/one-more/x")
+
+
+def test_host_programs_run_in_the_host_root_by_the_hosts_path(tmp_path: Path) -> None:
+    """`HostRoot.run`: a program found on the host's PATH, started in the host's / (chroot); its stdout, or its
+    last words in one line when it fails."""
+    host = program_host(tmp_path)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/hostname").write_text("node-1\n")
+    assert host.run(["cat", "etc/hostname"], "reading") == "node-1\n"  # relative to the host's /
+    script(
+        tmp_path, "/usr/local/bin/tell", 'echo "out $1"\n[ -n "$2" ] && printf "first\\n%s\\n" "$2" >&2\nexit "$3"\n'
+    )
+    assert host.run(["tell", "a", "", "0"], "telling") == "out a\n"
+    with pytest.raises(ToolkitError) as error:
+        host.run(["tell", "b", "last words", "3"], "telling")
+    assert str(error.value) == "telling: `tell b last words 3` exited 3: last words"  # stderr's last line
+    with pytest.raises(ToolkitError) as error:
+        host.run(["tell", "c", "", "4"], "telling")
+    assert str(error.value) == "telling: `tell c  4` exited 4: out c"  # nothing on stderr: stdout's last line
+    assert host.run(["tell", "d", "", "1"], "telling", accept=(0, 1)) == "out d\n"
+    with pytest.raises(ToolkitError, match="^telling: cannot run `no-such-program` in .*: No such file or directory$"):
+        host.run(["no-such-program"], "telling")
+
+
+def test_rke2_nodes(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "var/lib/rancher/rke2/agent/etc/containerd").mkdir(parents=True)
+    (tmp_path / "etc/containerd").mkdir()  # a packaged containerd beside it is not the node's
+    layout = choose_layout(host, "containerd")
+    assert (layout.layout, layout.ctr) == ("rke2", ("/var/lib/rancher/rke2/bin/ctr",))
+    assert unit_of(host, layout) == "rke2-server"  # no unit file: the first named
+    (tmp_path / "usr/lib/systemd/system").mkdir(parents=True)
+    (tmp_path / "usr/lib/systemd/system/rke2-agent.service").write_text("")
+    assert unit_of(host, layout) == "rke2-agent"
+
+
+def test_a_config_that_is_not_utf8_is_read_for_its_imports(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "etc/containerd").mkdir()
+    (tmp_path / "etc/containerd/config.toml").write_bytes(
+        b'# \xff\xfe written elsewhere\nversion = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n'
+    )
+    assert choose_layout(host, "auto").layout == "drop-in directory"
+
+
+def test_systemctl_run_as_the_host_acts_though_it_runs_in_a_chroot(tmp_path: Path) -> None:
+    """systemctl in a chroot answers "Running in chroot, ignoring request" and restarts nothing unless
+    SYSTEMD_IGNORE_CHROOT=1 (the host root is the host's own /, its /run/systemd the host's)."""
+    host = program_host(tmp_path)
+    script(
+        tmp_path,
+        "/usr/bin/systemctl",
+        '[ "$SYSTEMD_IGNORE_CHROOT" = 1 ] || { echo "Running in chroot, ignoring request." >&2; exit 0; }\n'
+        'echo "$*" > /requested\n',
+    )
+    host.run(["systemctl", "restart", "containerd"], "restarting containerd")
+    assert (tmp_path / "requested").read_text() == "restart containerd\n"
+
+
+def test_a_host_without_os_release_is_this_host(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    (tmp_path / "etc/os-release").unlink()
+    assert check_python(host) == "/usr/bin/python3 is Python 3.11 (this host)"

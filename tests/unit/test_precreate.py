@@ -99,6 +99,7 @@ FAILURES = [
     ("silent failure", "exit 1\n", {}, "failed: exit status 1"),
     ("signal", "kill -9 $$\n", {}, "failed: killed by signal 9"),
     ("timeout", "sleep 30\n", {"timeout": 1}, "timed out after 1 s"),
+    ("timeout, its output closed", "exec >&- 2>&-; sleep 30\n", {"timeout": 1}, "timed out after 1 s"),
     ("invalid JSON", "echo '{nope'\n", {}, "printed invalid JSON on stdout"),
     ("empty output", "true\n", {}, "printed invalid JSON on stdout"),
     ("not an object", "echo '[1]'\n", {}, "printed a JSON list, not the config object"),
@@ -167,6 +168,18 @@ def test_the_limit_kills_the_hooks_own_process_group(tmp_path: Path) -> None:
     # A hook that leads a process group of its own (setsid) and leaves a child printing too.
     pids = tmp_path / "pids"
     message, _ = failure(tmp_path, f"exec setsid sh -c 'yes & echo $! > {pids}; yes'\n")
+    assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
+def test_the_limit_kills_a_silent_child_in_the_hooks_own_group(tmp_path: Path) -> None:
+    """A child that writes nothing is not stopped by a closed pipe: only the group's SIGKILL ends it."""
+    pids = tmp_path / "pids"
+    message, _ = failure(tmp_path, f"exec setsid sh -c 'sleep 60 >/dev/null 2>&1 & echo $! > {pids}; yes'\n")
     assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
     child = int(pids.read_text())
     deadline = time.monotonic() + 5

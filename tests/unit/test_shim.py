@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import pytest
-from conftest import write_small_toolkit
+from conftest import ROOT, write_small_toolkit
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -304,6 +308,8 @@ CREATES = [
     ["create", "x", "--"],
     ["create", "-b", B, "-b", B, "x"],  # one form twice
     ["create", "--preserve-fds", "0x1_0", "x"],  # Go's integer syntax
+    ["create", "--preserve-fds", "9_1", "x"],  # an underscore between decimal digits
+    ["create", "--preserve-fds", "017", "x"],  # a leading 0: octal
     ["create", "-b", "-x", "c"],  # "-x" is the bundle
 ]
 DOES_NOT_CREATE = [
@@ -341,6 +347,7 @@ DOES_NOT_CREATE = [
     ["create", "--no-pivot=bogus", "x"],
     ["run", "--detach=yes", "x"],
     ["create", "--preserve-fds=zz", "x"],
+    ["create", "--preserve-fds=09", "x"],  # a leading 0 is octal: no 9 (Go's ParseInt(s, 0, 64))
     ["create", "--preserve-fds=", "x"],
     ["create", "---no-pivot", "x"],  # bad flag syntax
     ["create", "-=x", "x"],
@@ -356,6 +363,14 @@ def test_calls_that_create(argv: List[str]) -> None:
 @pytest.mark.parametrize("argv", DOES_NOT_CREATE)
 def test_calls_that_create_nothing_leave_config_json_alone(argv: List[str]) -> None:
     assert not parse_runc_argv(argv).creates
+
+
+def test_a_container_named_as_an_option_is_the_container() -> None:
+    """Only a word with a dash is an option (urfave/cli's argIsFlag): `bundle` here is the container's id."""
+    call = parse_runc_argv(["create", "--bundle", B, "bundle"])
+    assert (call.container_id, call.bundle) == ("bundle", B)
+    call = parse_runc_argv(["create", "bundle", "--bundle", B])  # reordered: the option first, as runc does
+    assert (call.container_id, call.bundle) == ("bundle", B)
 
 
 def test_spec_path_follows_bundle_and_config() -> None:
@@ -561,6 +576,34 @@ def test_a_runtime_that_cannot_be_executed_fails_in_one_line(
     assert capfd.readouterr().err == f"container-hooks-runtime: cannot execute {shim_root}/runc: Exec format error\n"
 
 
+def test_a_failed_exec_is_reported_in_runcs_log_even_when_nobody_reads_stderr(tmp_path: Path) -> None:
+    """SIGPIPE is at its default only for the runtime exec'd: when the exec fails, the shim's report of it
+    (stderr first, then runc's --log) must not die of SIGPIPE on a stderr whose reader is gone."""
+    runtime = make_executable(tmp_path / "runc", "not a program\n")  # no #!: execv fails, Exec format error
+    env = {**os.environ, **write_small_toolkit(tmp_path, str(runtime)), "PYTHONPATH": str(ROOT)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    program = "import sys; from chts.shim.main import main; sys.exit(main(sys.argv, sys.argv[0]))"
+    log = tmp_path / "runc.log"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", program, "--log", str(log), "state", "c1"], env=env, stderr=write_end, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1  # not -SIGPIPE
+    assert f"cannot execute {runtime}: Exec format error" in log.read_text()
+
+
+def test_signals_are_ignored_again_after_the_exec_returns(shim_root: Path) -> None:
+    """In a process that goes on after exec_runtime (a failed exec; the tests, with execv replaced), SIGPIPE is
+    ignored as Python has it: at its default, a later write to a closed pipe would kill the process
+    (seen: test_precreate.py's hook that reads none of its input, run after this file)."""
+    assert isinstance(run_main(shim_root, ["state", "c1"]), Execd)
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN
+
+
 def test_a_broken_toolkit_config_fails_a_create_naming_it(shim_root: Path, capfd: pytest.CaptureFixture[str]) -> None:
     (shim_root / "config.toml").write_text("[container-hooks\n")
     assert run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]) == 1
@@ -673,3 +716,74 @@ def test_the_tag_is_what_follows_the_shims_name_and_a_dot() -> None:
     assert chain_tag("container-hooks-runtime.crun-2") == "crun-2"
     assert chain_tag("/usr/bin/container-hooks-runtime") is None
     assert chain_tag("/x/container-hooks-runtime.crun/container-hooks-ctk") is None
+def test_the_toolkit_config_is_etc_container_hooks_config_toml_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import posix
+
+    from chts.shim.main import config_path
+
+    monkeypatch.delitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", raising=False)
+    assert config_path() == "/etc/container-hooks/config.toml"
+    monkeypatch.setitem(posix.environ, b"CONTAINER_HOOKS_CONFIG", b"/srv/\xff/config.toml")  # any bytes a path has
+    assert os.fsencode(config_path()) == b"/srv/\xff/config.toml"
+
+
+def test_a_bug_reading_runcs_argv_still_passes_the_call_to_runc(
+    shim_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passthrough reaches the runtime whatever happened before it (a bug in the parser included)."""
+    from chts.shim import main as shim
+
+    def broken(args: List[str]) -> None:
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(shim, "parse_runc_argv", broken)
+    execd = run_main(shim_root, ["state", "c1"])
+    assert isinstance(execd, Execd) and execd.args == (
+        str(shim_root / "runc"),
+        [str(shim_root / "runc"), "state", "c1"],
+    )
+
+
+def test_a_failure_naming_a_path_that_is_not_utf8_is_still_reported_everywhere(
+    shim_root: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Paths come in as bytes (surrogate escapes): stderr, runc's --log and the shim's log still get the line,
+    with the shim's log's fields."""
+    bundle = shim_root / "bundle-\udcff"  # b"bundle-\xff"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{")
+    log = shim_root / "runc.log"
+    assert run_main(shim_root, ["--log", str(log), "create", "-b", str(bundle), "c1"]) == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "bundle-\\udcff" in err
+    assert "bundle-\\udcff" in log.read_text()
+    (line,) = (shim_root / "shim.log").read_text().splitlines()
+    assert "level=error" in line and " id=c1 " in line and 'bundle-\\udcff"' in line
+
+
+@pytest.mark.parametrize(("level", "logged"), [("info", True), ("warning", False)])
+def test_a_create_is_logged_at_level_info(shim_root: Path, level: str, logged: bool) -> None:
+    config = shim_root / "config.toml"
+    config.write_text(config.read_text() + f'log-level = "{level}"\n')
+    assert isinstance(run_main(shim_root, ["create", "-b", str(shim_root / "bundle"), "c1"]), Execd)
+    log = shim_root / "shim.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    assert any(" level=info " in line and " id=c1 " in line for line in lines) is logged, lines
+
+
+def test_no_python_warning_reaches_the_engine(tmp_path: Path) -> None:
+    """Engines show the shim's stderr as why a container failed: a warning from any line of any module is
+    never printed there once the shim has started."""
+    program = (
+        "from chts.shim.main import silence_warnings\n"
+        "silence_warnings()\n"
+        "import warnings\n"
+        "warnings.warn('Possible nested set', FutureWarning)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONWARNINGS", None)
+    argv = [sys.executable, "-W", "always", "-c", program]  # the interpreter's own settings say "show them all"
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
