@@ -716,6 +716,8 @@ def test_the_tag_is_what_follows_the_shims_name_and_a_dot() -> None:
     assert chain_tag("container-hooks-runtime.crun-2") == "crun-2"
     assert chain_tag("/usr/bin/container-hooks-runtime") is None
     assert chain_tag("/x/container-hooks-runtime.crun/container-hooks-ctk") is None
+
+
 def test_the_toolkit_config_is_etc_container_hooks_config_toml_unless_the_environment_says(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
