@@ -62,6 +62,7 @@ LISTED: Tuple[str, ...] = (
     "chts/shim/precreate.py",
     "chts/shim/runtime_record.py",
     "chts/shim/log.py",
+    "chts/base/logfile.py",
     "chts/hooks/bundle.py",
     "chts/hooks/bundle_record.py",
     # which hooks run where
@@ -84,6 +85,15 @@ LISTED: Tuple[str, ...] = (
     "chts/node/engine.py",
     "chts/node/files.py",
     "chts/node/host.py",
+    "chts/node/nri.py",
+    "chts/engines/nri.py",
+    "chts/ctk/chaining.py",
+    # the NRI plugin: which hooks a CRI container gets, and what is said to the runtime
+    "chts/nri/selection.py",
+    "chts/nri/plugin.py",
+    "chts/nri/api.py",
+    "chts/nri/ttrpc.py",
+    "chts/nri/wire.py",
 )
 
 # Test files beyond tests/unit/test_<name>.py (or test_<package>_<name>.py) that exercise a
@@ -105,6 +115,9 @@ EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
     "chts/shim/cache.py": ("tests/unit/test_shim.py",),
     "chts/shim/runtime_record.py": ("tests/unit/test_precreate.py",),
     "chts/shim/log.py": ("tests/unit/test_shim.py", "tests/unit/test_inject.py"),
+    "chts/base/logfile.py": ("tests/unit/test_shim.py", "tests/unit/test_inject.py", "tests/unit/test_nri_plugin.py"),
+    "chts/engines/nri.py": ("tests/unit/test_engine_nri.py",),
+    "chts/nri/plugin.py": ("tests/unit/test_nri_plugin.py",),
     "chts/hooks/model.py": ("tests/unit/test_file_cases.py",),
     "chts/hooks/dropin.py": ("tests/unit/test_file_cases.py",),
     "chts/base/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
