@@ -272,7 +272,9 @@ class NodeState:
             self.managed.append(host_path)
 
     def back_up(self, host: HostRoot, host_path: str, data: bytes) -> None:
-        copy = os.path.join(self.backup_dir, host_path.lstrip("/"))
+        copy = os.path.normpath(os.path.join(self.backup_dir, host_path.lstrip("/")))
+        if not copy.startswith(os.path.normpath(self.backup_dir) + "/"):
+            raise ToolkitError(f"{host_path}: its backup would land outside {self.backup_dir}; not backed up")
         os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
         write_atomically(copy, data, mode=0o600)
         self.backups[host_path] = copy

@@ -390,3 +390,14 @@ def test_a_lock_holder_that_wrote_no_pid_is_unknown(tmp_path: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(ToolkitError, match=r"another node installer holds it \(pid unknown on the host\)$"):
             NodeLock(host).__enter__()
+
+
+def test_a_backup_never_lands_outside_the_backup_directory(tmp_path: Path) -> None:
+    """A host path climbing out with .. is refused in one line, and nothing is written above the root."""
+    host = HostRoot(str(tmp_path / "root"))
+    (tmp_path / "root").mkdir()
+    state = NodeState(host, "/opt/container-hooks")
+    with pytest.raises(ToolkitError, match=r"^/\.\./\.\./\.\./\.\./escaped: its backup would land outside "):
+        state.back_up(host, "/../../../../escaped", b"data")
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "root" / "escaped").exists()
+    assert state.backups == {}
