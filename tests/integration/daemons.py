@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
-from conftest import CLEAN_PATH, require_binary, require_root
+from conftest import CLEAN_PATH, require, require_binary, require_root
 
 IMAGE = "busybox:local"
 READY_TIMEOUT = 20.0
@@ -415,3 +415,238 @@ def podman_env(
         yield engine
     finally:
         engine.reset()
+
+
+# --------------------------------------------------------------------------- containerd with CRI and NRI
+
+# containerd generations nodes run, from Debian's newer suites (tests/newer_engines.py)
+CRI_GENERATIONS = {"1.7": "containerd-1.7", "2": "containerd-2"}
+RUNC = "/usr/sbin/runc"  # Debian 12's: the newer suites' runc needs a newer glibc
+
+
+def newer_containerd(generation: str) -> Path:
+    """The bin directory of containerd ``generation`` ("1.7", "2"): skipped (failed in CI) when not fetched."""
+    import newer_engines
+
+    name = CRI_GENERATIONS[generation]
+    tree = newer_engines.installed(name)
+    require(tree is not None, f"containerd {generation} is not fetched (python3 tests/newer_engines.py fetch {name})")
+    assert tree is not None
+    return tree / Path(newer_engines.ENGINES[name].binary).parent
+
+
+def cri_containerd_toml(generation: str, state: Path, image: str, runtime: str = RUNC) -> str:
+    """A config for containerd ``generation`` with CRI and NRI, every path under ``state``.
+
+    The sandbox (pause) image is ``image`` (imported, never pulled); runc's entry runs ``runtime``;
+    ``restrict_oom_score_adj``: this VM lacks CAP_SYS_RESOURCE. NRI is on (1.7: off by default) with
+    its socket, plugin directory and plugin config directory under ``state/nri``.
+    """
+    nri = (
+        f"  disable = false\n"
+        f'  socket_path = "{state / "nri" / "nri.sock"}"\n'
+        f'  plugin_path = "{state / "nri" / "plugins"}"\n'
+        f'  plugin_config_path = "{state / "nri" / "conf.d"}"\n'
+    )
+    if generation == "1.7":
+        cri = '"io.containerd.grpc.v1.cri"'
+        body = (
+            f"[plugins.{cri}]\n"
+            f'  sandbox_image = "{image}"\n'
+            f"  restrict_oom_score_adj = true\n"
+            f"[plugins.{cri}.containerd.runtimes.runc]\n"
+            f'  runtime_type = "io.containerd.runc.v2"\n'
+            f"[plugins.{cri}.containerd.runtimes.runc.options]\n"
+            f'  BinaryName = "{runtime}"\n'
+        )
+        version = 2
+    else:
+        runtime_plugin = '"io.containerd.cri.v1.runtime"'
+        body = (
+            f'[plugins."io.containerd.cri.v1.images".pinned_images]\n'
+            f'  sandbox = "{image}"\n'
+            f"[plugins.{runtime_plugin}]\n"
+            f"  restrict_oom_score_adj = true\n"
+            f"[plugins.{runtime_plugin}.containerd.runtimes.runc]\n"
+            f'  runtime_type = "io.containerd.runc.v2"\n'
+            f"[plugins.{runtime_plugin}.containerd.runtimes.runc.options]\n"
+            f'  BinaryName = "{runtime}"\n'
+        )
+        version = 3
+    return (
+        containerd_paths_toml(state, version)
+        + f'\n[plugins."io.containerd.internal.v1.opt"]\n  path = "{state / "opt"}"\n'
+        + f'\n[plugins."io.containerd.nri.v1.nri"]\n{nri}\n{body}'
+    )
+
+
+# The mount namespace a CRI containerd lives in, held by a process of its own so that it outlives a
+# containerd restart (its shims' sockets stay reachable): a tmpfs /run/containerd, and, with $1 set,
+# an overlay over /etc whose upper directory is $1 (files the test writes there, e.g. the toolkit's
+# default config for a plugin containerd starts with no environment, are seen by nothing else)
+NAMESPACE_HOLDER = """\
+set -e
+mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd
+if [ -n "$1" ]; then mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc; fi
+echo ready
+exec sleep 86400
+"""
+
+
+class CriContainerd:
+    """containerd ``generation`` with CRI and NRI on private paths, in a mount namespace of its own.
+
+        with cri_containerd(generation, image_archive) as engine:
+            engine.cri.run_pod(...); engine.restart(); engine.ctr("tasks", "ls")
+
+    ``engine.nri_socket`` is its NRI socket; ``engine.plugin_path`` its pre-registered plugins'
+    directory (started by containerd at its start); with ``private_etc``, ``engine.etc`` is the upper
+    directory of an overlay over /etc in its namespace (write files before start or restart).
+    ``env`` is containerd's environment (it passes it on to the shims and runc, not to NRI plugins).
+    """
+
+    def __init__(
+        self,
+        generation: str,
+        runtime: str = RUNC,
+        env: Optional[Dict[str, str]] = None,
+        private_etc: bool = False,
+    ) -> None:
+        from cri import IMAGE
+
+        require_root()
+        self.generation = generation
+        self.bin = newer_containerd(generation)
+        self.state = short_directory("chn-")
+        self.nri_socket = self.state / "nri" / "nri.sock"
+        self.plugin_path = self.state / "nri" / "plugins"
+        self.plugin_config_path = self.state / "nri" / "conf.d"
+        for directory in (self.plugin_path, self.plugin_config_path):
+            directory.mkdir(parents=True)
+        self.socket = self.state / "containerd.sock"
+        self.log = self.state / "containerd.log"
+        self.config_file = self.state / "config.toml"
+        self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime))
+        self.env = {**(env or {}), "PATH": f"{self.bin}:{(env or {}).get('PATH', CLEAN_PATH)}"}
+        self.etc: Optional[Path] = None
+        overlay: List[str] = []
+        if private_etc:
+            self.etc = self.state / "etc-upper"
+            (self.state / "etc-work").mkdir()
+            self.etc.mkdir()
+            overlay = [str(self.etc), str(self.state / "etc-work")]
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_HOLDER, "holder", *overlay],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self.holder.stdout is not None and self.holder.stderr is not None
+        if self.holder.stdout.readline() != b"ready\n":
+            self.holder.wait()
+            raise AssertionError(f"the mount namespace for containerd failed: {self.holder.stderr.read()!r}")
+        self.process: Optional[subprocess.Popen[bytes]] = None
+        self._cri: Any = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def enter(self) -> List[str]:
+        """The argv prefix that runs a command in containerd's mount namespace."""
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
+
+    def start(self) -> None:
+        """Start containerd (in the namespace) and wait until its CRI answers; logs append to ``self.log``."""
+        assert not self.alive()
+        self.starts += 1
+        with open(self.log, "ab") as out:
+            out.write(f"---- start {self.starts}\n".encode())
+            out.flush()
+            self.process = subprocess.Popen(
+                [*self.enter(), str(self.bin / "containerd"), "--config", str(self.config_file)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=client_env(self.env),
+            )
+        wait_until(lambda: not self.alive() or self.cri.ready(), READY_TIMEOUT, "containerd's CRI", self.log)
+        if not self.alive():
+            raise AssertionError(f"containerd exited {self.process.returncode}:\n{self.log_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """SIGTERM containerd and wait (its shims and containers live on, as under a service manager)."""
+        if self.process is not None:
+            stop_process(self.process)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self, start: Optional[int] = None) -> str:
+        """containerd's log; with ``start``, only what that start (1, 2...) wrote."""
+        text = self.log.read_text(errors="replace")
+        if start is None:
+            return text
+        marker = f"---- start {start}\n"
+        return text.split(marker, 1)[1].split("---- start ", 1)[0] if marker in text else ""
+
+    @property
+    def cri(self) -> Any:
+        """A CriClient on containerd's socket (tests/integration/cri.py)."""
+        if self._cri is None:
+            from cri import CriClient
+
+            self._cri = CriClient(self.socket)
+        return self._cri
+
+    def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
+        """``ctr -a SOCK -n k8s.io args...`` (the CRI's namespace) in containerd's mount namespace."""
+        argv = [*self.enter(), str(self.bin / "ctr"), "-a", str(self.socket), "-n", "k8s.io", *args]
+        return run_tool(argv, env=client_env(), check=check, timeout=timeout)
+
+    def import_image(self, archive: Path) -> None:
+        """``ctr images import`` an OCI archive (cri.oci_image_archive) and wait until the CRI sees it."""
+        self.ctr("images", "import", str(archive))
+        wait_until(self.cri.image_present, READY_TIMEOUT, "the CRI to see the imported image", self.log)
+
+    def close(self) -> None:
+        """Remove every pod (and container), stop containerd and the namespace, remove the state."""
+        try:
+            if self.alive():
+                try:
+                    self.cri.remove_all_pods()
+                finally:
+                    self.cri.close()
+                    self.stop()
+        finally:
+            if self.holder.poll() is None:
+                self.holder.kill()
+            self.holder.wait()
+            for stream in (self.holder.stdout, self.holder.stderr):
+                if stream is not None:
+                    stream.close()
+            remove_tree(self.state)
+
+
+@contextmanager
+def cri_containerd(
+    generation: str,
+    image_archive: Path,
+    runtime: str = RUNC,
+    env: Optional[Dict[str, str]] = None,
+    private_etc: bool = False,
+    start: bool = True,
+) -> Iterator[CriContainerd]:
+    """A started CriContainerd with ``image_archive`` imported (the sandbox image); closed afterwards."""
+    engine = CriContainerd(generation, runtime, env, private_etc)
+    try:
+        if start:
+            engine.start()
+            engine.import_image(image_archive)
+        yield engine
+    finally:
+        engine.close()
