@@ -83,7 +83,9 @@ class CriClient:
         self.socket = socket
         self.timeout = timeout
         self.pb = messages()
-        self.channel = grpc.insecure_channel(f"unix://{Path(socket).resolve()}")
+        # reconnect soon after the engine (re)starts: gRPC's default backoff grows to minutes
+        options = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 250)]
+        self.channel = grpc.insecure_channel(f"unix://{Path(socket).resolve()}", options=options)
 
     def close(self) -> None:
         self.channel.close()
@@ -94,14 +96,21 @@ class CriClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def call(self, method: str, request: Any, service: str = "RuntimeService", timeout: Optional[float] = None) -> Any:
+    def call(
+        self,
+        method: str,
+        request: Any,
+        service: str = "RuntimeService",
+        timeout: Optional[float] = None,
+        wait_for_ready: bool = False,
+    ) -> Any:
         response = getattr(self.pb, f"{method}Response")
         stub = self.channel.unary_unary(
             f"/runtime.v1.{service}/{method}",
             request_serializer=type(request).SerializeToString,
             response_deserializer=response.FromString,
         )
-        return stub(request, timeout=timeout or self.timeout)
+        return stub(request, timeout=timeout or self.timeout, wait_for_ready=wait_for_ready)
 
     # ------------------------------------------------------------------ runtime
 
@@ -112,7 +121,7 @@ class CriClient:
     def ready(self) -> bool:
         """Whether the CRI answers (containerd up, CRI plugin loaded)."""
         try:
-            self.call("Version", self.pb.VersionRequest(version="v1"), timeout=2)
+            self.call("Version", self.pb.VersionRequest(version="v1"), timeout=1, wait_for_ready=True)
         except grpc.RpcError:
             return False
         return True

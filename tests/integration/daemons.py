@@ -619,6 +619,8 @@ class CriContainerd:
             if self.alive():
                 try:
                     self.cri.remove_all_pods()
+                except Exception as exc:  # a failed start or test: stopping containerd matters more
+                    print(f"CriContainerd.close: pods not removed: {exc}")
                 finally:
                     self.cri.close()
                     self.stop()
