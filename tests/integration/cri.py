@@ -150,10 +150,11 @@ class CriClient:
             linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=host)),
         )
 
-    def run_pod(self, name: str, **config: Any) -> Pod:
-        """RunPodSandbox; ``config``: pod_config's keywords."""
+    def run_pod(self, name: str, runtime_handler: str = "", **config: Any) -> Pod:
+        """RunPodSandbox (with ``runtime_handler``: a RuntimeClass's); ``config``: pod_config's keywords."""
         pod_config = self.pod_config(name, **config)
-        response = self.call("RunPodSandbox", self.pb.RunPodSandboxRequest(config=pod_config))
+        request = self.pb.RunPodSandboxRequest(config=pod_config, runtime_handler=runtime_handler)
+        response = self.call("RunPodSandbox", request)
         return Pod(response.pod_sandbox_id, pod_config)
 
     def stop_pod(self, pod: Pod) -> None:

@@ -435,12 +435,15 @@ def newer_containerd(generation: str) -> Path:
     return tree / Path(newer_engines.ENGINES[name].binary).parent
 
 
-def cri_containerd_toml(generation: str, state: Path, image: str, runtime: str = RUNC) -> str:
+def cri_containerd_toml(
+    generation: str, state: Path, image: str, runtime: str = RUNC, handlers: Optional[Dict[str, str]] = None
+) -> str:
     """A config for containerd ``generation`` with CRI and NRI, every path under ``state``.
 
     The sandbox (pause) image is ``image`` (imported, never pulled); runc's entry runs ``runtime``;
-    ``restrict_oom_score_adj``: this VM lacks CAP_SYS_RESOURCE. NRI is on (1.7: off by default) with
-    its socket, plugin directory and plugin config directory under ``state/nri``.
+    ``handlers``: more runtime handlers (name -> the runc-compatible binary), for RunPodSandbox's
+    runtime_handler; ``restrict_oom_score_adj``: this VM lacks CAP_SYS_RESOURCE. NRI is on (1.7: off
+    by default) with its socket, plugin directory and plugin config directory under ``state/nri``.
     """
     nri = (
         f"  disable = false\n"
@@ -450,29 +453,22 @@ def cri_containerd_toml(generation: str, state: Path, image: str, runtime: str =
     )
     if generation == "1.7":
         cri = '"io.containerd.grpc.v1.cri"'
-        body = (
-            f"[plugins.{cri}]\n"
-            f'  sandbox_image = "{image}"\n'
-            f"  restrict_oom_score_adj = true\n"
-            f"[plugins.{cri}.containerd.runtimes.runc]\n"
-            f'  runtime_type = "io.containerd.runc.v2"\n'
-            f"[plugins.{cri}.containerd.runtimes.runc.options]\n"
-            f'  BinaryName = "{runtime}"\n'
-        )
+        body = f'[plugins.{cri}]\n  sandbox_image = "{image}"\n  restrict_oom_score_adj = true\n'
         version = 2
     else:
-        runtime_plugin = '"io.containerd.cri.v1.runtime"'
+        cri = '"io.containerd.cri.v1.runtime"'
         body = (
-            f'[plugins."io.containerd.cri.v1.images".pinned_images]\n'
-            f'  sandbox = "{image}"\n'
-            f"[plugins.{runtime_plugin}]\n"
-            f"  restrict_oom_score_adj = true\n"
-            f"[plugins.{runtime_plugin}.containerd.runtimes.runc]\n"
-            f'  runtime_type = "io.containerd.runc.v2"\n'
-            f"[plugins.{runtime_plugin}.containerd.runtimes.runc.options]\n"
-            f'  BinaryName = "{runtime}"\n'
+            f'[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "{image}"\n'
+            f"[plugins.{cri}]\n  restrict_oom_score_adj = true\n"
         )
         version = 3
+    for name, binary in {"runc": runtime, **(handlers or {})}.items():
+        body += (
+            f'[plugins.{cri}.containerd.runtimes."{name}"]\n'
+            f'  runtime_type = "io.containerd.runc.v2"\n'
+            f'[plugins.{cri}.containerd.runtimes."{name}".options]\n'
+            f'  BinaryName = "{binary}"\n'
+        )
     return (
         containerd_paths_toml(state, version)
         + f'\n[plugins."io.containerd.internal.v1.opt"]\n  path = "{state / "opt"}"\n'
@@ -481,12 +477,13 @@ def cri_containerd_toml(generation: str, state: Path, image: str, runtime: str =
 
 
 # The mount namespace a CRI containerd lives in, held by a process of its own so that it outlives a
-# containerd restart (its shims' sockets stay reachable): a tmpfs /run/containerd, and, with $1 set,
-# an overlay over /etc whose upper directory is $1 (files the test writes there, e.g. the toolkit's
-# default config for a plugin containerd starts with no environment, are seen by nothing else)
+# containerd restart (its shims' sockets stay reachable): a tmpfs over /run (containerd's shim sockets,
+# runc's state, and what an NRI plugin containerd starts writes to its default places), and, with $1
+# set, an overlay over /etc whose upper directory is $1 (files the test writes there, e.g. the
+# toolkit's default config for a plugin containerd starts with no environment, are seen by nothing else)
 NAMESPACE_HOLDER = """\
 set -e
-mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd
+mount -t tmpfs tmpfs /run && mkdir -p /run/containerd
 if [ -n "$1" ]; then mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc; fi
 echo ready
 exec sleep 86400
@@ -500,8 +497,8 @@ class CriContainerd:
             engine.cri.run_pod(...); engine.restart(); engine.ctr("tasks", "ls")
 
     ``engine.nri_socket`` is its NRI socket; ``engine.plugin_path`` its pre-registered plugins'
-    directory (started by containerd at its start); with ``private_etc``, ``engine.etc`` is the upper
-    directory of an overlay over /etc in its namespace (write files before start or restart).
+    directory (started by containerd at its start); with ``private_etc``, /etc in its namespace is an
+    overlay whose changes stay there: write ``engine.inside("/etc/...")``.
     ``env`` is containerd's environment (it passes it on to the shims and runc, not to NRI plugins).
     """
 
@@ -511,6 +508,7 @@ class CriContainerd:
         runtime: str = RUNC,
         env: Optional[Dict[str, str]] = None,
         private_etc: bool = False,
+        handlers: Optional[Dict[str, str]] = None,
     ) -> None:
         from cri import IMAGE
 
@@ -526,15 +524,13 @@ class CriContainerd:
         self.socket = self.state / "containerd.sock"
         self.log = self.state / "containerd.log"
         self.config_file = self.state / "config.toml"
-        self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime))
+        self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime, handlers))
         self.env = {**(env or {}), "PATH": f"{self.bin}:{(env or {}).get('PATH', CLEAN_PATH)}"}
-        self.etc: Optional[Path] = None
         overlay: List[str] = []
         if private_etc:
-            self.etc = self.state / "etc-upper"
-            (self.state / "etc-work").mkdir()
-            self.etc.mkdir()
-            overlay = [str(self.etc), str(self.state / "etc-work")]
+            overlay = [str(self.state / "etc-upper"), str(self.state / "etc-work")]
+            for layer in overlay:
+                Path(layer).mkdir()
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_HOLDER, "holder", *overlay],
             stdout=subprocess.PIPE,
@@ -547,6 +543,7 @@ class CriContainerd:
         self.process: Optional[subprocess.Popen[bytes]] = None
         self._cri: Any = None
         self.starts = 0
+        self.started_at = 0.0  # time.time() of the last start
 
     @property
     def pid(self) -> int:
@@ -556,6 +553,10 @@ class CriContainerd:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def inside(self, path: str) -> Path:
+        """``path`` as seen in containerd's mount namespace (its /run, its /etc), reached from outside."""
+        return Path(f"/proc/{self.holder.pid}/root") / path.lstrip("/")
+
     def enter(self) -> List[str]:
         """The argv prefix that runs a command in containerd's mount namespace."""
         return ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
@@ -564,6 +565,7 @@ class CriContainerd:
         """Start containerd (in the namespace) and wait until its CRI answers; logs append to ``self.log``."""
         assert not self.alive()
         self.starts += 1
+        self.started_at = time.time()
         with open(self.log, "ab") as out:
             out.write(f"---- start {self.starts}\n".encode())
             out.flush()
@@ -608,6 +610,26 @@ class CriContainerd:
         argv = [*self.enter(), str(self.bin / "ctr"), "-a", str(self.socket), "-n", "k8s.io", *args]
         return run_tool(argv, env=client_env(), check=check, timeout=timeout)
 
+    def bundle(self, container_id: str) -> Path:
+        """The OCI bundle containerd made for a container of the CRI (its config.json is what runc ran)."""
+        return self.state / "state" / "io.containerd.runtime.v2.task" / "k8s.io" / container_id
+
+    def plugin_processes(self) -> List[int]:
+        """PIDs of containerd's children other than its shims: the pre-registered NRI plugins it started."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = dict(
+                    line.split(":\t", 1) for line in (entry / "status").read_text().splitlines() if ":\t" in line
+                )
+            except OSError:
+                continue
+            if status.get("PPid", "").strip() == str(self.pid) and not status["Name"].startswith("containerd-shim"):
+                found.append(int(entry.name))
+        return found
+
     def import_image(self, archive: Path) -> None:
         """``ctr images import`` an OCI archive (cri.oci_image_archive) and wait until the CRI sees it."""
         self.ctr("images", "import", str(archive))
@@ -641,14 +663,94 @@ def cri_containerd(
     runtime: str = RUNC,
     env: Optional[Dict[str, str]] = None,
     private_etc: bool = False,
-    start: bool = True,
+    handlers: Optional[Dict[str, str]] = None,
 ) -> Iterator[CriContainerd]:
     """A started CriContainerd with ``image_archive`` imported (the sandbox image); closed afterwards."""
-    engine = CriContainerd(generation, runtime, env, private_etc)
+    engine = CriContainerd(generation, runtime, env, private_etc, handlers)
     try:
-        if start:
-            engine.start()
-            engine.import_image(image_archive)
+        engine.start()
+        engine.import_image(image_archive)
         yield engine
     finally:
         engine.close()
+
+
+class NriPlugin:
+    """``container-hooks-ctk nri run --socket S --name N --index I``, run by the test (not by containerd).
+
+    ``tool`` is the archive or a ``container-hooks-ctk`` link to it; ``env`` its environment
+    (CONTAINER_HOOKS_CONFIG...; CONTAINER_HOOKS_NRI_STATE_DIR defaults to ``directory``); its output
+    goes to ``self.log`` (appended across starts). ``state()`` is its state file.
+    """
+
+    def __init__(
+        self,
+        tool: Path,
+        socket: Path,
+        directory: Path,
+        env: Optional[Dict[str, str]] = None,
+        name: str = "container-hooks",
+        index: str = "10",
+    ) -> None:
+        self.argv = [str(tool), "nri", "run", "--socket", str(socket), "--name", name, "--index", index]
+        self.env = {"CONTAINER_HOOKS_NRI_STATE_DIR": str(directory / "nri-state"), **(env or {})}
+        self.state_file = Path(self.env["CONTAINER_HOOKS_NRI_STATE_DIR"]) / f"{name}.json"
+        self.log = directory / f"nri-{name}.log"
+        self.process: Optional[subprocess.Popen[bytes]] = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def state(self) -> Dict[str, Any]:
+        """The plugin's state file ({} while there is none)."""
+        try:
+            loaded = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def registered_since(self, moment: float) -> bool:
+        """Whether the plugin (this process) registered with the runtime after ``moment`` (time.time())."""
+        state = self.state()
+        return bool(state.get("registered")) and state.get("pid") == self.pid and float(state.get("since", 0)) > moment
+
+    def start(self, wait: bool = True) -> None:
+        """Start it; with ``wait``, until it registered (its state file says so)."""
+        assert self.process is None or self.process.poll() is not None
+        moment = time.time()
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=client_env(self.env)
+            )
+        if wait:
+            self.wait_registered(moment)
+
+    def wait_registered(self, moment: float, timeout: float = READY_TIMEOUT) -> None:
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the NRI plugin exited {self.process.returncode}:\n{self.output()[-3000:]}")
+            return self.registered_since(moment)
+
+        wait_until(ready, timeout, "the NRI plugin to register", self.log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def rss_kib(self) -> int:
+        """VmRSS of the plugin process (/proc/PID/status), in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash): no goodbye to the runtime."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
