@@ -25,9 +25,11 @@ import io
 import json
 import platform
 import shutil
+import statistics
 import sys
 import tarfile
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -222,6 +224,59 @@ class CriClient:
     def list_containers(self, pod: Optional[Pod] = None) -> List[Any]:
         request = self.pb.ListContainersRequest(filter=self.pb.ContainerFilter(pod_sandbox_id=pod.id if pod else ""))
         return list(self.call("ListContainers", request).containers)
+
+
+# --------------------------------------------------------------------------- timing (tests and bench/nri.py)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# a side of the comparison: its name -> (CriClient, Pod)
+Sides = Dict[str, Tuple[Any, Any]]
+
+
+def interleaved_creates(
+    sides: Sides, rounds: int, command: Sequence[str] = ("sleep", "3600")
+) -> Dict[str, List[float]]:
+    """CreateContainer wall ms per side, round-robin with the order flipped every round (round 0 warms up).
+
+    The containers are removed at the end: a removal between creates sets off containerd's garbage
+    collection, whose timing then lands on random creates.
+    """
+    times: Dict[str, List[float]] = {name: [] for name in sides}
+    created: List[Tuple[Any, str]] = []
+    order = list(sides)
+    for round_number in range(rounds + 1):
+        for name in order if round_number % 2 else order[::-1]:
+            cri, pod = sides[name]
+            start = time.perf_counter()
+            container = cri.create_container(pod, f"create-{round_number}", list(command))
+            elapsed = (time.perf_counter() - start) * 1000
+            created.append((cri, container))
+            if round_number:
+                times[name].append(elapsed)
+    for cri, container in created:
+        cri.remove_container(container)
+    return times
+
+
+def interleaved_cycles(sides: Sides, rounds: int) -> Dict[str, List[float]]:
+    """Create + start + stop + remove wall ms per side, interleaved as interleaved_creates."""
+    times: Dict[str, List[float]] = {name: [] for name in sides}
+    order = list(sides)
+    for round_number in range(rounds + 1):
+        for name in order if round_number % 2 else order[::-1]:
+            cri, pod = sides[name]
+            start = time.perf_counter()
+            container = cri.create_container(pod, f"cycle-{round_number}", ["sleep", "3600"])
+            cri.start_container(container)
+            cri.stop_container(container)
+            cri.remove_container(container)
+            if round_number:
+                times[name].append((time.perf_counter() - start) * 1000)
+    return times
 
 
 # --------------------------------------------------------------------------- image

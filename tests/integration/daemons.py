@@ -41,9 +41,9 @@ STOP_TIMEOUT = 20.0
 D = TypeVar("D", bound="Daemon")
 
 
-def short_directory(prefix: str) -> Path:
+def short_directory(prefix: str, parent: str = "/tmp") -> Path:
     """A directory under /tmp: unix socket paths must stay under 108 bytes, pytest's tmp_path may not."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Optional[Path] = None) -> None:
@@ -509,13 +509,14 @@ class CriContainerd:
         env: Optional[Dict[str, str]] = None,
         private_etc: bool = False,
         handlers: Optional[Dict[str, str]] = None,
+        parent: str = "/tmp",
     ) -> None:
         from cri import IMAGE
 
         require_root()
         self.generation = generation
         self.bin = newer_containerd(generation)
-        self.state = short_directory("chn-")
+        self.state = short_directory("chn-", parent)
         self.nri_socket = self.state / "nri" / "nri.sock"
         self.plugin_path = self.state / "nri" / "plugins"
         self.plugin_config_path = self.state / "nri" / "conf.d"
@@ -664,9 +665,11 @@ def cri_containerd(
     env: Optional[Dict[str, str]] = None,
     private_etc: bool = False,
     handlers: Optional[Dict[str, str]] = None,
+    parent: str = "/tmp",
 ) -> Iterator[CriContainerd]:
-    """A started CriContainerd with ``image_archive`` imported (the sandbox image); closed afterwards."""
-    engine = CriContainerd(generation, runtime, env, private_etc, handlers)
+    """A started CriContainerd with ``image_archive`` imported (the sandbox image), its state in a new
+    directory under ``parent``; closed afterwards."""
+    engine = CriContainerd(generation, runtime, env, private_etc, handlers, parent)
     try:
         engine.start()
         engine.import_image(image_archive)
@@ -679,8 +682,10 @@ class NriPlugin:
     """``container-hooks-ctk nri run --socket S --name N --index I``, run by the test (not by containerd).
 
     ``tool`` is the archive or a ``container-hooks-ctk`` link to it; ``env`` its environment
-    (CONTAINER_HOOKS_CONFIG...; CONTAINER_HOOKS_NRI_STATE_DIR defaults to ``directory``); its output
-    goes to ``self.log`` (appended across starts). ``state()`` is its state file.
+    (CONTAINER_HOOKS_CONFIG...); its output goes to ``directory``/nri-NAME.log (appended across
+    starts). ``state()`` is its state file, in a directory of its own on a tmpfs (/dev/shm) as the
+    default /run/container-hooks/nri is: the plugin rewrites it on every create, and a rename on a
+    disk can cost milliseconds. ``stop()`` removes that directory.
     """
 
     def __init__(
@@ -693,7 +698,8 @@ class NriPlugin:
         index: str = "10",
     ) -> None:
         self.argv = [str(tool), "nri", "run", "--socket", str(socket), "--name", name, "--index", index]
-        self.env = {"CONTAINER_HOOKS_NRI_STATE_DIR": str(directory / "nri-state"), **(env or {})}
+        self.state_dir = short_directory("chnri-", "/dev/shm")
+        self.env = {"CONTAINER_HOOKS_NRI_STATE_DIR": str(self.state_dir), **(env or {})}
         self.state_file = Path(self.env["CONTAINER_HOOKS_NRI_STATE_DIR"]) / f"{name}.json"
         self.log = directory / f"nri-{name}.log"
         self.process: Optional[subprocess.Popen[bytes]] = None
@@ -752,5 +758,7 @@ class NriPlugin:
             self.process.wait()
 
     def stop(self) -> None:
+        """SIGTERM, wait; remove the state directory."""
         if self.process is not None:
             stop_process(self.process)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
