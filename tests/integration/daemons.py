@@ -14,6 +14,10 @@ firewall rule is left on the host.
         engine.ctr("run", "--rm", "--runc-binary", shim, "--rootfs", rootfs, "id", "/bin/true")
     containerd_config_dump(config_path)                 # what containerd really reads
 
+    with cri_containerd("2", image_archive) as engine:  # containerd 2.x / "1.7", CRI and NRI, own mount namespace
+        pod = engine.cri.run_pod("p"); engine.cri.create_container(pod, "c", ["sleep", "9"])  # cri.py
+        NriPlugin(ctk, engine.nri_socket, tmp_path, env).start(); engine.restart()
+
     engine = PodmanEnv(tmp_path, containers_conf)      # no daemon: an environment
     # conmon drops the environment: give podman runtime_with_env(dir, toolkit.shim, toolkit.env())
     engine.import_rootfs(busybox_rootfs); engine.podman("run", "--rm", ...); engine.reset()
@@ -516,31 +520,35 @@ class CriContainerd:
         require_root()
         self.generation = generation
         self.bin = newer_containerd(generation)
-        self.state = short_directory("chn-", parent)
-        self.nri_socket = self.state / "nri" / "nri.sock"
-        self.plugin_path = self.state / "nri" / "plugins"
-        self.plugin_config_path = self.state / "nri" / "conf.d"
-        for directory in (self.plugin_path, self.plugin_config_path):
-            directory.mkdir(parents=True)
-        self.socket = self.state / "containerd.sock"
-        self.log = self.state / "containerd.log"
-        self.config_file = self.state / "config.toml"
-        self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime, handlers))
-        self.env = {**(env or {}), "PATH": f"{self.bin}:{(env or {}).get('PATH', CLEAN_PATH)}"}
-        overlay: List[str] = []
-        if private_etc:
-            overlay = [str(self.state / "etc-upper"), str(self.state / "etc-work")]
-            for layer in overlay:
-                Path(layer).mkdir()
-        self.holder = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_HOLDER, "holder", *overlay],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert self.holder.stdout is not None and self.holder.stderr is not None
-        if self.holder.stdout.readline() != b"ready\n":
-            self.holder.wait()
-            raise AssertionError(f"the mount namespace for containerd failed: {self.holder.stderr.read()!r}")
+        self.state = short_directory("chcri-", parent)
+        try:
+            self.nri_socket = self.state / "nri" / "nri.sock"
+            self.plugin_path = self.state / "nri" / "plugins"
+            self.plugin_config_path = self.state / "nri" / "conf.d"
+            for directory in (self.plugin_path, self.plugin_config_path):
+                directory.mkdir(parents=True)
+            self.socket = self.state / "containerd.sock"
+            self.log = self.state / "containerd.log"
+            self.config_file = self.state / "config.toml"
+            self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime, handlers))
+            self.env = {**(env or {}), "PATH": f"{self.bin}:{(env or {}).get('PATH', CLEAN_PATH)}"}
+            overlay: List[str] = []
+            if private_etc:
+                overlay = [str(self.state / "etc-upper"), str(self.state / "etc-work")]
+                for layer in overlay:
+                    Path(layer).mkdir()
+            self.holder = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_HOLDER, "holder", *overlay],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert self.holder.stdout is not None and self.holder.stderr is not None
+            if self.holder.stdout.readline() != b"ready\n":
+                self.holder.wait()
+                raise AssertionError(f"the mount namespace for containerd failed: {self.holder.stderr.read()!r}")
+        except BaseException:
+            remove_tree(self.state)
+            raise
         self.process: Optional[subprocess.Popen[bytes]] = None
         self._cri: Any = None
         self.starts = 0

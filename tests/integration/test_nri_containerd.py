@@ -201,7 +201,8 @@ def test_after_a_containerd_restart_the_plugin_is_back_within_5_s(
     print(f"containerd {engine.generation}: the plugin re-registered {back:.2f} s after containerd started")
     assert back <= REREGISTER_SECONDS
     assert plugin.process is not None and plugin.process.poll() is None  # the same process, reconnected
-    assert "container-hooks" in engine.log_text(start=engine.starts)  # containerd logged the plugin
+    # containerd's own word, in what this start logged: `plugin "external:10-container-hooks[PID]" registered`
+    assert f'external:10-container-hooks[{plugin.pid}]\\" registered' in engine.log_text(start=engine.starts)
     pod = engine.cri.run_pod("after-restart")
     pods.append(pod)
     container = run_container(node, pod, "after-restart", {ANNOTATION: "on"})
@@ -249,6 +250,8 @@ def test_a_pre_registered_plugin_started_by_containerd_with_the_default_config_p
         wait_until(registered, REREGISTER_SECONDS, "the pre-registered plugin to register", engine.log)
         started = engine.plugin_processes()
         assert len(started) == 1, started
+        # containerd's word (the PID it shows is the socket pair's creator, its own)
+        assert f'"pre-connected:10-container-hooks[{engine.pid}]\\" registered' in engine.log_text(start=engine.starts)
         environ = Path(f"/proc/{started[0]}/environ").read_bytes().split(b"\0")
         assert not any(item.startswith(b"PATH=") for item in environ)  # as containerd starts it: no PATH
         pod = engine.cri.run_pod("pre-registered")
