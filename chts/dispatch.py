@@ -43,6 +43,9 @@ def main() -> int:
     name = argv[0].rpartition("/")[2]
     if name in TOOL_NAMES:
         return run_tool(name, argv, self_path)
+    if name[:2].isdigit() and name[2:3] == "-" and name[:2].isascii():
+        # NN-NAME: a runtime's NRI plugin directory started it, on the connection it passed (docs/nri.md).
+        return run_tool(CTK, [CTK, "nri", "run", *argv[1:]], self_path)
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         return 0 if len(argv) >= 2 else 2

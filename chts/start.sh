@@ -18,7 +18,14 @@ chts_python() {
 	chts_tried=@PYTHON@" (missing)"
 	chts_ifs=$IFS
 	IFS=:
-	for chts_dir in ${PATH:+$PATH:}; do
+	# Without PATH, or with an empty one (a runtime starting an NRI plugin gives none): the usual places.
+	chts_search=${PATH:+$PATH:}
+	chts_where="PATH=${PATH-}"
+	if [ -z "$chts_search" ]; then
+		chts_search=/usr/bin:/usr/local/bin:/bin
+		chts_where="$chts_search (no PATH)"
+	fi
+	for chts_dir in $chts_search; do
 		chts_p=${chts_dir:-.}/python3
 		if [ -f "$chts_p" ] && [ -x "$chts_p" ]; then
 			if "$chts_p" -ISc 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null; then
@@ -28,7 +35,7 @@ chts_python() {
 			chts_tried="$chts_tried, $chts_p (older than 3.8)"
 		fi
 	done
-	echo "${0##*/}: no Python 3.8 or newer: tried $chts_tried, python3 in PATH=${PATH-}" >&2
+	echo "${0##*/}: no Python 3.8 or newer: tried $chts_tried, python3 in $chts_where" >&2
 	exit 127
 }
 

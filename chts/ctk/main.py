@@ -16,7 +16,7 @@ PROG = CTK
 
 # Each module registers one command group with `register(subparsers)` and sets
 # `func(args) -> int` on its parsers. Adding a command is one module and one line here.
-COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check", "node")
+COMMAND_MODULES = ("config", "hooks", "runtime", "install", "check", "node", "nri")
 
 
 def build_parser() -> argparse.ArgumentParser:

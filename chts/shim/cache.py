@@ -12,7 +12,8 @@ import posix
 import time
 
 from chts import DEFAULT_CACHE_DIR
-from chts.base.signature import signature
+from chts.base.signature import RACY_SECONDS as RACY_SECONDS  # tests and bench/ set it here
+from chts.base.signature import settled, signature, unchanged
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ O_CLOEXEC: int = posix.O_CLOEXEC  # type: ignore[attr-defined]  # missing from t
 # Bump when the shape of cached values changes (new config keys, new planned-hook
 # fields): entries written by an older .pyz must not be read by a newer one.
 FORMAT = 4  # 4: drop-in plans hold Go patterns, createRuntime for prestart, 0.1.0 anyOf, precreate
-RACY_SECONDS = 2.0
 
 
 def cache_dir() -> str:
@@ -71,10 +71,7 @@ def read(key: str) -> "Any":
         return None
     if fmt != FORMAT or stored_key != key:
         return None
-    for source, sig in sources:
-        if signature(source) != sig:
-            return None
-    return value
+    return value if unchanged(sources) else None
 
 
 def read_own_file(path: str) -> "Optional[Tuple[bytes, Any]]":
@@ -106,12 +103,8 @@ def write(key: str, signed: "List[Tuple[str, Signature]]", value: "Any") -> None
     path = _entry_path(key)
     if not _trusted_dir(cache_dir(), True):
         return
-    racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
-    for source, sig in signed:
-        if sig is not None and max(sig[0], sig[1]) > racy_after:
-            return
-        if signature(source) != sig:
-            return
+    if not settled(signed, time.time_ns(), RACY_SECONDS):
+        return
     replace_file(path, marshal.dumps((FORMAT, key, signed, value)))
 
 

@@ -42,6 +42,7 @@ CREATE = PASSTHROUGH | {
     "chts.base.jsonio",
     "chts.hooks.merge",
     "chts.shim.log",
+    "chts.base.logfile",
 }
 
 CAPTURE = """\
