@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -127,11 +128,15 @@ def measure(
             cycle = interleaved_cycles(sides, cycles)
             memory = memory_kib(plugin.pid)
             version = with_plugin.cri.version().runtime_version
+            expected = rounds + 1 + cycles + 1
+            deadline = time.monotonic() + 3  # the state file's count is written at most once a second
+            while plugin.state().get("containers", 0) < expected and time.monotonic() < deadline:
+                time.sleep(0.1)
             seen = plugin.state().get("containers", 0)
         finally:
             plugin.stop()
-    if seen < rounds + 1 + cycles + 1:
-        raise SystemExit(f"bench/nri.py: the plugin saw {seen} containers, expected {rounds + cycles + 2}")
+    if seen < expected:
+        raise SystemExit(f"bench/nri.py: the plugin counted {seen} containers, expected {expected}")
     return {
         "generation": generation,
         "version": version,
