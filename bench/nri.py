@@ -152,11 +152,11 @@ def report(result: Dict[str, Any], rounds: int, cycles: int) -> None:
 
     create, cycle = result["create"], result["cycle"]
     print(f"\ncontainerd {result['version']} ({rounds} CreateContainer rounds, {cycles} cycles; medians, wall ms)")
-    print("| | no plugin | plugin | ratio |")
-    print("|---|---|---|---|")
+    print("| | no plugin | plugin | added | ratio |")
+    print("|---|---|---|---|---|")
     for label, times in (("CreateContainer", create), ("create + start + stop + remove", cycle)):
         none, plugin = median(times["none"]), median(times["plugin"])
-        print(f"| {label} | {none:.2f} | {plugin:.2f} | {plugin / none:.2f}x |")
+        print(f"| {label} | {none:.2f} | {plugin:.2f} | {plugin - none:+.2f} | {plugin / none:.2f}x |")
     memory = result["memory"]
     print(
         f"plugin: {result['plugin_cpu_ms_per_create']:.2f} ms CPU per CreateContainer; "
@@ -183,6 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.no_build:
         subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, stdout=subprocess.DEVNULL)
     results = []
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="chts-bench-nri-") as directory:
         work = Path(directory)
         helpers(work)

@@ -169,9 +169,10 @@ def test_every_container_gets_the_always_on_hook_and_only_annotated_ones_the_con
     }
     assert {container: node.hooks_of(container) for container in expected} == expected
     assert node.hooks_of(plain.id) == node.hooks_of(annotated_pod.id) == []  # sandbox (pause) containers: none
-    output = plugin.output()
-    for container in expected:  # every container the plugin saw is logged
-        assert container in output, output
+    lines = plugin.output().splitlines()
+    for container, hooks in expected.items():  # every container the plugin saw is logged, with its hooks
+        logged = [line for line in lines if container in line]
+        assert any(f"injected {len(hooks)} hook(s)" in line for line in logged), logged
     counted = lambda: plugin.state().get("containers", 0) >= len(expected)  # noqa: E731
     wait_until(counted, 3, "the state file to count the containers (written at most once a second)")
 
@@ -188,7 +189,11 @@ def test_both_delivery_paths_inject_each_hook_once(node: Node, plugin: NriPlugin
         for stage, hooks in spec["hooks"].items()
     }
     assert {stage: len(hooks) for stage, hooks in ours.items() if hooks} == {"createRuntime": 1, "poststart": 1}
-    assert container in (node.base / "toolkit.log").read_text()  # the shim did run for it
+    logged = [line for line in (node.base / "toolkit.log").read_text().splitlines() if f"id={container}" in line]
+    assert any("component=nri" in line and "injected 2 hook(s)" in line for line in logged), logged
+    assert any('msg="create: injected 0 hook(s)"' in line for line in logged), logged  # the shim ran: nothing to add
+    # and injects where NRI does not: the pod's sandbox (pause) container got the always-on hook from it
+    assert node.hooks_of(pod.id) == ["always"]
 
 
 def test_after_a_containerd_restart_the_plugin_is_back_within_5_s(
