@@ -9,8 +9,10 @@ machine's drift and the ratio is measured in one run:
 * CreateContainer alone (where NRI asks the plugin; runc does not run yet);
 * the full cycle: CreateContainer + StartContainer + StopContainer + RemoveContainer.
 The plugin's config: a hooks.json with one always-on createRuntime hook (/bin/true) and a hooks
-directory with one drop-in conditional on an annotation no container has. Also reported: the
-plugin's CPU time per CreateContainer (/proc/PID/stat) and its memory (VmRSS, VmHWM).
+directory with one drop-in conditional on an annotation no container has. Also reported: the CPU
+time per CreateContainer of each containerd and of the plugin (/proc/PID/stat, over the
+CreateContainer rounds: steadier than wall time on a busy machine) and the plugin's memory
+(VmRSS, VmHWM).
 
 Needs root, busybox-static and the engines of tests/newer_engines.py (`python3
 tests/newer_engines.py fetch containerd-1.7 containerd-2`). The CRI client's grpcio, grpcio-tools
@@ -122,9 +124,10 @@ def measure(
                 "plugin": (with_plugin.cri, with_plugin.cri.run_pod("bench")),
                 "none": (without.cri, without.cri.run_pod("bench")),
             }
-            cpu_before = cpu_seconds(plugin.pid)
+            pids = {"plugin": plugin.pid, "containerd with": with_plugin.pid, "containerd without": without.pid}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             creates = interleaved_creates(sides, rounds)
-            cpu = cpu_seconds(plugin.pid) - cpu_before
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / (rounds + 1) for name, pid in pids.items()}
             cycle = interleaved_cycles(sides, cycles)
             memory = memory_kib(plugin.pid)
             version = with_plugin.cri.version().runtime_version
@@ -142,7 +145,7 @@ def measure(
         "version": version,
         "create": creates,
         "cycle": cycle,
-        "plugin_cpu_ms_per_create": cpu * 1000 / (rounds + 1),
+        "cpu_ms_per_create": cpu,
         "memory": memory,
     }
 
@@ -157,11 +160,14 @@ def report(result: Dict[str, Any], rounds: int, cycles: int) -> None:
     for label, times in (("CreateContainer", create), ("create + start + stop + remove", cycle)):
         none, plugin = median(times["none"]), median(times["plugin"])
         print(f"| {label} | {none:.2f} | {plugin:.2f} | {plugin - none:+.2f} | {plugin / none:.2f}x |")
-    memory = result["memory"]
+    cpu, memory = result["cpu_ms_per_create"], result["memory"]
+    with_plugin = cpu["containerd with"] + cpu["plugin"]
     print(
-        f"plugin: {result['plugin_cpu_ms_per_create']:.2f} ms CPU per CreateContainer; "
-        f"VmRSS {memory['VmRSS'] / 1024:.1f} MiB (peak {memory['VmHWM'] / 1024:.1f} MiB)"
+        f"| CreateContainer, CPU ms (containerd; + the plugin's {cpu['plugin']:.2f}) | {cpu['containerd without']:.2f} "
+        f"| {with_plugin:.2f} | {with_plugin - cpu['containerd without']:+.2f} "
+        f"| {with_plugin / cpu['containerd without']:.2f}x |"
     )
+    print(f"plugin: VmRSS {memory['VmRSS'] / 1024:.1f} MiB (peak {memory['VmHWM'] / 1024:.1f} MiB)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
