@@ -31,7 +31,6 @@ DEFAULT_STATE_DIR = "/run/container-hooks/nri"
 REGISTRATION_TIMEOUT = 5.0  # containerd's default plugin_registration_timeout
 BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.0)  # seconds between attempts; the last repeats
 REGISTER_STREAM = 1
-STATE_INTERVAL = 1.0  # seconds: the state file's count of containers is at most this old
 STATE_NAMES = {0: "unknown", 1: "created", 2: "paused", 3: "running", 4: "stopped"}
 
 
@@ -116,7 +115,6 @@ class State:
         self.since = 0.0
         self.containers = 0
         self.dirty = False  # the count changed since the file was written
-        self.written = 0.0  # time.monotonic() of the last write
 
     def content(self) -> Dict[str, Any]:
         return {
@@ -133,7 +131,6 @@ class State:
     def write(self) -> None:
         """Never fails the plugin: a state file that cannot be written only leaves `ctk check` guessing."""
         self.dirty = False
-        self.written = time.monotonic()
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
             data = (json.dumps(self.content(), indent=2) + "\n").encode()
@@ -178,6 +175,8 @@ class Session:
         if message.conn_id == ttrpc.PLUGIN_CONN and message.kind == ttrpc.REQUEST:
             reply = self.serve(message.payload)
             self.send(ttrpc.frame_message(ttrpc.PLUGIN_CONN, message.stream_id, ttrpc.RESPONSE, reply))
+            if self.state.dirty:  # after the reply: the runtime's create does not wait for this write
+                self.state.write()
         elif message.conn_id == ttrpc.RUNTIME_CONN and message.kind == ttrpc.RESPONSE:
             if message.stream_id != REGISTER_STREAM:
                 return
@@ -283,7 +282,7 @@ class Session:
         for refused in decision.refused:
             self.log.warning(f"not delivered: {refused}: NRI cannot run precreate hooks (the shim can)", **who)
         self.state.containers += 1
-        self.state.dirty = True  # written after the reply (Plugin.serve): the create does not wait for it
+        self.state.dirty = True  # written after the reply (handle)
         added = decision.added
         self.log.info(f"injected {len(added)} hook(s)" + (f": {decision.described()}" if added else ""), **who)
         return api.encode_create_container_response(decision.pairs())
@@ -408,12 +407,6 @@ class Plugin:
             session.start()
             while True:
                 timeout = None if session.registered else max(0.0, deadline - time.monotonic())
-                if self.state.dirty:  # the count of containers answered: at most one write a second
-                    due = self.state.written + STATE_INTERVAL - time.monotonic()
-                    if due <= 0:
-                        self.state.write()
-                    else:
-                        timeout = due if timeout is None else min(timeout, due)
                 readable, _, _ = select.select([conn, self._wake_r], [], [], timeout)
                 if self.stopping:
                     raise Stop

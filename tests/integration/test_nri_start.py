@@ -105,3 +105,40 @@ def test_an_empty_path_is_searched_like_no_path(pyz: Path, tmp_path: Path) -> No
     result = subprocess.run(["/bin/sh", "-c", f'PATH=; export PATH; exec "{copy}" ctk --version'],
                             env={}, capture_output=True, timeout=30, check=False)  # fmt: skip
     assert result.returncode == 0 and result.stdout.decode().startswith("container-hooks-ctk "), result
+
+
+def test_sigterm_stops_the_daemon_cleanly(pyz: Path, pb: Any, tmp_path: Path) -> None:
+    """`ctk nri run --socket S`, registered, then SIGTERM: exit status 0, the state file gone, one line saying so."""
+    import signal
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "nri.sock"))
+    listener.listen(1)
+    listener.settimeout(30)
+    (tmp_path / "config.toml").write_text(f'[container-hooks]\npath = "{tmp_path / "none.json"}"\nhooks-dirs = []\n'
+                                          f'[container-hooks-runtime]\ndebug = ""\n')  # fmt: skip
+    env = {
+        "PATH": CLEAN_PATH,
+        "CONTAINER_HOOKS_CONFIG": str(tmp_path / "config.toml"),
+        "CONTAINER_HOOKS_NRI_STATE_DIR": str(tmp_path / "state"),
+        "CONTAINER_HOOKS_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    argv = [str(pyz), "ctk", "nri", "run", "--socket", str(tmp_path / "nri.sock"), "--name", "x", "--index", "99"]
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE)
+    try:
+        conn, _ = listener.accept()
+        FakeRuntime(conn, pb).handshake()
+        state = tmp_path / "state" / "x.json"
+        deadline = time.monotonic() + 10  # the plugin reads the registration's reply after handshake() sent it
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert json.loads(state.read_text())["registered"] is True
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        listener.close()
+    assert process.returncode == 0, err
+    assert err.decode().splitlines()[-1].endswith("msg=stopping component=nri name=x")
+    assert not state.exists()
