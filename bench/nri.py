@@ -69,7 +69,8 @@ def helpers(work: Path) -> None:
         # As bench.py does for pytest: the pinned packages into this run's directory, so the one
         # command works with any python3 (Debian's externally managed one included).
         target = work / "site"
-        install = [sys.executable, "-m", "pip", "install", "-q", "--no-warn-script-location", "--target", str(target)]
+        install = [sys.executable, "-m", "pip", "install", "-q", "--root-user-action=ignore"]
+        install += ["--no-warn-script-location", "--target", str(target)]
         subprocess.run([*install, *PINS], check=True)
         sys.path.insert(0, str(target))
 
