@@ -4,7 +4,7 @@
 For each containerd generation, two daemons of the same version and config on private paths
 (tests/integration/daemons.py CriContainerd), one pod each: on one `container-hooks-ctk nri run`
 is registered, the other has no plugin. The same calls alternate between them round-robin (the
-order flips every round, round 0 warms up) and medians are reported, so both sides share the
+order flips every round, after a few rounds of warming up) and medians are reported, so both sides share the
 machine's drift and the ratio is measured in one run:
 * CreateContainer alone (where NRI asks the plugin; runc does not run yet);
 * the full cycle: CreateContainer + StartContainer + StopContainer + RemoveContainer.
@@ -111,7 +111,7 @@ def toolkit(work: Path, pyz: Path) -> Dict[str, str]:
 def measure(
     generation: str, image: Path, work: Path, pyz: Path, rounds: int, cycles: int, parent: str = "/dev/shm"
 ) -> Dict[str, Any]:
-    from cri import Sides, interleaved_creates, interleaved_cycles
+    from cri import WARMUP_ROUNDS, Sides, interleaved_creates, interleaved_cycles
     from daemons import NriPlugin, cri_containerd
 
     env = toolkit(work, pyz)
@@ -128,11 +128,12 @@ def measure(
             pids = {"plugin": plugin.pid, "containerd with": with_plugin.pid, "containerd without": without.pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             creates = interleaved_creates(sides, rounds)
-            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / (rounds + 1) for name, pid in pids.items()}
+            creates_made = rounds + WARMUP_ROUNDS
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / creates_made for name, pid in pids.items()}
             cycle = interleaved_cycles(sides, cycles)
             memory = memory_kib(plugin.pid)
             version = with_plugin.cri.version().runtime_version
-            expected = rounds + 1 + cycles + 1
+            expected = rounds + WARMUP_ROUNDS + cycles + 1
             deadline = time.monotonic() + 3  # the state file's count is written at most once a second
             while plugin.state().get("containers", 0) < expected and time.monotonic() < deadline:
                 time.sleep(0.1)

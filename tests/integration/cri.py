@@ -229,6 +229,10 @@ class CriClient:
 # --------------------------------------------------------------------------- timing (tests and bench/nri.py)
 
 
+# CreateContainer rounds not counted: the first creates on a fresh containerd are slower
+WARMUP_ROUNDS = 4
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -240,7 +244,7 @@ Sides = Dict[str, Tuple[Any, Any]]
 def interleaved_creates(
     sides: Sides, rounds: int, command: Sequence[str] = ("sleep", "3600")
 ) -> Dict[str, List[float]]:
-    """CreateContainer wall ms per side, round-robin with the order flipped every round (round 0 warms up).
+    """CreateContainer wall ms per side, round-robin with the order flipped every round (after WARMUP_ROUNDS).
 
     The containers are removed at the end: a removal between creates sets off containerd's garbage
     collection, whose timing then lands on random creates.
@@ -248,14 +252,14 @@ def interleaved_creates(
     times: Dict[str, List[float]] = {name: [] for name in sides}
     created: List[Tuple[Any, str]] = []
     order = list(sides)
-    for round_number in range(rounds + 1):
+    for round_number in range(WARMUP_ROUNDS + rounds):
         for name in order if round_number % 2 else order[::-1]:
             cri, pod = sides[name]
             start = time.perf_counter()
             container = cri.create_container(pod, f"create-{round_number}", list(command))
             elapsed = (time.perf_counter() - start) * 1000
             created.append((cri, container))
-            if round_number:
+            if round_number >= WARMUP_ROUNDS:
                 times[name].append(elapsed)
     for cri, container in created:
         cri.remove_container(container)
