@@ -251,7 +251,10 @@ def test_a_pre_registered_plugin_started_by_containerd_with_the_default_config_p
         state_dir = engine.inside("/run/container-hooks/nri")  # the default, in containerd's /run
 
         def registered() -> bool:
-            return any(json.loads(f.read_text()).get("registered") for f in state_dir.glob("*.json"))
+            try:
+                return any(json.loads(f.read_text()).get("registered") for f in state_dir.glob("*.json"))
+            except (OSError, ValueError):  # not there yet, or replaced while read
+                return False
 
         wait_until(registered, REREGISTER_SECONDS, "the pre-registered plugin to register", engine.log)
         started = engine.plugin_processes()
