@@ -235,7 +235,10 @@ class Session:
         if not more:
             pods, containers = self._sync
             self._sync = ([], [])
-            self.report_gaps(pods, containers)
+            try:
+                self.report_gaps(pods, containers)
+            except Exception as exc:  # a failed Synchronize would cost the registration: the report is best effort
+                self.log.error(f"cannot check the existing containers: {unexpected(exc)}")
         return api.encode_synchronize_response(more)
 
     def report_gaps(self, pods: List[Dict[str, Any]], containers: List[Dict[str, Any]]) -> None:

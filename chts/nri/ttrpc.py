@@ -152,7 +152,7 @@ def decode_response(data: bytes) -> Tuple[int, str, bytes]:
     fields = wire.decode(data)
     status = wire.decode(wire.last_bytes(fields, 1))
     code = wire.last_int(status, 1)
-    return (code - (1 << 64) if code >= 1 << 63 else code), wire.last_string(status, 2), wire.last_bytes(fields, 2)
+    return wire.signed64(code), wire.last_string(status, 2), wire.last_bytes(fields, 2)
 
 
 def stream_ids(first: int = 1) -> Iterator[int]:

@@ -90,6 +90,8 @@ LISTED: Tuple[str, ...] = (
 CORPUS = "tests/unit/test_engine_corpus.py"
 EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
     "chts/hooks/goregex.py": ("tests/unit/test_goregex_oracle.py",),
+    "chts/nri/selection.py": ("tests/unit/test_nri_plugin.py",),
+    "chts/nri/api.py": ("tests/unit/test_nri_plugin.py",),
     "chts/shim/main.py": ("tests/unit/test_shim.py",),
     "chts/shim/argv.py": ("tests/unit/test_shim.py",),
     "chts/base/runtime_lookup.py": ("tests/unit/test_shim.py", "tests/unit/test_ctk_check.py"),

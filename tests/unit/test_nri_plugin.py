@@ -186,6 +186,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert abs(state["since"] - time.time()) < 30
     assert running.stop() == 0
     assert not (running.toolkit.base / "state" / "container-hooks.json").exists()
+    assert "msg=stopping" in running.toolkit.lines()[-1]
 
 
 def test_a_hook_the_container_already_has_is_not_added_again(running: Running, pb: Any) -> None:
@@ -378,20 +379,31 @@ def test_registration_times_out(toolkit: Toolkit, pb: Any, monkeypatch: pytest.M
     plugin = Plugin(Options(config_path=str(toolkit.config), fd=theirs.detach()), sink)
     assert plugin.run() == 1
     assert "no reply to RegisterPlugin within 0.3 s" in sink.text()
+    assert "connection ended (registration timed out)" in sink.text().splitlines()[-1]
     ours.close()
 
 
-def test_the_plan_is_read_once_while_no_file_changes(toolkit: Toolkit) -> None:
+def test_the_plan_is_read_once_while_no_file_changes(toolkit: Toolkit, monkeypatch: pytest.MonkeyPatch) -> None:
     """What was read is kept by the files' signatures; a file changed within the racy window (2 s, mtime or
     ctime, as the shim's cache) is read again on every create until it has settled."""
+    from chts.config import toolkit as toolkit_config
     from chts.nri.selection import HookPlan
+
+    loads: List[str] = []
+    load = toolkit_config.load_config
+
+    def counted(path: str) -> Any:
+        loads.append(path)
+        return load(path)
+
+    monkeypatch.setattr(toolkit_config, "load_config", counted)
 
     later = HookPlan(str(toolkit.config), clock=lambda: time.time_ns() + 10**10)  # every file settled
     pod_info: Dict[str, Any] = {"annotations": {}}
     item: Dict[str, Any] = {"id": "c", "annotations": {}, "args": [], "mounts": [], "hooks": {}}
     for _ in range(3):
         assert later.decide(pod_info, item, print).pairs() == [("createRuntime", ALWAYS)]
-    assert later.reads == 1
+    assert later.reads == 1 and loads == [str(toolkit.config)]
     toolkit.hooks({})
     for _ in range(2):
         assert later.decide(pod_info, item, print).pairs() == []
@@ -489,3 +501,30 @@ def test_nri_run_loads_no_other_command(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout == "2 ['chts.ctk.main', 'chts.ctk.nri', 'chts.node.kill_switch']\n"
+
+
+def test_a_failing_gap_report_never_fails_the_synchronize(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(nri_plugin.Session, "report_gaps", broken)
+    runtime = running.accept()
+    runtime.handshake([pod(pb)], [container(pb)])
+    assert runtime.create(pod(pb), container(pb)).HasField("adjust")
+    assert any("cannot check the existing containers" in line and "boom" in line for line in running.toolkit.lines())
+
+
+def test_a_broken_config_at_synchronize_is_one_warning(running: Running, pb: Any) -> None:
+    running.toolkit.config.write_text("[container-hooks\n")
+    runtime = running.accept()
+    runtime.handshake([pod(pb)], [container(pb), container(pb, id="c2")])
+    lines = [line for line in running.stderr.text().splitlines() if "cannot check the existing containers" in line]
+    assert len(lines) == 1 and "invalid TOML" in lines[0] and "level=warning" in lines[0]
+
+
+def test_an_unusable_inherited_descriptor_is_one_line_and_exit_1(toolkit: Toolkit) -> None:
+    sink = StringSink()
+    assert Plugin(Options(config_path=str(toolkit.config), fd=999), sink).run() == 1
+    assert "cannot use the inherited connection (fd 999): Bad file descriptor" in sink.text()

@@ -108,3 +108,11 @@ def test_request_and_response_match_protoc(pb: Any) -> None:
 def test_stream_ids_are_odd() -> None:
     ids = ttrpc.stream_ids()
     assert [next(ids) for _ in range(4)] == [1, 3, 5, 7]
+
+
+def test_every_byte_of_the_conn_id_and_the_status_code_counts(pb: Any) -> None:
+    (message,) = Demux().feed(ttrpc.mux_frames(0x01020304, ttrpc.ttrpc_message(0x05060708, ttrpc.DATA, b"")))
+    assert (message.conn_id, message.stream_id, message.kind) == (0x01020304, 0x05060708, 3)
+    assert ttrpc.describe(message.kind) == "data" and ttrpc.describe(9) == "type 9"
+    negative = pb.Response(status=pb.Status(code=-2, message="m")).SerializeToString()
+    assert ttrpc.decode_response(negative) == (-2, "m", b"")

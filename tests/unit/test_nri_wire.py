@@ -145,3 +145,18 @@ def test_any_bytes_decode_or_fail_with_wire_error(data: bytes) -> None:
         wire.decode(data)
     except WireError:
         pass
+
+
+def test_boundaries() -> None:
+    assert wire.signed64(2**63 - 1) == 2**63 - 1 and wire.signed64(2**63) == -(2**63) and wire.signed64(2**64 - 1) == -1
+    # A fixed field that ends exactly at the end of the message.
+    assert wire.decode(wire.key(3, wire.FIXED64) + b"\x01" + b"\x00" * 7) == {3: [1]}
+    assert wire.decode(wire.key(3, wire.FIXED32) + b"\x02\x00\x00\x00") == {3: [2]}
+    # Repeated where one value is expected: the last one counts, for strings and bytes as for numbers.
+    fields = wire.decode(wire.field_string(1, "first") + wire.field_string(1, "last"))
+    assert wire.last_string(fields, 1) == "last" and wire.last_bytes(fields, 1) == b"last"
+    # The limit itself: 16 MiB.
+    limit = 16 << 20
+    assert limit == wire.MAX_MESSAGE
+    with pytest.raises(WireError, match=f"message of {limit + 1} bytes"):
+        wire.decode(bytes(limit + 1))
