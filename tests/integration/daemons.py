@@ -14,6 +14,10 @@ firewall rule is left on the host.
         engine.ctr("run", "--rm", "--runc-binary", shim, "--rootfs", rootfs, "id", "/bin/true")
     containerd_config_dump(config_path)                 # what containerd really reads
 
+    with cri_containerd("2", image_archive) as engine:  # containerd 2.x / "1.7", CRI and NRI, own mount namespace
+        pod = engine.cri.run_pod("p"); engine.cri.create_container(pod, "c", ["sleep", "9"])  # cri.py
+        NriPlugin(ctk, engine.nri_socket, tmp_path, env).start(); engine.restart()
+
     engine = PodmanEnv(tmp_path, containers_conf)      # no daemon: an environment
     # conmon drops the environment: give podman runtime_with_env(dir, toolkit.shim, toolkit.env())
     engine.import_rootfs(busybox_rootfs); engine.podman("run", "--rm", ...); engine.reset()
@@ -33,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
-from conftest import CLEAN_PATH, require_binary, require_root
+from conftest import CLEAN_PATH, require, require_binary, require_root
 
 IMAGE = "busybox:local"
 READY_TIMEOUT = 20.0
@@ -41,9 +45,9 @@ STOP_TIMEOUT = 20.0
 D = TypeVar("D", bound="Daemon")
 
 
-def short_directory(prefix: str) -> Path:
+def short_directory(prefix: str, parent: str = "/tmp") -> Path:
     """A directory under /tmp: unix socket paths must stay under 108 bytes, pytest's tmp_path may not."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Optional[Path] = None) -> None:
@@ -415,3 +419,354 @@ def podman_env(
         yield engine
     finally:
         engine.reset()
+
+
+# --------------------------------------------------------------------------- containerd with CRI and NRI
+
+# containerd generations nodes run, from Debian's newer suites (tests/newer_engines.py)
+CRI_GENERATIONS = {"1.7": "containerd-1.7", "2": "containerd-2"}
+RUNC = "/usr/sbin/runc"  # Debian 12's: the newer suites' runc needs a newer glibc
+
+
+def newer_containerd(generation: str) -> Path:
+    """The bin directory of containerd ``generation`` ("1.7", "2"): skipped (failed in CI) when not fetched."""
+    import newer_engines
+
+    name = CRI_GENERATIONS[generation]
+    tree = newer_engines.installed(name)
+    require(tree is not None, f"containerd {generation} is not fetched (python3 tests/newer_engines.py fetch {name})")
+    assert tree is not None
+    return tree / Path(newer_engines.ENGINES[name].binary).parent
+
+
+def cri_containerd_toml(
+    generation: str, state: Path, image: str, runtime: str = RUNC, handlers: Optional[Dict[str, str]] = None
+) -> str:
+    """A config for containerd ``generation`` with CRI and NRI, every path under ``state``.
+
+    The sandbox (pause) image is ``image`` (imported, never pulled); runc's entry runs ``runtime``;
+    ``handlers``: more runtime handlers (name -> the runc-compatible binary), for RunPodSandbox's
+    runtime_handler; ``restrict_oom_score_adj``: this VM lacks CAP_SYS_RESOURCE. NRI is on (1.7: off
+    by default) with its socket, plugin directory and plugin config directory under ``state/nri``.
+    """
+    nri = (
+        f"  disable = false\n"
+        f'  socket_path = "{state / "nri" / "nri.sock"}"\n'
+        f'  plugin_path = "{state / "nri" / "plugins"}"\n'
+        f'  plugin_config_path = "{state / "nri" / "conf.d"}"\n'
+    )
+    if generation == "1.7":
+        cri = '"io.containerd.grpc.v1.cri"'
+        body = f'[plugins.{cri}]\n  sandbox_image = "{image}"\n  restrict_oom_score_adj = true\n'
+        version = 2
+    else:
+        cri = '"io.containerd.cri.v1.runtime"'
+        body = (
+            f'[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "{image}"\n'
+            f"[plugins.{cri}]\n  restrict_oom_score_adj = true\n"
+        )
+        version = 3
+    for name, binary in {"runc": runtime, **(handlers or {})}.items():
+        body += (
+            f'[plugins.{cri}.containerd.runtimes."{name}"]\n'
+            f'  runtime_type = "io.containerd.runc.v2"\n'
+            f'[plugins.{cri}.containerd.runtimes."{name}".options]\n'
+            f'  BinaryName = "{binary}"\n'
+        )
+    return (
+        containerd_paths_toml(state, version)
+        + f'\n[plugins."io.containerd.internal.v1.opt"]\n  path = "{state / "opt"}"\n'
+        + f'\n[plugins."io.containerd.nri.v1.nri"]\n{nri}\n{body}'
+    )
+
+
+# The mount namespace a CRI containerd lives in, held by a process of its own so that it outlives a
+# containerd restart (its shims' sockets stay reachable): a tmpfs over /run (containerd's shim sockets,
+# runc's state, and what an NRI plugin containerd starts writes to its default places), and, with $1
+# set, an overlay over /etc whose upper directory is $1 (files the test writes there, e.g. the
+# toolkit's default config for a plugin containerd starts with no environment, are seen by nothing else)
+NAMESPACE_HOLDER = """\
+set -e
+mount -t tmpfs tmpfs /run && mkdir -p /run/containerd
+if [ -n "$1" ]; then mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc; fi
+echo ready
+exec sleep 86400
+"""
+
+
+class CriContainerd:
+    """containerd ``generation`` with CRI and NRI on private paths, in a mount namespace of its own.
+
+        with cri_containerd(generation, image_archive) as engine:
+            engine.cri.run_pod(...); engine.restart(); engine.ctr("tasks", "ls")
+
+    ``engine.nri_socket`` is its NRI socket; ``engine.plugin_path`` its pre-registered plugins'
+    directory (started by containerd at its start); with ``private_etc``, /etc in its namespace is an
+    overlay whose changes stay there: write ``engine.inside("/etc/...")``.
+    ``env`` is containerd's environment (it passes it on to the shims and runc, not to NRI plugins).
+    """
+
+    def __init__(
+        self,
+        generation: str,
+        runtime: str = RUNC,
+        env: Optional[Dict[str, str]] = None,
+        private_etc: bool = False,
+        handlers: Optional[Dict[str, str]] = None,
+        parent: str = "/tmp",
+    ) -> None:
+        from cri import IMAGE
+
+        require_root()
+        self.generation = generation
+        self.bin = newer_containerd(generation)
+        self.state = short_directory("chcri-", parent)
+        try:
+            self.nri_socket = self.state / "nri" / "nri.sock"
+            self.plugin_path = self.state / "nri" / "plugins"
+            self.plugin_config_path = self.state / "nri" / "conf.d"
+            for directory in (self.plugin_path, self.plugin_config_path):
+                directory.mkdir(parents=True)
+            self.socket = self.state / "containerd.sock"
+            self.log = self.state / "containerd.log"
+            self.config_file = self.state / "config.toml"
+            self.config_file.write_text(cri_containerd_toml(generation, self.state, IMAGE, runtime, handlers))
+            self.env = {**(env or {}), "PATH": f"{self.bin}:{(env or {}).get('PATH', CLEAN_PATH)}"}
+            overlay: List[str] = []
+            if private_etc:
+                overlay = [str(self.state / "etc-upper"), str(self.state / "etc-work")]
+                for layer in overlay:
+                    Path(layer).mkdir()
+            self.holder = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_HOLDER, "holder", *overlay],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert self.holder.stdout is not None and self.holder.stderr is not None
+            if self.holder.stdout.readline() != b"ready\n":
+                self.holder.wait()
+                raise AssertionError(f"the mount namespace for containerd failed: {self.holder.stderr.read()!r}")
+        except BaseException:
+            remove_tree(self.state)
+            raise
+        self.process: Optional[subprocess.Popen[bytes]] = None
+        self._cri: Any = None
+        self.starts = 0
+        self.started_at = 0.0  # time.time() of the last start
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def inside(self, path: str) -> Path:
+        """``path`` as seen in containerd's mount namespace (its /run, its /etc), reached from outside."""
+        return Path(f"/proc/{self.holder.pid}/root") / path.lstrip("/")
+
+    def enter(self) -> List[str]:
+        """The argv prefix that runs a command in containerd's mount namespace."""
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
+
+    def start(self) -> None:
+        """Start containerd (in the namespace) and wait until its CRI answers; logs append to ``self.log``."""
+        assert not self.alive()
+        self.starts += 1
+        self.started_at = time.time()
+        with open(self.log, "ab") as out:
+            out.write(f"---- start {self.starts}\n".encode())
+            out.flush()
+            self.process = subprocess.Popen(
+                [*self.enter(), str(self.bin / "containerd"), "--config", str(self.config_file)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=client_env(self.env),
+            )
+        wait_until(lambda: not self.alive() or self.cri.ready(), READY_TIMEOUT, "containerd's CRI", self.log)
+        if not self.alive():
+            raise AssertionError(f"containerd exited {self.process.returncode}:\n{self.log_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """SIGTERM containerd and wait (its shims and containers live on, as under a service manager)."""
+        if self.process is not None:
+            stop_process(self.process)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self, start: Optional[int] = None) -> str:
+        """containerd's log; with ``start``, only what that start (1, 2...) wrote."""
+        text = self.log.read_text(errors="replace")
+        if start is None:
+            return text
+        marker = f"---- start {start}\n"
+        return text.split(marker, 1)[1].split("---- start ", 1)[0] if marker in text else ""
+
+    @property
+    def cri(self) -> Any:
+        """A CriClient on containerd's socket (tests/integration/cri.py)."""
+        if self._cri is None:
+            from cri import CriClient
+
+            self._cri = CriClient(self.socket)
+        return self._cri
+
+    def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
+        """``ctr -a SOCK -n k8s.io args...`` (the CRI's namespace) in containerd's mount namespace."""
+        argv = [*self.enter(), str(self.bin / "ctr"), "-a", str(self.socket), "-n", "k8s.io", *args]
+        return run_tool(argv, env=client_env(), check=check, timeout=timeout)
+
+    def bundle(self, container_id: str) -> Path:
+        """The OCI bundle containerd made for a container of the CRI (its config.json is what runc ran)."""
+        return self.state / "state" / "io.containerd.runtime.v2.task" / "k8s.io" / container_id
+
+    def plugin_processes(self) -> List[int]:
+        """PIDs of containerd's children other than its shims: the pre-registered NRI plugins it started."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = dict(
+                    line.split(":\t", 1) for line in (entry / "status").read_text().splitlines() if ":\t" in line
+                )
+            except OSError:
+                continue
+            if status.get("PPid", "").strip() == str(self.pid) and not status["Name"].startswith("containerd-shim"):
+                found.append(int(entry.name))
+        return found
+
+    def import_image(self, archive: Path) -> None:
+        """``ctr images import`` an OCI archive (cri.oci_image_archive) and wait until the CRI sees it."""
+        self.ctr("images", "import", str(archive))
+        wait_until(self.cri.image_present, READY_TIMEOUT, "the CRI to see the imported image", self.log)
+
+    def close(self) -> None:
+        """Remove every pod (and container), stop containerd and the namespace, remove the state."""
+        try:
+            if self.alive():
+                try:
+                    self.cri.remove_all_pods()
+                except Exception as exc:  # a failed start or test: stopping containerd matters more
+                    print(f"CriContainerd.close: pods not removed: {exc}")
+                finally:
+                    self.cri.close()
+                    self.stop()
+        finally:
+            if self.holder.poll() is None:
+                self.holder.kill()
+            self.holder.wait()
+            for stream in (self.holder.stdout, self.holder.stderr):
+                if stream is not None:
+                    stream.close()
+            remove_tree(self.state)
+
+
+@contextmanager
+def cri_containerd(
+    generation: str,
+    image_archive: Path,
+    runtime: str = RUNC,
+    env: Optional[Dict[str, str]] = None,
+    private_etc: bool = False,
+    handlers: Optional[Dict[str, str]] = None,
+    parent: str = "/tmp",
+) -> Iterator[CriContainerd]:
+    """A started CriContainerd with ``image_archive`` imported (the sandbox image), its state in a new
+    directory under ``parent``; closed afterwards."""
+    engine = CriContainerd(generation, runtime, env, private_etc, handlers, parent)
+    try:
+        engine.start()
+        engine.import_image(image_archive)
+        yield engine
+    finally:
+        engine.close()
+
+
+class NriPlugin:
+    """``container-hooks-ctk nri run --socket S --name N --index I``, run by the test (not by containerd).
+
+    ``tool`` is the archive or a ``container-hooks-ctk`` link to it; ``env`` its environment
+    (CONTAINER_HOOKS_CONFIG...); its output goes to ``directory``/nri-NAME.log (appended across
+    starts). ``state()`` is its state file, in a directory of its own on a tmpfs (/dev/shm) as the
+    default /run/container-hooks/nri is: the plugin rewrites it on every create, and a rename on a
+    disk can cost milliseconds. ``stop()`` removes that directory.
+    """
+
+    def __init__(
+        self,
+        tool: Path,
+        socket: Path,
+        directory: Path,
+        env: Optional[Dict[str, str]] = None,
+        name: str = "container-hooks",
+        index: str = "10",
+    ) -> None:
+        self.argv = [str(tool), "nri", "run", "--socket", str(socket), "--name", name, "--index", index]
+        self.state_dir = short_directory("chnri-", "/dev/shm")
+        self.env = {"CONTAINER_HOOKS_NRI_STATE_DIR": str(self.state_dir), **(env or {})}
+        self.state_file = Path(self.env["CONTAINER_HOOKS_NRI_STATE_DIR"]) / f"{name}.json"
+        self.log = directory / f"nri-{name}.log"
+        self.process: Optional[subprocess.Popen[bytes]] = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def state(self) -> Dict[str, Any]:
+        """The plugin's state file ({} while there is none)."""
+        try:
+            loaded = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def registered_since(self, moment: float) -> bool:
+        """Whether the plugin (this process) registered with the runtime after ``moment`` (time.time())."""
+        state = self.state()
+        return bool(state.get("registered")) and state.get("pid") == self.pid and float(state.get("since", 0)) > moment
+
+    def start(self, wait: bool = True) -> None:
+        """Start it; with ``wait``, until it registered (its state file says so)."""
+        assert self.process is None or self.process.poll() is not None
+        moment = time.time()
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=client_env(self.env)
+            )
+        if wait:
+            self.wait_registered(moment)
+
+    def wait_registered(self, moment: float, timeout: float = READY_TIMEOUT) -> None:
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the NRI plugin exited {self.process.returncode}:\n{self.output()[-3000:]}")
+            return self.registered_since(moment)
+
+        wait_until(ready, timeout, "the NRI plugin to register", self.log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def rss_kib(self) -> int:
+        """VmRSS of the plugin process (/proc/PID/status), in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash): no goodbye to the runtime."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM, wait; remove the state directory."""
+        if self.process is not None:
+            stop_process(self.process)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
