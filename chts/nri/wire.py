@@ -39,6 +39,8 @@ def encode_varint(value: int) -> bytes:
 
 def decode_varint(data: bytes, pos: int) -> Tuple[int, int]:
     """(value, position after it) of the varint at ``pos``."""
+    if pos < len(data) and data[pos] < 0x80:  # one byte: most tags, lengths and small numbers
+        return data[pos], pos + 1
     result = 0
     for shift in range(0, 70, 7):
         if pos >= len(data):
