@@ -43,7 +43,7 @@ def toolkit(work: Path, markers: Path) -> Dict[str, str]:
     drop_in = {
         "version": "1.0.0",
         "hook": hook(markers, "audit"),
-        "when": {"annotations": {f"^{ANNOTATION}$": "^on$"}},
+        "when": {"annotations": {f"^{ANNOTATION.replace('.', '[.]')}$": "^on$"}},
         "stages": ["poststart"],
     }
     (base / "hooks.d" / "50-audit.json").write_text(json.dumps(drop_in, indent=1) + "\n")
