@@ -38,8 +38,12 @@ def append_line(path: str, line: str) -> None:
         posix.close(fd)
 
 
+BARE = {ord(c): None for c in "-_./:,=@+"}  # with letters and digits: what a value may hold unquoted
+
+
 def quote(value: str) -> str:
-    if value and all(c.isalnum() or c in "-_./:,=@+" for c in value):
+    rest = value.translate(BARE)  # one C pass, where a test per character cost the NRI plugin per create
+    if value and (not rest or rest.isalnum()):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 

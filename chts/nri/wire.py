@@ -100,32 +100,41 @@ def field_map(number: int, values: Dict[str, str]) -> bytes:
 
 
 def decode(data: bytes) -> Fields:
-    """Every field of the message ``data``, by number, in order; unknown wire types refused."""
-    if len(data) > MAX_MESSAGE:
-        raise WireError(f"message of {len(data)} bytes is over the limit of {MAX_MESSAGE}")
+    """Every field of the message ``data``, by number, in order; unknown wire types refused.
+
+    Runs for every message of every CreateContainer (a container's maps and mounts are messages
+    too): tags and lengths of one byte, nearly all of them, are read inline.
+    """
+    end = len(data)
+    if end > MAX_MESSAGE:
+        raise WireError(f"message of {end} bytes is over the limit of {MAX_MESSAGE}")
     fields: Fields = {}
     pos = 0
     groups: List[int] = []
-    while pos < len(data):
+    while pos < end:
         start = pos
-        tag, pos = decode_varint(data, pos)
+        tag = data[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = decode_varint(data, pos)
         number, wire_type = tag >> 3, tag & 7
         if not 1 <= number <= MAX_FIELD_NUMBER:
             raise WireError(f"field number {number} out of range at byte {start}")
         value: Value
-        if wire_type == VARINT:
+        if wire_type == LENGTH:
+            size, pos = (data[pos], pos + 1) if pos < end and data[pos] < 0x80 else decode_varint(data, pos)
+            if pos + size > end:
+                raise WireError(f"field {number} at byte {start} claims {size} bytes, {end - pos} left")
+            value = data[pos : pos + size]
+            pos += size
+        elif wire_type == VARINT:
             value, pos = decode_varint(data, pos)
         elif wire_type in (FIXED64, FIXED32):
             size = 8 if wire_type == FIXED64 else 4
-            if pos + size > len(data):
+            if pos + size > end:
                 raise WireError(f"truncated fixed{size * 8} field {number} at byte {start}")
             value = int.from_bytes(data[pos : pos + size], "little")
-            pos += size
-        elif wire_type == LENGTH:
-            size, pos = decode_varint(data, pos)
-            if pos + size > len(data):
-                raise WireError(f"field {number} at byte {start} claims {size} bytes, {len(data) - pos} left")
-            value = data[pos : pos + size]
             pos += size
         elif wire_type == START_GROUP:  # proto2 groups: skipped with everything inside
             if len(groups) >= MAX_GROUP_DEPTH:
@@ -139,7 +148,11 @@ def decode(data: bytes) -> Fields:
         else:
             raise WireError(f"unknown wire type {wire_type} at byte {start}")
         if not groups:
-            fields.setdefault(number, []).append(value)
+            values = fields.get(number)
+            if values is None:
+                fields[number] = [value]
+            else:
+                values.append(value)
     if groups:
         raise WireError(f"truncated group {groups[-1]}")
     return fields
@@ -167,8 +180,14 @@ def all_bytes(fields: Fields, number: int) -> List[bytes]:
 
 
 def last_bytes(fields: Fields, number: int) -> bytes:
-    values = all_bytes(fields, number)
-    return values[-1] if values else b""
+    values = fields.get(number)
+    if not values:
+        return b""
+    if not all(isinstance(value, bytes) for value in values):
+        raise WireError(f"field {number} is a number where bytes belong")
+    value = values[-1]
+    assert isinstance(value, bytes)
+    return value
 
 
 def text(value: bytes, number: int) -> str:
@@ -190,6 +209,19 @@ def string_map(fields: Fields, number: int) -> Dict[str, str]:
     """A map<string, string> field; a later entry for a key wins, as in protobuf."""
     result: Dict[str, str] = {}
     for entry in all_bytes(fields, number):
+        # The usual entry, {1: key, 2: value} each shorter than 128 bytes, read in place; any other
+        # (a longer string, fields in another order or repeated, unknown ones) by decode.
+        size = len(entry)
+        if size >= 4 and entry[0] == 0x0A and entry[1] < 0x80:
+            split = 2 + entry[1]
+            if (
+                split + 2 <= size
+                and entry[split] == 0x12
+                and entry[split + 1] < 0x80
+                and split + 2 + entry[split + 1] == size
+            ):
+                result[text(entry[2:split], 1)] = text(entry[split + 2 :], 2)
+                continue
         inner = decode(entry)
         result[last_string(inner, 1)] = last_string(inner, 2)
     return result

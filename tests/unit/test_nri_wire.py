@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 from hypothesis import given
@@ -160,3 +160,27 @@ def test_boundaries() -> None:
     assert limit == wire.MAX_MESSAGE
     with pytest.raises(WireError, match=f"message of {limit + 1} bytes"):
         wire.decode(bytes(limit + 1))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([1, 2, 3]), max_size=4),  # the fields of one entry, in any order
+            st.text(max_size=150),
+            st.text(max_size=150),
+        ),
+        max_size=5,
+    )
+)
+def test_a_map_entry_reads_the_same_in_place_and_by_decode(entries: List[Any]) -> None:
+    """string_map's in-place reading of the usual entry agrees with decoding it, for every layout."""
+    data = b""
+    for order, key, value in entries:
+        parts = {1: wire.field_string(1, key), 2: wire.field_string(2, value), 3: wire.field_varint(3, 7)}
+        data += wire.field_bytes(5, b"".join(parts[number] for number in order), keep_empty=True)
+    fields = wire.decode(data)
+    expected: Dict[str, str] = {}
+    for entry in wire.all_bytes(fields, 5):
+        inner = wire.decode(entry)
+        expected[wire.last_string(inner, 1)] = wire.last_string(inner, 2)
+    assert wire.string_map(fields, 5) == expected

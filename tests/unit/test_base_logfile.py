@@ -1,0 +1,29 @@
+"""chts.base.logfile: the log line's quoting, as the shim and the NRI plugin write it."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chts.base.logfile import quote
+
+
+def bare(value: str) -> bool:
+    """The rule, stated per character: letters and digits (any script) and -_./:,=@+ go unquoted."""
+    return bool(value) and all(c.isalnum() or c in "-_./:,=@+" for c in value)
+
+
+@given(st.text(alphabet=st.sampled_from('aZ9é٣-_./:,=@+ "\\\n\t=x'), max_size=12) | st.text(max_size=12))
+def test_a_value_is_bare_exactly_when_every_character_may_be(value: str) -> None:
+    quoted = quote(value)
+    if bare(value):
+        assert quoted == value
+    else:
+        assert quoted == '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def test_examples() -> None:
+    assert quote("") == '""'
+    assert quote("/run/x.sock") == "/run/x.sock"
+    assert quote("..") == ".." and quote("a b") == '"a b"' and quote('say "hi"\n') == '"say \\"hi\\"\\n"'
+    assert quote("été") == "été"
