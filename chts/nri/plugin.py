@@ -164,6 +164,7 @@ class Session:
         self.shutdown = False
         self.runtime = ""
         self._sync: Tuple[List[Dict[str, Any]], List[Dict[str, Any]]] = ([], [])
+        self.logged_after_reply: List[Callable[[], None]] = []  # a create's log lines, written once it is answered
 
     def start(self) -> None:
         request = ttrpc.encode_request(
@@ -179,6 +180,8 @@ class Session:
         if message.conn_id == ttrpc.PLUGIN_CONN and message.kind == ttrpc.REQUEST:
             reply = self.serve(message.payload)
             self.send(ttrpc.frame_message(ttrpc.PLUGIN_CONN, message.stream_id, ttrpc.RESPONSE, reply))
+            while self.logged_after_reply:  # the runtime's create goes on meanwhile
+                self.logged_after_reply.pop(0)()
         elif message.conn_id == ttrpc.RUNTIME_CONN and message.kind == ttrpc.RESPONSE:
             if message.stream_id != REGISTER_STREAM:
                 return
@@ -284,12 +287,16 @@ class Session:
         except ToolkitError as exc:
             self.log.error(f"create failed: {exc}", **who)
             raise
-        for refused in decision.refused:
-            self.log.warning(f"not delivered: {refused}: NRI cannot run precreate hooks (the shim can)", **who)
         self.state.containers += 1
         self.state.dirty = True  # written by Plugin.serve's loop, STATE_DELAY after the first unwritten create
-        added = decision.added
-        self.log.info(f"injected {len(added)} hook(s)" + (f": {decision.described()}" if added else ""), **who)
+
+        def log_decision() -> None:
+            for refused in decision.refused:
+                self.log.warning(f"not delivered: {refused}: NRI cannot run precreate hooks (the shim can)", **who)
+            added = decision.added
+            self.log.info(f"injected {len(added)} hook(s)" + (f": {decision.described()}" if added else ""), **who)
+
+        self.logged_after_reply.append(log_decision)
         return api.encode_create_container_response(decision.pairs())
 
 

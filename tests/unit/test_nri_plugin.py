@@ -55,6 +55,13 @@ class Toolkit:
     def lines(self) -> List[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
+    def lines_once(self, text: str, count: int) -> List[str]:
+        """The lines, once ``count`` of them hold ``text`` (a create is logged just after its reply)."""
+        deadline = time.monotonic() + 10
+        while sum(text in line for line in self.lines()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.lines()
+
 
 @pytest.fixture
 def toolkit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Toolkit:
@@ -171,7 +178,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
         pod(pb, {"example.com/hook": "on"}), container(pb, {"example.com/hook": "off"}, id="c4")
     )
     assert "poststart" not in hooks_of(pb, overridden.adjust.hooks)
-    lines = running.toolkit.lines()
+    lines = running.toolkit.lines_once("injected", 4)
     injected = [line for line in lines if "injected" in line]
     assert len(injected) == 4
     assert "id=c2" in injected[1] and "pod=shop/web" in injected[1] and "container=app" in injected[1]
