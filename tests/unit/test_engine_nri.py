@@ -206,3 +206,24 @@ def test_dumped_nri_is_containerds_own_reading(tmp_path: Path, monkeypatch: pyte
     config.write_text("version = 2\nroot = [\n")
     with pytest.raises(ToolkitError, match=f"^{config}: containerd"):
         dumped_nri(binary, str(config))
+
+
+def test_nri_enable_on_a_node_without_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"  # containerd runs on its defaults
+    drop_in, main = enable_plan(str(config)).edits
+    assert (drop_in.path, main.path, main.old) == (
+        str(tmp_path / "conf.d" / "99-container-hooks-nri.toml"),
+        str(config),
+        None,
+    )
+    assert main.new is not None and toml_loads(main.new.decode())["imports"] == [drop_in.path]
+
+
+def test_nri_disable_removes_the_drop_in_after_the_main_file_moved_to_version_3(tmp_path: Path) -> None:
+    """Upgraded to containerd 2 with the file migrated: our drop-in is still ours to remove."""
+    config = tmp_path / "config.toml"
+    config.write_text("version = 3\n")
+    (tmp_path / "conf.d").mkdir()
+    drop_in = tmp_path / "conf.d" / "99-container-hooks-nri.toml"
+    drop_in.write_text(NRI_DROP_IN_HEADER + f'version = 2\n[plugins."{NRI}"]\n  disable = false\n')
+    assert [(edit.path, edit.new) for edit in disable_plan(str(config)).edits] == [(str(drop_in), None)]

@@ -204,3 +204,11 @@ def test_a_drop_in_no_containerd_can_check_is_taken_back(tmp_path: Path, contain
     ):
         change_nri(str(config), "/nowhere/containerd", True)  # written, then unchecked: taken back
     assert tree(tmp_path) == before
+
+
+def test_uninstall_finds_the_drop_in_beside_a_main_file_that_does_not_parse(tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "containerd"
+    (etc / "conf.d").mkdir(parents=True)
+    (etc / "config.toml").write_text("version = [\n")
+    (etc / "conf.d" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER)
+    assert nri_drop_in_present(HostRoot(str(tmp_path)), CONTAINERD)
