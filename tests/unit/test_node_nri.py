@@ -74,7 +74,7 @@ def test_nri_disable_on_a_layout_nri_enable_refuses_has_nothing_to_do(
     assert disable_plan(str(config)).edits == []
 
 
-# ----------------------------------------------------------------------------- readiness, as the host's engine says it
+# ----------------------------------------------------------------------------- readiness, as the host's engine says
 
 VERSION_17 = "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+deb13u1\n"
 VERSION_2 = "containerd github.com/containerd/containerd/v2 2.1.9+unknown \n"
@@ -129,7 +129,7 @@ def test_preflight_asks_the_hosts_crio(tmp_path: Path) -> None:
         nri_readiness(host, CRIO, "[crio.nri\n")
 
 
-# ----------------------------------------------------------------------------- nri-enable / nri-disable, judged by a real containerd 1.7
+# ----------------------------------------------------------------------------- nri-enable/disable, real containerd
 
 
 @pytest.fixture
