@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
+import newer_engines
 import pytest
+from conftest import require
 
 from chts.base.text_files import toml_loads
 from chts.engines import containerd_config
@@ -16,7 +18,9 @@ from chts.engines.nri import (
     containerd_nri,
     crio_nri,
     disable_plan,
+    dumped_nri,
     enable_plan,
+    enablement_advice,
     engine_version,
     version_problem,
 )
@@ -161,3 +165,65 @@ def test_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "conf.d" / "99-container-hooks-nri.toml").unlink()
     with pytest.raises(ToolkitError, match="holds marked edits of `runtime configure` other than an imports entry"):
         enable_plan(str(config))
+
+
+def test_enablement_advice() -> None:
+    assert enablement_advice("containerd", "/c.toml", (1, 7, 24)) == (
+        'containerd 1.7 needs one config edit, [plugins."io.containerd.nri.v1.nri"] disable = false (in /c.toml or '
+        "a file it imports), and one restart: `container-hooks-ctk node install --mode nri` does both through a drop-in"
+    )
+    for version in ((2, 0, 0), (2, 1, 9), None):
+        assert enablement_advice("containerd", "/c.toml", version) == (
+            'set [plugins."io.containerd.nri.v1.nri"] disable = false (in /c.toml or a file it imports) and restart '
+            "containerd"
+        )
+
+
+def test_an_nri_plugin_value_that_is_no_table_gives_way_to_ours(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'version = 2\n[plugins]\n"{NRI}" = "on"\n')
+    drop_in, _ = enable_plan(str(config)).edits
+    assert drop_in.new is not None and toml_loads(drop_in.new.decode())["plugins"][NRI] == {"disable": False}
+
+
+def test_an_import_of_the_users_own_is_not_ours_to_remove(tmp_path: Path) -> None:
+    """The user imports the drop-in's path themselves (no mark): nri-disable leaves the main file alone."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'version = 2\nimports = ["{tmp_path}/conf.d/99-container-hooks-nri.toml"]\n')
+    assert disable_plan(str(config)).edits == []
+
+
+def test_dumped_nri_is_containerds_own_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = newer_engines.installed("containerd-1.7")
+    require(tree is not None, "containerd-1.7 is not fetched (python3 tests/newer_engines.py fetch)")
+    assert tree is not None
+    binary = str(tree / "usr/bin/containerd")
+    config = tmp_path / "config.toml"
+    config.write_text(f'version = 2\n[plugins."{NRI}"]\n  socket_path = "/run/p/nri.sock"\n')
+    assert dumped_nri(binary, str(config)) == NriSetting(True, False, "/run/p/nri.sock")  # 1.7: off unless told
+    config.write_text(f'version = 2\n[plugins."{NRI}"]\n  disable = false\n')
+    assert dumped_nri(binary, str(config)) == NriSetting(True, True, "/var/run/nri/nri.sock")
+    config.write_text("version = 2\nroot = [\n")
+    with pytest.raises(ToolkitError, match=f"^{config}: containerd"):
+        dumped_nri(binary, str(config))
+
+
+def test_nri_enable_on_a_node_without_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"  # containerd runs on its defaults
+    drop_in, main = enable_plan(str(config)).edits
+    assert (drop_in.path, main.path, main.old) == (
+        str(tmp_path / "conf.d" / "99-container-hooks-nri.toml"),
+        str(config),
+        None,
+    )
+    assert main.new is not None and toml_loads(main.new.decode())["imports"] == [drop_in.path]
+
+
+def test_nri_disable_removes_the_drop_in_after_the_main_file_moved_to_version_3(tmp_path: Path) -> None:
+    """Upgraded to containerd 2 with the file migrated: our drop-in is still ours to remove."""
+    config = tmp_path / "config.toml"
+    config.write_text("version = 3\n")
+    (tmp_path / "conf.d").mkdir()
+    drop_in = tmp_path / "conf.d" / "99-container-hooks-nri.toml"
+    drop_in.write_text(NRI_DROP_IN_HEADER + f'version = 2\n[plugins."{NRI}"]\n  disable = false\n')
+    assert [(edit.path, edit.new) for edit in disable_plan(str(config)).edits] == [(str(drop_in), None)]
