@@ -221,6 +221,7 @@ def test_synchronize_lists_the_containers_created_while_the_plugin_was_away(runn
     assert len(lines) == 2, running.toolkit.lines()
     assert "id=bare" in lines[0] and "createRuntime:/usr/bin/always" in lines[0] and "pod=shop/web" in lines[0]
     assert "id=half" in lines[1] and "poststart:/usr/bin/annotated" in lines[1] and "always" not in lines[1]
+    assert "state=running" in lines[0] and "state=created" in lines[1]  # NRI's ContainerState numbers
     assert any("synchronized: 3 container(s), 2 missing hooks" in line for line in running.toolkit.lines())
 
 
@@ -528,3 +529,110 @@ def test_an_unusable_inherited_descriptor_is_one_line_and_exit_1(toolkit: Toolki
     sink = StringSink()
     assert Plugin(Options(config_path=str(toolkit.config), fd=999), sink).run() == 1
     assert "cannot use the inherited connection (fd 999): Bad file descriptor" in sink.text()
+
+
+def test_an_unexpected_failure_fails_that_create_only_with_internal(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chts.nri import selection
+
+    apply_hooks = selection.apply_hooks
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom  here")
+
+    runtime = running.accept()
+    runtime.handshake()
+    monkeypatch.setattr(selection, "apply_hooks", broken)
+    with pytest.raises(CallFailed) as failed:
+        runtime.create(pod(pb), container(pb))
+    expected = "CreateContainer failed inside the plugin: RuntimeError: boom here"
+    assert failed.value.code == 13 and failed.value.message == f"container-hooks NRI plugin: {expected}"
+    assert any("level=error" in line and expected in line for line in running.toolkit.lines())
+    monkeypatch.setattr(selection, "apply_hooks", apply_hooks)
+    assert hooks_of(pb, runtime.create(pod(pb), container(pb)).adjust.hooks) == {"createRuntime": [ALWAYS]}
+
+
+def test_a_config_that_cannot_be_loaded_fails_each_create_naming_it(
+    toolkit: Toolkit, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chts.config import toolkit as toolkit_config
+
+    def broken(path: str) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(toolkit_config, "load_config", broken)
+    run = Running(toolkit, pb)
+    runtime = run.accept()
+    runtime.handshake()
+    with pytest.raises(CallFailed) as failed:
+        runtime.create(pod(pb), container(pb))
+    expected = f"{toolkit.config}: cannot use the toolkit config: RuntimeError: boom"
+    assert failed.value.code == 2 and failed.value.message == f"container-hooks NRI plugin: {expected}"
+    assert run.stop() == 0
+    assert f"the toolkit config is unusable, every create will fail until it is fixed: {expected}" in run.stderr.text()
+
+
+def test_a_command_condition_reads_the_containers_args(running: Running, pb: Any) -> None:
+    running.toolkit.dropin("20-sh.json", {"path": "/usr/bin/sh-hook"}, {"commands": ["^/bin/sh$"]}, ["poststop"])
+    runtime = running.accept()
+    runtime.handshake()
+    shell = runtime.create(pod(pb), container(pb))
+    assert hooks_of(pb, shell.adjust.hooks) == {"createRuntime": [ALWAYS], "poststop": [{"path": "/usr/bin/sh-hook"}]}
+    other = runtime.create(pod(pb), container(pb, id="c2", args=["/bin/app", "/bin/sh"]))
+    assert hooks_of(pb, other.adjust.hooks) == {"createRuntime": [ALWAYS]}
+
+
+def test_stop_never_blocks_however_often_it_is_called(toolkit: Toolkit) -> None:
+    """A signal handler's stop() writes to the wake-up socket: a full buffer must not hang it."""
+    plugin = Plugin(Options(str(toolkit.base / "none.sock"), config_path=str(toolkit.config)), StringSink())
+    thread = threading.Thread(target=lambda: [plugin.stop() for _ in range(5000)], daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert plugin.run() == 0  # stopped before it began
+
+
+def test_the_backoff_grows_while_registration_fails_and_restarts_once_registered(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: List[float] = []
+    wait = Plugin.wait
+
+    def recorded(plugin: Plugin, seconds: float) -> None:
+        waits.append(seconds)
+        wait(plugin, seconds)
+
+    monkeypatch.setattr(nri_plugin, "BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr(Plugin, "wait", recorded)
+    for _ in range(3):
+        refused = running.accept()
+        refused.await_registration()
+        refused.accept_registration(code=3, message="no")
+        with pytest.raises(Closed):
+            refused.receive(5)
+    registered = running.accept()
+    registered.handshake()
+    registered.sock.close()
+    running.accept().handshake()
+    assert waits == [0.01, 0.02, 0.02, 0.01]
+
+
+def test_once_ends_with_the_connection(toolkit: Toolkit, pb: Any) -> None:
+    run = Running(toolkit, pb, once=True)
+    runtime = run.accept()
+    runtime.handshake()
+    runtime.sock.close()
+    run.thread.join(10)
+    assert run.status == 0
+    assert 'msg="connection ended (closed by the runtime)"' in run.stderr.text().splitlines()[-1]
+    run.listener.close()
+    os.unlink(run.path)
+    refused = Running(toolkit, pb, once=True)
+    runtime = refused.accept()
+    runtime.await_registration()
+    runtime.accept_registration(code=3, message="no")
+    refused.thread.join(10)
+    assert refused.status == 1
+    assert "connection ended (registration refused)" in refused.stderr.text().splitlines()[-1]
+    refused.listener.close()
