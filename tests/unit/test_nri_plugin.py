@@ -534,9 +534,8 @@ def test_an_unusable_inherited_descriptor_is_one_line_and_exit_1(toolkit: Toolki
 def test_an_unexpected_failure_fails_that_create_only_with_internal(
     running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from chts.hooks.bundle import apply_hooks
     from chts.nri import selection
-
-    apply_hooks = selection.apply_hooks
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom  here")
@@ -586,7 +585,12 @@ def test_a_command_condition_reads_the_containers_args(running: Running, pb: Any
 def test_stop_never_blocks_however_often_it_is_called(toolkit: Toolkit) -> None:
     """A signal handler's stop() writes to the wake-up socket: a full buffer must not hang it."""
     plugin = Plugin(Options(str(toolkit.base / "none.sock"), config_path=str(toolkit.config)), StringSink())
-    thread = threading.Thread(target=lambda: [plugin.stop() for _ in range(5000)], daemon=True)
+
+    def stop_often() -> None:
+        for _ in range(5000):
+            plugin.stop()
+
+    thread = threading.Thread(target=stop_often, daemon=True)
     thread.start()
     thread.join(5)
     assert not thread.is_alive()
