@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -215,14 +216,16 @@ def test_synchronize_lists_the_containers_created_while_the_plugin_was_away(runn
         container(pb, id="bare", name="bare", state=3),
         container(pb, id="done", name="done", hooks=done, state=3),
         container(pb, {"example.com/hook": "on"}, id="half", name="half", hooks=done, state=1),
+        container(pb, id="gone", name="gone", state=4),
     ]
     runtime.handshake([pod(pb)], containers, chunks=2)
     lines = [line for line in running.toolkit.lines() if "while the plugin was away" in line]
-    assert len(lines) == 2, running.toolkit.lines()
+    assert len(lines) == 3, running.toolkit.lines()
     assert "id=bare" in lines[0] and "createRuntime:/usr/bin/always" in lines[0] and "pod=shop/web" in lines[0]
     assert "id=half" in lines[1] and "poststart:/usr/bin/annotated" in lines[1] and "always" not in lines[1]
     assert "state=running" in lines[0] and "state=created" in lines[1]  # NRI's ContainerState numbers
-    assert any("synchronized: 3 container(s), 2 missing hooks" in line for line in running.toolkit.lines())
+    assert "id=gone" in lines[2] and "state=stopped" in lines[2] and "component=nri" in lines[2]
+    assert any("synchronized: 4 container(s), 3 missing hooks" in line for line in running.toolkit.lines())
 
 
 def test_precreate_hooks_are_refused_in_one_line_and_never_delivered(toolkit: Toolkit, pb: Any) -> None:
@@ -640,3 +643,15 @@ def test_once_ends_with_the_connection(toolkit: Toolkit, pb: Any) -> None:
     assert refused.status == 1
     assert "connection ended (registration refused)" in refused.stderr.text().splitlines()[-1]
     refused.listener.close()
+
+
+def test_a_reset_connection_is_logged_with_its_error_and_redialled(running: Running, pb: Any) -> None:
+    first = running.accept()
+    first.handshake()
+    request = pb.Request(service="nri.pkg.api.v1alpha1.Plugin", method="RemovePodSandbox", payload=b"")
+    first.send(1, 99, 1, request.SerializeToString())
+    select.select([first.sock], [], [], 5)
+    first.sock.close()  # with the reply unread: Linux resets the plugin's end (ECONNRESET)
+    running.accept().handshake()
+    ended = [line for line in running.toolkit.lines() if "connection ended" in line]
+    assert len(ended) == 1 and "connection ended (connection error: Connection reset by peer)" in ended[0]
