@@ -147,9 +147,9 @@ def pod(pb: Any, annotations: Optional[Dict[str, str]] = None, **fields: Any) ->
 
 
 def container(pb: Any, annotations: Optional[Dict[str, str]] = None, hooks: Any = None, **fields: Any) -> Any:
-    values = {"id": "c1", "pod_sandbox_id": "pod1", "name": "app", "args": ["/bin/sh", "-c", "true"], **fields}
     mounts = [pb.Mount(destination="/etc/hosts", type="bind", source="/var/lib/x/hosts", options=["rbind", "rw"])]
-    return pb.Container(annotations=annotations or {}, mounts=mounts, hooks=hooks, **values)
+    values = {"id": "c1", "pod_sandbox_id": "pod1", "name": "app", "args": ["/bin/sh", "-c", "true"], "mounts": mounts}
+    return pb.Container(annotations=annotations or {}, hooks=hooks, **{**values, **fields})
 
 
 ALWAYS = {"path": "/usr/bin/always", "args": ["always", "x"], "timeout": 5}
@@ -575,14 +575,21 @@ def test_a_config_that_cannot_be_loaded_fails_each_create_naming_it(
     assert f"the toolkit config is unusable, every create will fail until it is fixed: {expected}" in run.stderr.text()
 
 
-def test_a_command_condition_reads_the_containers_args(running: Running, pb: Any) -> None:
+def test_conditions_read_the_containers_args_env_and_mounts(running: Running, pb: Any) -> None:
     running.toolkit.dropin("20-sh.json", {"path": "/usr/bin/sh-hook"}, {"commands": ["^/bin/sh$"]}, ["poststop"])
+    running.toolkit.dropin(
+        "21-env.json", {"path": "/usr/bin/env-hook"}, {"x-container-hooks-env": {"^AUDIT$": "^1$"}}, ["poststop"]
+    )
+    running.toolkit.dropin("22-bind.json", {"path": "/usr/bin/bind-hook"}, {"hasBindMounts": True}, ["poststop"])
     runtime = running.accept()
     runtime.handshake()
-    shell = runtime.create(pod(pb), container(pb))
-    assert hooks_of(pb, shell.adjust.hooks) == {"createRuntime": [ALWAYS], "poststop": [{"path": "/usr/bin/sh-hook"}]}
-    other = runtime.create(pod(pb), container(pb, id="c2", args=["/bin/app", "/bin/sh"]))
-    assert hooks_of(pb, other.adjust.hooks) == {"createRuntime": [ALWAYS]}
+    shell = runtime.create(pod(pb), container(pb))  # /bin/sh, a bind mount, no env
+    assert hooks_of(pb, shell.adjust.hooks)["poststop"] == [
+        {"path": "/usr/bin/sh-hook"},
+        {"path": "/usr/bin/bind-hook"},
+    ]
+    other = runtime.create(pod(pb), container(pb, id="c2", args=["/bin/app", "/bin/sh"], env=["AUDIT=1"], mounts=[]))
+    assert hooks_of(pb, other.adjust.hooks)["poststop"] == [{"path": "/usr/bin/env-hook"}]
 
 
 def test_stop_never_blocks_however_often_it_is_called(toolkit: Toolkit) -> None:
