@@ -662,3 +662,15 @@ def test_a_reset_connection_is_logged_with_its_error_and_redialled(running: Runn
     running.accept().handshake()
     ended = [line for line in running.toolkit.lines() if "connection ended" in line]
     assert len(ended) == 1 and "connection ended (connection error: Connection reset by peer)" in ended[0]
+
+
+def test_a_call_for_another_service_is_unimplemented(running: Running, pb: Any) -> None:
+    runtime = running.accept()
+    runtime.handshake()
+    request = pb.Request(service="nri.pkg.api.v1alpha1.Other", method="Configure", payload=b"")
+    runtime.send(1, 101, 1, request.SerializeToString())
+    conn, stream, kind, payload = runtime.receive(5)
+    status = pb.Response.FromString(payload).status
+    assert (conn, stream, kind) == (1, 101, 2)
+    assert (status.code, status.message) == (12, "service nri.pkg.api.v1alpha1.Other not served")
+    assert runtime.create(pod(pb), container(pb)).HasField("adjust")

@@ -141,3 +141,17 @@ def test_pending_counts_partial_frames_and_partial_messages() -> None:
     partial_frame = ttrpc.mux_frames(2, b"xyz")[:10]
     assert demux.feed(partial_message + partial_frame) == []
     assert demux.pending() == 7 + 10
+
+
+def test_the_length_limit_is_ttrpcs_4_mib_read_from_all_four_bytes() -> None:
+    """containerd/ttrpc refuses a message over messageLengthMax (4 MiB) and takes one of exactly that."""
+    demux = Demux()
+    assert demux.feed(ttrpc.mux_frames(1, struct.pack(">IIBB", 4 << 20, 1, 1, 0))) == []
+    assert demux.pending() == 10  # waiting for the payload
+    with pytest.raises(ProtocolError, match="ttrpc message of 16777221 bytes"):
+        Demux().feed(ttrpc.mux_frames(1, struct.pack(">IIBB", (1 << 24) + 5, 1, 1, 0) + b"12345"))
+
+
+def test_status_codes_are_grpcs() -> None:
+    """What Go's side reads in Status.code: google.golang.org/grpc/codes."""
+    assert (ttrpc.OK, ttrpc.UNKNOWN, ttrpc.UNIMPLEMENTED, ttrpc.INTERNAL) == (0, 2, 12, 13)
