@@ -8,6 +8,7 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -177,6 +178,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert len(injected) == 4
     assert "id=c2" in injected[1] and "pod=shop/web" in injected[1] and "container=app" in injected[1]
     assert f"poststart:/usr/bin/annotated ({running.toolkit.hooks_dir}/10-annotated.json: matched" in injected[1]
+    assert "applies to every container), poststart:/usr/bin/annotated" in injected[1]
     assert f"createRuntime:/usr/bin/always ({running.toolkit.hooks_json}: applies to every container)" in injected[0]
     assert any("msg=registered" in line and "name=container-hooks index=10" in line for line in lines)
     assert any('runtime="fake-runtime 0.0"' in line for line in lines if "synchronized" in line)
@@ -674,3 +676,32 @@ def test_a_call_for_another_service_is_unimplemented(running: Running, pb: Any) 
     assert (conn, stream, kind) == (1, 101, 2)
     assert (status.code, status.message) == (12, "service nri.pkg.api.v1alpha1.Other not served")
     assert runtime.create(pod(pb), container(pb)).HasField("adjust")
+
+
+def test_the_backoff_grows_while_the_socket_is_missing(toolkit: Toolkit, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: List[float] = []
+    wait = Plugin.wait
+
+    def recorded(plugin: Plugin, seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            plugin.stop()
+        wait(plugin, seconds)
+
+    monkeypatch.setattr(nri_plugin, "BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr(Plugin, "wait", recorded)
+    plugin = Plugin(Options(str(toolkit.base / "none.sock"), config_path=str(toolkit.config)), StringSink())
+    assert plugin.run() == 0
+    assert waits == [0.01, 0.02, 0.02]
+
+
+def test_a_protocol_error_is_logged_and_the_plugin_reconnects(running: Running, pb: Any) -> None:
+    first = running.accept()
+    first.handshake()
+    first.sock.sendall(struct.pack(">II", 0, 1) + b"x")  # conn 0 is reserved
+    with pytest.raises(Closed):
+        first.receive(5)
+    running.accept().handshake()
+    errors = [line for line in running.toolkit.lines() if "protocol error" in line]
+    assert "level=error" in errors[0] and "multiplexed frame for the reserved conn 0" in errors[0]
+    assert f"socket={running.path}" in errors[0]

@@ -155,3 +155,8 @@ def test_the_length_limit_is_ttrpcs_4_mib_read_from_all_four_bytes() -> None:
 def test_status_codes_are_grpcs() -> None:
     """What Go's side reads in Status.code: google.golang.org/grpc/codes."""
     assert (ttrpc.OK, ttrpc.UNKNOWN, ttrpc.UNIMPLEMENTED, ttrpc.INTERNAL) == (0, 2, 12, 13)
+
+
+def test_a_frame_of_the_go_multiplexers_largest_size_is_taken() -> None:
+    demux = Demux()
+    assert demux.feed(struct.pack(">II", 1, ttrpc.MAX_MUX_PAYLOAD)) == [] and demux.pending() == 8
