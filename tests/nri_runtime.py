@@ -103,6 +103,9 @@ class FakeRuntime:
         while True:
             conn, stream, kind, payload = self.receive(timeout)
             if conn == RUNTIME_CONN and kind == REQUEST:
+                # containerd/ttrpc's server answers InvalidArgument, "StreamID must be odd for client
+                # initiated streams", to an even stream id, and never runs the call.
+                assert stream % 2 == 1, f"RegisterPlugin on the even stream {stream}"
                 request = self.pb.Request.FromString(payload)
                 assert (request.service, request.method) == (RUNTIME_SERVICE, "RegisterPlugin"), request
                 register = self.pb.RegisterPluginRequest.FromString(request.payload)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -153,9 +155,9 @@ def pod(pb: Any, annotations: Optional[Dict[str, str]] = None, **fields: Any) ->
 
 
 def container(pb: Any, annotations: Optional[Dict[str, str]] = None, hooks: Any = None, **fields: Any) -> Any:
-    values = {"id": "c1", "pod_sandbox_id": "pod1", "name": "app", "args": ["/bin/sh", "-c", "true"], **fields}
     mounts = [pb.Mount(destination="/etc/hosts", type="bind", source="/var/lib/x/hosts", options=["rbind", "rw"])]
-    return pb.Container(annotations=annotations or {}, mounts=mounts, hooks=hooks, **values)
+    values = {"id": "c1", "pod_sandbox_id": "pod1", "name": "app", "args": ["/bin/sh", "-c", "true"], "mounts": mounts}
+    return pb.Container(annotations=annotations or {}, hooks=hooks, **{**values, **fields})
 
 
 ALWAYS = {"path": "/usr/bin/always", "args": ["always", "x"], "timeout": 5}
@@ -183,6 +185,7 @@ def test_registers_subscribes_to_create_only_and_answers_with_the_hooks(running:
     assert len(injected) == 4
     assert "id=c2" in injected[1] and "pod=shop/web" in injected[1] and "container=app" in injected[1]
     assert f"poststart:/usr/bin/annotated ({running.toolkit.hooks_dir}/10-annotated.json: matched" in injected[1]
+    assert "applies to every container), poststart:/usr/bin/annotated" in injected[1]
     assert f"createRuntime:/usr/bin/always ({running.toolkit.hooks_json}: applies to every container)" in injected[0]
     assert any("msg=registered" in line and "name=container-hooks index=10" in line for line in lines)
     assert any('runtime="fake-runtime 0.0"' in line for line in lines if "synchronized" in line)
@@ -222,13 +225,16 @@ def test_synchronize_lists_the_containers_created_while_the_plugin_was_away(runn
         container(pb, id="bare", name="bare", state=3),
         container(pb, id="done", name="done", hooks=done, state=3),
         container(pb, {"example.com/hook": "on"}, id="half", name="half", hooks=done, state=1),
+        container(pb, id="gone", name="gone", state=4),
     ]
     runtime.handshake([pod(pb)], containers, chunks=2)
     lines = [line for line in running.toolkit.lines() if "while the plugin was away" in line]
-    assert len(lines) == 2, running.toolkit.lines()
+    assert len(lines) == 3, running.toolkit.lines()
     assert "id=bare" in lines[0] and "createRuntime:/usr/bin/always" in lines[0] and "pod=shop/web" in lines[0]
     assert "id=half" in lines[1] and "poststart:/usr/bin/annotated" in lines[1] and "always" not in lines[1]
-    assert any("synchronized: 3 container(s), 2 missing hooks" in line for line in running.toolkit.lines())
+    assert "state=running" in lines[0] and "state=created" in lines[1]  # NRI's ContainerState numbers
+    assert "id=gone" in lines[2] and "state=stopped" in lines[2] and "component=nri" in lines[2]
+    assert any("synchronized: 4 container(s), 3 missing hooks" in line for line in running.toolkit.lines())
 
 
 def test_precreate_hooks_are_refused_in_one_line_and_never_delivered(toolkit: Toolkit, pb: Any) -> None:
@@ -541,3 +547,174 @@ def test_an_unusable_inherited_descriptor_is_one_line_and_exit_1(toolkit: Toolki
     sink = StringSink()
     assert Plugin(Options(config_path=str(toolkit.config), fd=999), sink).run() == 1
     assert "cannot use the inherited connection (fd 999): Bad file descriptor" in sink.text()
+
+
+def test_an_unexpected_failure_fails_that_create_only_with_internal(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chts.hooks.bundle import apply_hooks
+    from chts.nri import selection
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom  here")
+
+    runtime = running.accept()
+    runtime.handshake()
+    monkeypatch.setattr(selection, "apply_hooks", broken)
+    with pytest.raises(CallFailed) as failed:
+        runtime.create(pod(pb), container(pb))
+    expected = "CreateContainer failed inside the plugin: RuntimeError: boom here"
+    assert failed.value.code == 13 and failed.value.message == f"container-hooks NRI plugin: {expected}"
+    assert any("level=error" in line and expected in line for line in running.toolkit.lines())
+    monkeypatch.setattr(selection, "apply_hooks", apply_hooks)
+    assert hooks_of(pb, runtime.create(pod(pb), container(pb)).adjust.hooks) == {"createRuntime": [ALWAYS]}
+
+
+def test_a_config_that_cannot_be_loaded_fails_each_create_naming_it(
+    toolkit: Toolkit, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chts.config import toolkit as toolkit_config
+
+    def broken(path: str) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(toolkit_config, "load_config", broken)
+    run = Running(toolkit, pb)
+    runtime = run.accept()
+    runtime.handshake()
+    with pytest.raises(CallFailed) as failed:
+        runtime.create(pod(pb), container(pb))
+    expected = f"{toolkit.config}: cannot use the toolkit config: RuntimeError: boom"
+    assert failed.value.code == 2 and failed.value.message == f"container-hooks NRI plugin: {expected}"
+    assert run.stop() == 0
+    assert f"the toolkit config is unusable, every create will fail until it is fixed: {expected}" in run.stderr.text()
+
+
+def test_conditions_read_the_containers_args_env_and_mounts(running: Running, pb: Any) -> None:
+    running.toolkit.dropin("20-sh.json", {"path": "/usr/bin/sh-hook"}, {"commands": ["^/bin/sh$"]}, ["poststop"])
+    running.toolkit.dropin(
+        "21-env.json", {"path": "/usr/bin/env-hook"}, {"x-container-hooks-env": {"^AUDIT$": "^1$"}}, ["poststop"]
+    )
+    running.toolkit.dropin("22-bind.json", {"path": "/usr/bin/bind-hook"}, {"hasBindMounts": True}, ["poststop"])
+    runtime = running.accept()
+    runtime.handshake()
+    shell = runtime.create(pod(pb), container(pb))  # /bin/sh, a bind mount, no env
+    assert hooks_of(pb, shell.adjust.hooks)["poststop"] == [
+        {"path": "/usr/bin/sh-hook"},
+        {"path": "/usr/bin/bind-hook"},
+    ]
+    other = runtime.create(pod(pb), container(pb, id="c2", args=["/bin/app", "/bin/sh"], env=["AUDIT=1"], mounts=[]))
+    assert hooks_of(pb, other.adjust.hooks)["poststop"] == [{"path": "/usr/bin/env-hook"}]
+
+
+def test_stop_never_blocks_however_often_it_is_called(toolkit: Toolkit) -> None:
+    """A signal handler's stop() writes to the wake-up socket: a full buffer must not hang it."""
+    plugin = Plugin(Options(str(toolkit.base / "none.sock"), config_path=str(toolkit.config)), StringSink())
+
+    def stop_often() -> None:
+        for _ in range(5000):
+            plugin.stop()
+
+    thread = threading.Thread(target=stop_often, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert plugin.run() == 0  # stopped before it began
+
+
+def test_the_backoff_grows_while_registration_fails_and_restarts_once_registered(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: List[float] = []
+    wait = Plugin.wait
+
+    def recorded(plugin: Plugin, seconds: float) -> None:
+        waits.append(seconds)
+        wait(plugin, seconds)
+
+    monkeypatch.setattr(nri_plugin, "BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr(Plugin, "wait", recorded)
+    for _ in range(3):
+        refused = running.accept()
+        refused.await_registration()
+        refused.accept_registration(code=3, message="no")
+        with pytest.raises(Closed):
+            refused.receive(5)
+    registered = running.accept()
+    registered.handshake()
+    registered.sock.close()
+    running.accept().handshake()
+    assert waits == [0.01, 0.02, 0.02, 0.01]
+
+
+def test_once_ends_with_the_connection(toolkit: Toolkit, pb: Any) -> None:
+    run = Running(toolkit, pb, once=True)
+    runtime = run.accept()
+    runtime.handshake()
+    runtime.sock.close()
+    run.thread.join(10)
+    assert run.status == 0
+    assert 'msg="connection ended (closed by the runtime)"' in run.stderr.text().splitlines()[-1]
+    run.listener.close()
+    os.unlink(run.path)
+    refused = Running(toolkit, pb, once=True)
+    runtime = refused.accept()
+    runtime.await_registration()
+    runtime.accept_registration(code=3, message="no")
+    refused.thread.join(10)
+    assert refused.status == 1
+    assert "connection ended (registration refused)" in refused.stderr.text().splitlines()[-1]
+    refused.listener.close()
+
+
+def test_a_reset_connection_is_logged_with_its_error_and_redialled(running: Running, pb: Any) -> None:
+    first = running.accept()
+    first.handshake()
+    request = pb.Request(service="nri.pkg.api.v1alpha1.Plugin", method="RemovePodSandbox", payload=b"")
+    first.send(1, 99, 1, request.SerializeToString())
+    select.select([first.sock], [], [], 5)
+    first.sock.close()  # with the reply unread: Linux resets the plugin's end (ECONNRESET)
+    running.accept().handshake()
+    ended = [line for line in running.toolkit.lines() if "connection ended" in line]
+    assert len(ended) == 1 and "connection ended (connection error: Connection reset by peer)" in ended[0]
+
+
+def test_a_call_for_another_service_is_unimplemented(running: Running, pb: Any) -> None:
+    runtime = running.accept()
+    runtime.handshake()
+    request = pb.Request(service="nri.pkg.api.v1alpha1.Other", method="Configure", payload=b"")
+    runtime.send(1, 101, 1, request.SerializeToString())
+    conn, stream, kind, payload = runtime.receive(5)
+    status = pb.Response.FromString(payload).status
+    assert (conn, stream, kind) == (1, 101, 2)
+    assert (status.code, status.message) == (12, "service nri.pkg.api.v1alpha1.Other not served")
+    assert runtime.create(pod(pb), container(pb)).HasField("adjust")
+
+
+def test_the_backoff_grows_while_the_socket_is_missing(toolkit: Toolkit, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: List[float] = []
+    wait = Plugin.wait
+
+    def recorded(plugin: Plugin, seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            plugin.stop()
+        wait(plugin, seconds)
+
+    monkeypatch.setattr(nri_plugin, "BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr(Plugin, "wait", recorded)
+    plugin = Plugin(Options(str(toolkit.base / "none.sock"), config_path=str(toolkit.config)), StringSink())
+    assert plugin.run() == 0
+    assert waits == [0.01, 0.02, 0.02]
+
+
+def test_a_protocol_error_is_logged_and_the_plugin_reconnects(running: Running, pb: Any) -> None:
+    first = running.accept()
+    first.handshake()
+    first.sock.sendall(struct.pack(">II", 0, 1) + b"x")  # conn 0 is reserved
+    with pytest.raises(Closed):
+        first.receive(5)
+    running.accept().handshake()
+    errors = [line for line in running.toolkit.lines() if "protocol error" in line]
+    assert "level=error" in errors[0] and "multiplexed frame for the reserved conn 0" in errors[0]
+    assert f"socket={running.path}" in errors[0]

@@ -116,3 +116,47 @@ def test_every_byte_of_the_conn_id_and_the_status_code_counts(pb: Any) -> None:
     assert ttrpc.describe(message.kind) == "data" and ttrpc.describe(9) == "type 9"
     negative = pb.Response(status=pb.Status(code=-2, message="m")).SerializeToString()
     assert ttrpc.decode_response(negative) == (-2, "m", b"")
+
+
+def test_a_message_spread_over_frames_comes_out_whole_and_alone() -> None:
+    """The runtime may cut a ttrpc message anywhere (its frames are at most 4096 bytes): nothing comes out
+    until the last byte, then exactly that message; and two messages in one frame stay two."""
+    payload = bytes(range(256)) + b"tail"
+    message = ttrpc.ttrpc_message(5, ttrpc.REQUEST, payload)
+    demux = Demux()
+    got = []
+    for start in range(0, len(message), 100):
+        got.append(demux.feed(ttrpc.mux_frames(1, message[start : start + 100])))
+    assert got[:-1] == [[], []] and [m.payload for m in got[-1]] == [payload]
+    both = ttrpc.ttrpc_message(1, ttrpc.REQUEST, b"first") + ttrpc.ttrpc_message(3, ttrpc.REQUEST, b"second")
+    assert [(m.stream_id, m.payload) for m in Demux().feed(ttrpc.mux_frames(2, both))] == [
+        (1, b"first"),
+        (3, b"second"),
+    ]
+
+
+def test_pending_counts_partial_frames_and_partial_messages() -> None:
+    demux = Demux()
+    partial_message = ttrpc.mux_frames(1, ttrpc.ttrpc_message(1, ttrpc.REQUEST, b"abcdef")[:7])
+    partial_frame = ttrpc.mux_frames(2, b"xyz")[:10]
+    assert demux.feed(partial_message + partial_frame) == []
+    assert demux.pending() == 7 + 10
+
+
+def test_the_length_limit_is_ttrpcs_4_mib_read_from_all_four_bytes() -> None:
+    """containerd/ttrpc refuses a message over messageLengthMax (4 MiB) and takes one of exactly that."""
+    demux = Demux()
+    assert demux.feed(ttrpc.mux_frames(1, struct.pack(">IIBB", 4 << 20, 1, 1, 0))) == []
+    assert demux.pending() == 10  # waiting for the payload
+    with pytest.raises(ProtocolError, match="ttrpc message of 16777221 bytes"):
+        Demux().feed(ttrpc.mux_frames(1, struct.pack(">IIBB", (1 << 24) + 5, 1, 1, 0) + b"12345"))
+
+
+def test_status_codes_are_grpcs() -> None:
+    """What Go's side reads in Status.code: google.golang.org/grpc/codes."""
+    assert (ttrpc.OK, ttrpc.UNKNOWN, ttrpc.UNIMPLEMENTED, ttrpc.INTERNAL) == (0, 2, 12, 13)
+
+
+def test_a_frame_of_the_go_multiplexers_largest_size_is_taken() -> None:
+    demux = Demux()
+    assert demux.feed(struct.pack(">II", 1, ttrpc.MAX_MUX_PAYLOAD)) == [] and demux.pending() == 8
