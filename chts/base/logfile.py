@@ -55,7 +55,26 @@ def render(level: str, message: str, fields: Dict[str, Any]) -> str:
     return " ".join(parts) + "\n"
 
 
-class LogFile:
+class Levels:
+    """debug/info/warning/error(message, **fields) for a class with log(level, message, **fields)."""
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        raise NotImplementedError
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self.log("debug", message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.log("info", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.log("warning", message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.log("error", message, **fields)
+
+
+class LogFile(Levels):
     """Lines of `time level=... pid=... msg=... key=value` in the configured log file.
 
     A log file that cannot be opened is silently skipped: logging never fails a container.
@@ -70,15 +89,3 @@ class LogFile:
         if not self.path or LEVELS[level] < self.threshold:
             return
         append_line(self.path, render(level, message, fields))
-
-    def debug(self, message: str, **fields: Any) -> None:
-        self.log("debug", message, **fields)
-
-    def info(self, message: str, **fields: Any) -> None:
-        self.log("info", message, **fields)
-
-    def warning(self, message: str, **fields: Any) -> None:
-        self.log("warning", message, **fields)
-
-    def error(self, message: str, **fields: Any) -> None:
-        self.log("error", message, **fields)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from chts import __version__
 from chts.base.atomic import write_atomically
-from chts.base.logfile import LEVELS, LogFile, render
+from chts.base.logfile import LEVELS, Levels, LogFile, render
 from chts.errors import ToolkitError, unexpected
 from chts.nri import api, ttrpc, wire
 from chts.nri.selection import HookPlan
@@ -70,7 +70,7 @@ class Options:
         return f"inherited fd {self.fd}" if self.fd is not None else self.socket_path
 
 
-class PluginLog:
+class PluginLog(Levels):
     """Every line on stderr, and in the toolkit's log file when the config names one (the shim's
     file, [container-hooks-runtime] debug, at its log-level)."""
 
@@ -94,18 +94,6 @@ class PluginLog:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-
-    def info(self, message: str, **fields: Any) -> None:
-        self.log("info", message, **fields)
-
-    def warning(self, message: str, **fields: Any) -> None:
-        self.log("warning", message, **fields)
-
-    def error(self, message: str, **fields: Any) -> None:
-        self.log("error", message, **fields)
-
-    def debug(self, message: str, **fields: Any) -> None:
-        self.log("debug", message, **fields)
 
 
 class State:
