@@ -40,7 +40,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 from conftest import CLEAN_PATH, require, require_binary, require_root
 
 IMAGE = "busybox:local"
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 60.0
+PRIVATE_RUN_CONTAINERD = 'mkdir -p /run/containerd && mount -t tmpfs -o mode=0711 tmpfs /run/containerd && exec "$@"'
 STOP_TIMEOUT = 20.0
 D = TypeVar("D", bound="Daemon")
 
@@ -218,8 +219,14 @@ def dockerd(
         config_file.write_text(json.dumps(daemon_json or {}, indent=2) + "\n")
     state = short_directory("chd-")
     log = state / "dockerd.log"
+    # dockerd uses a containerd whose socket is at /run/containerd/containerd.sock when there is one (the
+    # host's, or a stale file another program left) instead of starting its own: hermetic only with a
+    # private, empty /run/containerd (a mount namespace of its own, a slave of the caller's so that
+    # `-v SRC:DST:rslave` still works; its PID stays dockerd's: sh execs it; inside a wrapper's namespace).
+    private_run = ["unshare", "--mount", "--propagation", "slave", "sh", "-c", PRIVATE_RUN_CONTAINERD, "sh"]
     argv = [
         *wrapper,
+        *private_run,
         binary,
         "--config-file", str(config_file.resolve()),
         "--data-root", str(state / "data"),
@@ -231,7 +238,14 @@ def dockerd(
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=client_env(env))
     engine = Dockerd(config_file, state, process)
-    with serving(engine, lambda: engine.docker("version", check=False, timeout=10).returncode == 0, "dockerd"):
+
+    def answers() -> bool:
+        try:
+            return bool(engine.docker("version", check=False, timeout=10).returncode == 0)
+        except subprocess.TimeoutExpired:  # a daemon still starting on a busy machine can hold the call: ask again
+            return False
+
+    with serving(engine, answers, "dockerd"):
         yield engine
 
 
