@@ -269,3 +269,24 @@ def test_a_bug_in_the_config_reader_is_the_defaults_and_a_message_never_cached(
     )
     monkeypatch.setattr(toolkit, "load_config", reader)
     assert cache.load_config(path)[1] is None  # the bug's answer was not kept: the file read as it is
+
+
+def test_a_cache_entry_is_written_without_an_fsync(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries and records are only computed again when a crash loses them: no create waits for a disk flush."""
+    import posix
+
+    synced: List[int] = []
+    real = posix.fsync
+
+    def recorded(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(posix, "fsync", recorded)
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("hooks:sync", signed(source), "plan")
+    cache.replace_file(str(tmp_path / "record"), b"record\n", 1_500_000_000_000_000_000)
+    assert cache.read("hooks:sync") == "plan" and (tmp_path / "record").read_bytes() == b"record\n"
+    assert synced == []
