@@ -290,3 +290,14 @@ def test_a_cache_entry_is_written_without_an_fsync(
     cache.replace_file(str(tmp_path / "record"), b"record\n", 1_500_000_000_000_000_000)
     assert cache.read("hooks:sync") == "plan" and (tmp_path / "record").read_bytes() == b"record\n"
     assert synced == []
+
+
+def test_importing_it_costs_the_create_path_no_typing_module() -> None:
+    """Every runc call the shim sees reads the cache: its import stays builtins-cheap (the hot path's tier)."""
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    program = f"import sys; sys.path.insert(0, {root!r}); import chts.shim.cache; print('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "False\n", "")

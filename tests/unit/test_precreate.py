@@ -270,8 +270,12 @@ def test_a_hook_that_exits_inside_its_timeout_but_leaves_stdout_held_times_out_a
 
 
 def test_a_hook_that_closes_its_output_near_the_deadline_is_still_stopped_at_it(tmp_path: Path) -> None:
-    message, took = failure(tmp_path, "cat >/dev/null; sleep 0.9; exec >&- 2>&-; sleep 30\n", timeout=1)
+    pid = tmp_path / "pid"
+    message, took = failure(
+        tmp_path, f"echo $$ > {pid}; cat >/dev/null; sleep 0.9; exec >&- 2>&-; exec sleep 30\n", timeout=1
+    )
     assert message.endswith("timed out after 1 s") and took < 1.6, (message, took)
+    assert not alive(int(pid.read_text()))  # killed, not left running
 
 
 def test_a_failed_hook_leaves_no_pipe_open(tmp_path: Path) -> None:
