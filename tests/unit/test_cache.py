@@ -301,3 +301,14 @@ def test_importing_it_costs_the_create_path_no_typing_module() -> None:
     program = f"import sys; sys.path.insert(0, {root!r}); import chts.shim.cache; print('typing' in sys.modules)"
     out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True)
     assert (out.returncode, out.stdout, out.stderr) == (0, "False\n", "")
+
+
+def test_a_link_planted_at_an_entry_or_record_is_replaced_not_written_through(tmp_path: Path) -> None:
+    """The shim writes as root: a symlink where its file goes must not aim that write at another file."""
+    victim = tmp_path / "shadow"
+    victim.write_bytes(b"root:x:0:0\n")
+    link = tmp_path / "record"
+    link.symlink_to(victim)
+    cache.replace_file(str(link), b"record\n")
+    assert victim.read_bytes() == b"root:x:0:0\n"
+    assert not link.is_symlink() and link.read_bytes() == b"record\n"
