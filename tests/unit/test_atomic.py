@@ -397,3 +397,27 @@ def test_mtime_durable_and_links_for_files_a_crash_may_lose(tmp_path: Path, monk
     assert link.stat().st_mtime_ns == 1_000_000_000_123 and stat.S_IMODE(link.stat().st_mode) == 0o600
     write_atomically(str(tmp_path / "durable"), b"x")
     assert len(synced) == 2  # the file, then its directory
+
+
+def test_stale_temporaries_of_the_files_beside_are_removed_in_the_same_pass(tmp_path: Path) -> None:
+    """The shim cleans config.json's and its record's leftovers with one listing of the bundle."""
+    dead = _dead_pid()
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    stale = [f".config.json.{dead}.tmp", f".record.{dead}.tmp"]
+    live = [f".record.{os.getppid()}.tmp", f".unrelated.{dead}.tmp"]
+    for name in stale + live:
+        (tmp_path / name).write_text("half")
+    remove_stale_temps(str(path), str(tmp_path / "record"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", *live])
+
+
+def test_importing_it_costs_the_create_path_no_typing_module() -> None:
+    """The shim writes every container's config.json through this module: its import stays builtins-cheap."""
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    program = f"import sys; sys.path.insert(0, {root!r}); import chts.base.atomic; print('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "False\n", "")

@@ -269,3 +269,46 @@ def test_a_bug_in_the_config_reader_is_the_defaults_and_a_message_never_cached(
     )
     monkeypatch.setattr(toolkit, "load_config", reader)
     assert cache.load_config(path)[1] is None  # the bug's answer was not kept: the file read as it is
+
+
+def test_a_cache_entry_is_written_without_an_fsync(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries and records are only computed again when a crash loses them: no create waits for a disk flush."""
+    import posix
+
+    synced: List[int] = []
+    real = posix.fsync
+
+    def recorded(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(posix, "fsync", recorded)
+    source = old_file(tmp_path / "hooks.json", "{}")
+    cache.write("hooks:sync", signed(source), "plan")
+    cache.replace_file(str(tmp_path / "record"), b"record\n", 1_500_000_000_000_000_000)
+    assert cache.read("hooks:sync") == "plan" and (tmp_path / "record").read_bytes() == b"record\n"
+    assert synced == []
+
+
+def test_importing_it_costs_the_create_path_no_typing_module() -> None:
+    """Every runc call the shim sees reads the cache: its import stays builtins-cheap (the hot path's tier)."""
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    program = f"import sys; sys.path.insert(0, {root!r}); import chts.shim.cache; print('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "False\n", "")
+
+
+def test_a_link_planted_at_an_entry_or_record_is_replaced_not_written_through(tmp_path: Path) -> None:
+    """The shim writes as root: a symlink where its file goes must not aim that write at another file."""
+    victim = tmp_path / "shadow"
+    victim.write_bytes(b"root:x:0:0\n")
+    link = tmp_path / "record"
+    link.symlink_to(victim)
+    cache.replace_file(str(link), b"record\n")
+    assert victim.read_bytes() == b"root:x:0:0\n"
+    assert not link.is_symlink() and link.read_bytes() == b"record\n"

@@ -259,3 +259,31 @@ def test_output_over_64_mib_is_refused_as_no_config(tmp_path: Path) -> None:
         str(caught.value)
         == f"precreate hook {path} (/hooks.d/big.json) printed more than {64 << 20} bytes, not a config"
     )
+
+
+def test_a_hook_that_exits_inside_its_timeout_but_leaves_stdout_held_times_out_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """The timeout bounds the whole stage: the exit grace never carries the wait past it."""
+    message, took = failure(tmp_path, "cat >/dev/null; sleep 0.5; sleep 3 &\n", timeout=1)
+    assert message.endswith("timed out after 1 s") and took < 1 + EXIT_GRACE / 2, (message, took)
+
+
+def test_a_hook_that_closes_its_output_near_the_deadline_is_still_stopped_at_it(tmp_path: Path) -> None:
+    pid = tmp_path / "pid"
+    message, took = failure(
+        tmp_path, f"echo $$ > {pid}; cat >/dev/null; sleep 0.9; exec >&- 2>&-; exec sleep 30\n", timeout=1
+    )
+    assert message.endswith("timed out after 1 s") and took < 1.6, (message, took)
+    assert not alive(int(pid.read_text()))  # killed, not left running
+
+
+def test_a_failed_hook_leaves_no_pipe_open(tmp_path: Path) -> None:
+    """Not even while the error (and the traceback holding the run) is still referenced."""
+    import os
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    path = script(tmp_path, "bad", "cat >/dev/null; echo 'no config' >&2; exit 1\n")
+    with pytest.raises(ToolkitError) as caught:
+        stage([entry(path)], tmp_path)
+    assert sorted(os.listdir("/proc/self/fd")) == before, caught.value
