@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from chts.errors import ToolkitError
+from chts.shim import precreate
 from chts.shim.precreate import EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
 
 
@@ -261,20 +262,27 @@ def test_output_over_64_mib_is_refused_as_no_config(tmp_path: Path) -> None:
     )
 
 
+LONG_GRACE = 5.0  # the exit grace these tests set: a wait it carried past the 1 s timeout would take 5 s more
+
+
 def test_a_hook_that_exits_inside_its_timeout_but_leaves_stdout_held_times_out_at_the_deadline(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The timeout bounds the whole stage: the exit grace never carries the wait past it."""
-    message, took = failure(tmp_path, "cat >/dev/null; sleep 0.5; sleep 3 &\n", timeout=1)
-    assert message.endswith("timed out after 1 s") and took < 1 + EXIT_GRACE / 2, (message, took)
+    monkeypatch.setattr(precreate, "EXIT_GRACE", LONG_GRACE)
+    message, took = failure(tmp_path, "cat >/dev/null; sleep 0.5; sleep 10 &\n", timeout=1)
+    assert message.endswith("timed out after 1 s") and took < 1 + LONG_GRACE / 2, (message, took)
 
 
-def test_a_hook_that_closes_its_output_near_the_deadline_is_still_stopped_at_it(tmp_path: Path) -> None:
+def test_a_hook_that_closes_its_output_near_the_deadline_is_still_stopped_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(precreate, "EXIT_GRACE", LONG_GRACE)
     pid = tmp_path / "pid"
     message, took = failure(
         tmp_path, f"echo $$ > {pid}; cat >/dev/null; sleep 0.9; exec >&- 2>&-; exec sleep 30\n", timeout=1
     )
-    assert message.endswith("timed out after 1 s") and took < 1.6, (message, took)
+    assert message.endswith("timed out after 1 s") and took < 1 + LONG_GRACE / 2, (message, took)
     assert not alive(int(pid.read_text()))  # killed, not left running
 
 
