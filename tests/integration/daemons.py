@@ -310,7 +310,12 @@ def containerd(
 # containerd puts its shims' sockets under /run/containerd whatever its state directory says: a containerd
 # of a test's own gets a tmpfs there, in a mount namespace of its own (unshare execs: the PID is containerd's)
 PRIVATE_RUN = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd && exec "$0" "$@"']  # fmt: skip
+               'mkdir -p /run/containerd /run/nri && mount -t tmpfs tmpfs /run/containerd'
+               ' && mount -t tmpfs tmpfs /run/nri && exec "$0" "$@"']  # fmt: skip
+# containerd 2.x serves NRI on /var/run/nri/nri.sock unless its config says otherwise: a containerd the
+# tests start never makes (or takes over) the host's, whatever file it runs on.
+PRIVATE_NRI = ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
+               'mkdir -p /run/nri && mount -t tmpfs tmpfs /run/nri && exec "$0" "$@"']  # fmt: skip
 
 
 @contextmanager
@@ -330,7 +335,7 @@ def start_containerd(
     the ``ctr`` beside ``binary`` first on its PATH; ``ctr`` runs in that namespace too.
     """
     log = state / "containerd.log"
-    argv = [*(PRIVATE_RUN if private_run else []), binary, "--config", str(config_file)]
+    argv = [*(PRIVATE_RUN if private_run else PRIVATE_NRI), binary, "--config", str(config_file)]
     if private_run:
         env = {**(env or {}), "PATH": f"{Path(binary).parent}:{(env or {}).get('PATH', CLEAN_PATH)}"}
     if private_flags:
