@@ -718,3 +718,20 @@ def test_a_protocol_error_is_logged_and_the_plugin_reconnects(running: Running, 
     errors = [line for line in running.toolkit.lines() if "protocol error" in line]
     assert "level=error" in errors[0] and "multiplexed frame for the reserved conn 0" in errors[0]
     assert f"socket={running.path}" in errors[0]
+
+
+def test_a_registered_connection_outlives_the_registration_deadline(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop wakes up to write the state file; once registered, the registration deadline is over."""
+    monkeypatch.setattr(nri_plugin, "REGISTRATION_TIMEOUT", 0.3)
+    monkeypatch.setattr(nri_plugin, "STATE_DELAY", 0.05)
+    runtime = running.accept()
+    runtime.handshake()
+    time.sleep(0.5)  # past the deadline
+    runtime.create(pod(pb), container(pb))  # a state write is due 0.05 s later: the loop wakes with no data
+    assert running.state(containers=1)["containers"] == 1
+    time.sleep(0.2)
+    reply = runtime.create(pod(pb), container(pb, id="c2"))  # the same connection still answers
+    assert hooks_of(pb, reply.adjust.hooks)["createRuntime"] == [ALWAYS]
+    assert not any("registration timed out" in line for line in running.toolkit.lines())

@@ -184,3 +184,12 @@ def test_a_map_entry_reads_the_same_in_place_and_by_decode(entries: List[Any]) -
         inner = wire.decode(entry)
         expected[wire.last_string(inner, 1)] = wire.last_string(inner, 2)
     assert wire.string_map(fields, 5) == expected
+
+
+def test_a_field_number_over_15_has_a_two_byte_tag_and_decodes() -> None:
+    """Tags of fields 16 and up take two bytes: read as one varint, not as the first byte alone."""
+    data = wire.field_string(16, "sixteen") + wire.field_varint(2047, 5) + wire.field_string(1, "one")
+    assert data[:2] == b"\x82\x01"
+    fields = wire.decode(data)
+    assert wire.last_string(fields, 16) == "sixteen" and wire.last_int(fields, 2047) == 5
+    assert wire.last_string(fields, 1) == "one"
