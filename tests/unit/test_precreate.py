@@ -170,11 +170,7 @@ def test_the_limit_kills_the_hooks_own_process_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     message, _ = failure(tmp_path, f"exec setsid sh -c 'yes & echo $! > {pids}; yes'\n")
     assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
-    child = int(pids.read_text())
-    deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(child)
+    assert ends(int(pids.read_text()))
 
 
 def test_the_limit_kills_a_silent_child_in_the_hooks_own_group(tmp_path: Path) -> None:
@@ -182,11 +178,15 @@ def test_the_limit_kills_a_silent_child_in_the_hooks_own_group(tmp_path: Path) -
     pids = tmp_path / "pids"
     message, _ = failure(tmp_path, f"exec setsid sh -c 'sleep 60 >/dev/null 2>&1 & echo $! > {pids}; yes'\n")
     assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
-    child = int(pids.read_text())
-    deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
+    assert ends(int(pids.read_text()))
+
+
+def ends(pid: int, within: float = 5.0) -> bool:
+    """Whether ``pid`` stops running within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(child)
+    return not alive(pid)
 
 
 def alive(pid: int) -> bool:
