@@ -65,6 +65,22 @@ def private_toolkit_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch
         monkeypatch.setenv("CONTAINER_HOOKS_CONFIG", str(tmp_path_factory.mktemp("toolkit-config") / "config.toml"))
 
 
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of the test's own, for code that must leave live processes alone.
+
+    Never a pid the test did not start (its parent, PID 1): a bug, or a mutant turning
+    ``kill(pid, 0)`` into ``kill(pid, 1)``, would signal it — under the mutation runner, the
+    runner itself. Assert ``bystander.poll() is None`` afterwards: the code left it alone.
+    """
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def pyz() -> Path:
     """The built zipapp (tox builds it first; a bare pytest run builds it here)."""

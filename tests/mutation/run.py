@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import json
 import os
@@ -687,6 +688,33 @@ def report(results: Sequence[ModuleResult], sample: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+STRAY_SIGNAL = (
+    "mutation: the runner itself received SIGHUP while mutants ran: a test hands code that signals "
+    "(kill(pid, 0) mutated to kill(pid, 1)) a pid it did not start, such as its parent's or PID 1; "
+    "give it a process of its own (the `bystander` fixture in tests/conftest.py). The scores are not trusted."
+)
+
+
+@contextlib.contextmanager
+def stray_hangups() -> Iterator[List[int]]:
+    """SIGHUP to this runner means a mutant's tests signalled a process outside their sandbox.
+
+    The runner says so and fails (exit 2) at the end, instead of dying mid-run with no word of why
+    (tox reports only "exit -1"). The list fills with the signals seen.
+    """
+    seen: List[int] = []
+
+    def hangup(number: int, frame: object) -> None:
+        seen.append(number)
+        print("mutation: SIGHUP received from a mutant's tests; the run goes on and will fail", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGHUP, hangup)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def seed_of(text: str) -> int:
     """``--seed``: a number, or ``commit`` for one taken from the checked-out commit (so each
     submission samples other mutants), or the time when there is no git to ask."""
@@ -753,9 +781,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     plans = [plan_module(spec, args.sample, args.seed) for spec in args.modules]
     try:
-        run_plans(plans, args.jobs, args.verbose, done, args.shared_baseline)
+        with stray_hangups() as stray:
+            run_plans(plans, args.jobs, args.verbose, done, args.shared_baseline)
     except BaselineFailure as failure:
         print(failure, file=sys.stderr)
+        return 2
+    if stray:
+        print(STRAY_SIGNAL, file=sys.stderr)
         return 2
     results = [plan.result for plan in plans]
     print(report(results, args.sample, args.seed))

@@ -7,7 +7,7 @@ import os
 import posix
 import stat
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -113,17 +113,18 @@ def test_a_temporary_file_of_the_same_pid_is_replaced(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
 
 
-def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path, bystander: Any) -> None:
     dead = _dead_pid()
     path = tmp_path / "config.json"
     path.write_text("{}")
     (tmp_path / f".config.json.{dead}.tmp").write_text("half written by a killed shim")
-    alive = tmp_path / f".config.json.{os.getppid()}.tmp"  # a live writer: not ours to remove
+    alive = tmp_path / f".config.json.{bystander.pid}.tmp"  # a live writer: not ours to remove
     alive.write_text("being written")
-    other = tmp_path / ".other.json.1.tmp"
+    other = tmp_path / f".other.json.{dead}.tmp"
     other.write_text("not config.json's")
     remove_stale_temps(str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", alive.name, other.name])
+    assert bystander.poll() is None  # asked whether it lives, never signalled
     remove_stale_temps(str(tmp_path / "missing-dir" / "config.json"))  # never raises
 
 
@@ -399,17 +400,18 @@ def test_mtime_durable_and_links_for_files_a_crash_may_lose(tmp_path: Path, monk
     assert len(synced) == 2  # the file, then its directory
 
 
-def test_stale_temporaries_of_the_files_beside_are_removed_in_the_same_pass(tmp_path: Path) -> None:
+def test_stale_temporaries_of_the_files_beside_are_removed_in_the_same_pass(tmp_path: Path, bystander: Any) -> None:
     """The shim cleans config.json's and its record's leftovers with one listing of the bundle."""
     dead = _dead_pid()
     path = tmp_path / "config.json"
     path.write_text("{}")
     stale = [f".config.json.{dead}.tmp", f".record.{dead}.tmp"]
-    live = [f".record.{os.getppid()}.tmp", f".unrelated.{dead}.tmp"]
+    live = [f".record.{bystander.pid}.tmp", f".unrelated.{dead}.tmp"]
     for name in stale + live:
         (tmp_path / name).write_text("half")
     remove_stale_temps(str(path), str(tmp_path / "record"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", *live])
+    assert bystander.poll() is None
 
 
 def test_importing_it_costs_the_create_path_no_typing_module() -> None:

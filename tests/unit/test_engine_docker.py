@@ -84,12 +84,14 @@ def test_a_record_of_the_first_release_is_still_undone(tmp_path: Path, capsys: A
     assert '"/old"' in err and "add it back by hand" in err
 
 
-def test_reload_refuses_a_pid_that_is_not_dockerd(tmp_path: Path, capsys: Any) -> None:
+def test_reload_refuses_a_pid_that_is_not_dockerd(tmp_path: Path, capsys: Any, bystander: Any) -> None:
+    """A stale pid file naming another live process: it is not signalled (the test's own child, never PID 1)."""
     config = tmp_path / "daemon.json"
     pid_file = tmp_path / "docker.pid"
-    pid_file.write_text("1\n")
+    pid_file.write_text(f"{bystander.pid}\n")
     status, _, err = runtime_cmd(capsys, "configure", "docker", config, "--reload", f"--pid-file={pid_file}")
     assert status != 0 and "not dockerd" in err
+    assert bystander.poll() is None
 
 
 def test_effective_has_the_builtin_runc_and_the_files_default(tmp_path: Path) -> None:

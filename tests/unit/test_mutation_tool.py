@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 from typing import Any, List
@@ -167,6 +168,25 @@ def test_a_failing_baseline_stops_the_run_naming_the_cause(
     err = capsys.readouterr().err
     assert "mutation: the tests fail on the unmutated chts/x.py, so no mutant can be judged" in err
     assert "mutation: cause: " in err and "No module named 'helper'" in err
+
+
+def test_a_mutant_that_signals_the_runner_fails_the_run_naming_the_cause(
+    tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill(pid, 0) mutated to kill(pid, 1) with the tests' parent as pid: SIGHUP reaches the runner."""
+    small_tree(tmp_path, with_helper=True)
+    (tmp_path / "chts" / "x.py").write_text(
+        "import os\n\n\ndef alive(pid: int) -> bool:\n    os.kill(pid, 0)\n    return True\n"
+    )
+    (tmp_path / "tests" / "unit" / "test_x.py").write_text(
+        "import os\n\nfrom chts.x import alive\n\n\ndef test_alive() -> None:\n    assert alive(os.getppid())\n"
+    )
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    before = signal.getsignal(signal.SIGHUP)
+    assert tool.main(["chts/x.py", "--sample", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "mutation: SIGHUP received from a mutant's tests" in err and tool.STRAY_SIGNAL in err
+    assert signal.getsignal(signal.SIGHUP) == before
 
 
 def test_the_seed_can_come_from_the_commit(tool: Any) -> None:
