@@ -164,6 +164,20 @@ def test_find_runtime_falls_back_to_standard_dirs(tmp_path: Path, monkeypatch: p
     assert found is not None and found.endswith("/sh")
 
 
+def test_find_runtime_reads_path_as_execvp_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty PATH entry is the current directory; a directory name that is not UTF-8 is still searched."""
+    import posix
+
+    odd = tmp_path / os.fsdecode(b"dir-\xff")
+    odd.mkdir()
+    real = make_executable(odd / "chts-test-runc")
+    monkeypatch.setitem(posix.environ, b"PATH", b":" + os.fsencode(odd))
+    assert find_runtime(["chts-test-runc"], str(tmp_path / "shim")) == str(real)
+    make_executable(tmp_path / "chts-test-here")
+    monkeypatch.chdir(tmp_path)
+    assert find_runtime(["chts-test-here"], str(tmp_path / "shim")) == "./chts-test-here"
+
+
 # ----------------------------------------------------------------------------- main() and fail()
 
 
