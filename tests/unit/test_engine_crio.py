@@ -237,6 +237,7 @@ def test_crio_refusing_its_config_is_one_line(tmp_path: Path, monkeypatch: Any) 
 
 def test_command_source_without_crio_says_so(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(runtime_binaries, "FALLBACK_PATH", str(tmp_path))  # whatever this host has installed
     with pytest.raises(ToolkitError, match="crio is not installed here"):
         ENGINE.effective(str(tmp_path / "crio.conf"), "command")
 

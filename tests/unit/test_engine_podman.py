@@ -173,3 +173,12 @@ def test_podman_info_refusing_or_answering_without_a_runtime_is_one_line(tmp_pat
     fake_binary(tmp_path / "bin", monkeypatch, "podman", "echo '{\"host\": {}}'\n")
     with pytest.raises(ToolkitError, match="^podman info: its output has no host.ociRuntime name and path$"):
         ENGINE.effective(str(config), "command")
+
+
+def test_command_source_without_podman_says_so(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(runtime_binaries, "FALLBACK_PATH", str(tmp_path))  # whatever this host has installed
+    with pytest.raises(
+        ToolkitError, match="^podman is not installed here, so it cannot be asked: use --config-source file$"
+    ):
+        ENGINE.effective(str(tmp_path / "containers.conf"), "command")
