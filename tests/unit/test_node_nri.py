@@ -63,6 +63,9 @@ def test_uninstall_looks_for_the_drop_in_where_nri_enable_puts_it(tmp_path: Path
     (tmp_path / "etc" / "containerd" / "extra").mkdir()
     (etc / "extra" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER)
     assert nri_drop_in_present(host, CONTAINERD)
+    # A file imported by name: containerd reads that file alone, so nri-enable never writes beside it.
+    (etc / "config.toml").write_text('version = 2\nimports = ["/etc/containerd/extra/site.toml"]\n')
+    assert not nri_drop_in_present(host, CONTAINERD)
 
 
 def test_nri_disable_on_a_layout_nri_enable_refuses_has_nothing_to_do(
