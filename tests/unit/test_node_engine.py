@@ -119,6 +119,25 @@ def test_an_engine_older_than_its_config_files_is_told(tmp_path: Path) -> None:
     assert engine_older_than_config(host, CONTAINERD, dump, 4243) is None  # no such process
 
 
+def test_a_crio_older_than_a_file_of_its_drop_in_directory_is_told(tmp_path: Path) -> None:
+    """CRI-O has no imports to dump: every file of crio.conf.d counts, and a node without the directory has none."""
+    host = HostRoot(str(tmp_path))
+    boot, tick = 1_700_000_000, os.sysconf("SC_CLK_TCK")
+    fake_proc(tmp_path, 4242, started_ticks=100 * tick, boot=boot)
+    config = tmp_path / "etc/crio/crio.conf"
+    config.parent.mkdir(parents=True)
+    config.write_text("[crio.runtime]\n")
+    os.utime(config, (boot + 50, boot + 50))
+    assert engine_older_than_config(host, CRIO, "", 4242) is None
+    drop_in = tmp_path / "etc/crio/crio.conf.d/10-site.conf"
+    drop_in.parent.mkdir()
+    drop_in.write_text("[crio.runtime]\n")
+    os.utime(drop_in, (boot + 160, boot + 160))
+    assert engine_older_than_config(host, CRIO, "", 4242) == (
+        "crio (PID 4242) started before /etc/crio/crio.conf.d/10-site.conf last changed"
+    )
+
+
 def test_the_engine_is_configured_through_its_drop_in_by_the_installed_ctk(tmp_path: Path) -> None:
     host = HostRoot(str(tmp_path))
     (tmp_path / "etc/crio/crio.conf.d").mkdir(parents=True)
