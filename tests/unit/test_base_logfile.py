@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chts.base.logfile import quote
+from chts.base.logfile import append_line, quote
 
 
 def bare(value: str) -> bool:
@@ -27,3 +31,14 @@ def test_examples() -> None:
     assert quote("/run/x.sock") == "/run/x.sock"
     assert quote("..") == ".." and quote("a b") == '"a b"' and quote('say "hi"\n') == '"say \\"hi\\"\\n"'
     assert quote("été") == "été"
+
+
+def test_a_new_log_file_is_not_for_everyone_to_read(tmp_path: Path) -> None:
+    """Created 0640 (before the umask): hook paths and container ids are not for every user of the host."""
+    old_umask = os.umask(0)
+    try:
+        append_line(str(tmp_path / "log"), "one line\n")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "log").read_text() == "one line\n"
+    assert stat.S_IMODE((tmp_path / "log").stat().st_mode) == 0o640

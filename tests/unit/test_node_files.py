@@ -400,4 +400,8 @@ def test_a_backup_never_lands_outside_the_backup_directory(tmp_path: Path) -> No
     with pytest.raises(ToolkitError, match=r"^/\.\./\.\./\.\./\.\./escaped: its backup would land outside "):
         state.back_up(host, "/../../../../escaped", b"data")
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "root" / "escaped").exists()
+    # A sibling whose name only starts like the backup directory's is outside it too.
+    with pytest.raises(ToolkitError, match=r"^/\.\./backup-2/x: its backup would land outside "):
+        state.back_up(host, "/../backup-2/x", b"data")
+    assert not (tmp_path / "root" / "opt" / "container-hooks" / "backup-2").exists()
     assert state.backups == {}
