@@ -10,7 +10,7 @@ from typing import Any, Tuple
 
 import pytest
 from ctk_cli import run_ctk
-from engine_cases import NAME, SHIM, SHIM_DIR, configured, fake_binary, snapshot, unconfigured
+from engine_cases import NAME, SHIM, SHIM_DIR, configured, fake_binary, runtime_cmd, snapshot, unconfigured
 
 from chts.base.text_files import toml_loads
 from chts.config.toolkit import chains_of, parse_config, runtimes_of
@@ -47,8 +47,12 @@ def chains(toolkit: Path) -> Any:
 def test_crio_packaged_runtimes_in_libexec_are_chained_and_given_back(tmp_path: Path, capsys: Any) -> None:
     config = crio_etc(tmp_path, "packaged-1.30")
     toolkit = tmp_path / "toolkit" / "config.toml"
-    out = configured(capsys, "crio", config, "--set-as-default", f"--toolkit-config={toolkit}")
-    assert "wrote" in out and f"linked {SHIM}.crun -> {NAME}" in out
+    status, out, err = runtime_cmd(
+        capsys, "configure", "crio", config, "--set-as-default", f"--toolkit-config={toolkit}"
+    )
+    assert status == 0 and "wrote" in out and f"linked {SHIM}.crun -> {NAME}" in out
+    assert f"{toolkit}: crio's containers run /usr/libexec/crio/crun, as its default runtime did: its runtime " \
+        f"entry names {SHIM}.crun ([container-hooks-runtime.chains] crun)" in err.splitlines()  # fmt: skip
     assert chains(toolkit) == {"crun": "/usr/libexec/crio/crun"}
     assert shim_runtimes(toolkit) == ["runc", "docker-runc"]  # the plain name's pick is nobody else's business
     assert os.readlink(f"{SHIM}.crun") == NAME

@@ -93,6 +93,9 @@ def test_unknown_fields_of_every_wire_type_are_skipped() -> None:
         (b"\x0b", "truncated group 1"),
         (b"\x0c", "unmatched end of group 1 at byte 0"),
         (b"\x0b\x14", "unmatched end of group 2 at byte 1"),
+        (b"\x0a", "truncated varint at byte 1"),  # a length-delimited field's size missing
+        (b"\x0a\x80", "truncated varint at byte 2"),
+        (b"\x0a\xc8\x01" + b"x" * 199, "field 1 at byte 0 claims 200 bytes, 199 left"),
     ],
 )
 def test_malformed_input_is_one_clear_error(data: bytes, message: str) -> None:
@@ -184,6 +187,14 @@ def test_a_map_entry_reads_the_same_in_place_and_by_decode(entries: List[Any]) -
         inner = wire.decode(entry)
         expected[wire.last_string(inner, 1)] = wire.last_string(inner, 2)
     assert wire.string_map(fields, 5) == expected
+
+
+def test_a_field_of_128_bytes_or_more_has_a_two_byte_size_and_decodes() -> None:
+    """Sizes from 128 up take the varint path, not the one-byte fast path (a mount list, a long env)."""
+    for size in (127, 128, 200, 16383, 16384):
+        data = wire.field_string(1, "x" * size) + wire.field_varint(2, 7)
+        fields = wire.decode(data)
+        assert (wire.last_string(fields, 1), wire.last_int(fields, 2)) == ("x" * size, 7)
 
 
 def test_a_field_number_over_15_has_a_two_byte_tag_and_decodes() -> None:
