@@ -127,7 +127,8 @@ class HostRoot:
         except OSError as exc:
             raise ToolkitError(f"{what}: cannot run `{shown}` in {self.root}: {exc.strerror}") from None
         if done.returncode not in accept:
-            last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
+            words = done.stderr.strip().splitlines() or done.stdout.strip().splitlines()
+            last = words[-1] if words else "(it printed nothing)"
             raise ToolkitError(f"{what}: `{shown}` exited {done.returncode}: {last}")
         return done.stdout
 

@@ -268,6 +268,10 @@ def test_host_programs_run_in_the_host_root_by_the_hosts_path(tmp_path: Path) ->
     with pytest.raises(ToolkitError) as error:
         host.run(["tell", "c", "", "4"], "telling")
     assert str(error.value) == "telling: `tell c  4` exited 4: out c"  # nothing on stderr: stdout's last line
+    script(tmp_path, "/usr/local/bin/mute", "exit 5\n")
+    with pytest.raises(ToolkitError) as error:
+        host.run(["mute"], "muting")
+    assert str(error.value) == "muting: `mute` exited 5: (it printed nothing)"
     assert host.run(["tell", "d", "", "1"], "telling", accept=(0, 1)) == "out d\n"
     with pytest.raises(ToolkitError, match="^telling: cannot run `no-such-program` in .*: No such file or directory$"):
         host.run(["no-such-program"], "telling")
