@@ -255,6 +255,10 @@ def test_writing_without_root_says_so(capsys: Any, config_file: Path, monkeypatc
     status, _, err = run_ctk(capsys, "config", "-i", "--set", "container-hooks.on-error=skip")
     assert status == 1 and "config needs root to write" in err and "sudo" in err
     assert not config_file.exists()
+    status, _, err = run_ctk(capsys, "config", "default", "-o", str(config_file))
+    assert status == 1
+    assert err == f"container-hooks-ctk: config default needs root to write {config_file} (run it with sudo)\n"
+    assert not config_file.exists()
 
 
 def test_help_has_examples(capsys: Any) -> None:

@@ -171,6 +171,8 @@ def test_the_container_check_of_ctk_checks_json_report() -> None:
         container_check(check_report(("SKIP", "container", "no low-level runtime")), "ctk check")
     skipped_then_ran = check_report(("SKIP", "container", "runc: not yet"), ran)  # the last container check counts
     assert container_check(skipped_then_ran, "ctk check") == f"PASS  container: {ran[2]}"
+    with pytest.raises(ToolkitError, match="ran no container through the shim: runc: not yet$"):
+        container_check(check_report(ran, ("SKIP", "container", "runc: not yet")), "ctk check")
     with pytest.raises(ToolkitError, match="ran no container through the shim: it has no container check"):
         container_check(check_report(("PASS", "config", "x")), "ctk check")
     for garbage in ("PASS  container: text, not JSON", "{}", '{"checks": [{"status": "PASS"}]}'):

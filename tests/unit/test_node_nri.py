@@ -59,6 +59,12 @@ def test_uninstall_looks_for_the_drop_in_where_nri_enable_puts_it(tmp_path: Path
     (etc / "conf.d" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER + "version = 2\n")
     assert nri_drop_in_present(host, CONTAINERD)
     (etc / "conf.d" / "99-container-hooks-nri.toml").unlink()
+    for k3s in ("config.toml.d", "config-v3.toml.d"):  # k3s's template directories
+        (etc / k3s).mkdir()
+        (etc / k3s / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER)
+        assert nri_drop_in_present(host, CONTAINERD)
+        (etc / k3s / "99-container-hooks-nri.toml").unlink()
+        assert not nri_drop_in_present(host, CONTAINERD)
     (etc / "config.toml").write_text('version = 2\nimports = ["/etc/containerd/extra/*.toml"]\n')
     (tmp_path / "etc" / "containerd" / "extra").mkdir()
     (etc / "extra" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER)

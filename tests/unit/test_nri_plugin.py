@@ -508,6 +508,26 @@ def test_the_state_file_is_written_after_the_replies_once_per_burst(
     assert events == [0, 2, 3]
 
 
+def test_a_symlink_planted_as_the_state_file_is_replaced_not_followed(toolkit: Toolkit, pb: Any) -> None:
+    """The state directory is /run's: a link there naming another file never gets the plugin's JSON."""
+    elsewhere = toolkit.base / "elsewhere"
+    elsewhere.write_text("not the plugin's\n")
+    (toolkit.base / "state").mkdir()
+    (toolkit.base / "state" / "container-hooks.json").symlink_to(elsewhere)
+    running = Running(toolkit, pb)
+    try:
+        runtime = running.accept()  # kept: a dropped connection unregisters the plugin
+        runtime.handshake()
+        state = toolkit.base / "state" / "container-hooks.json"
+        deadline = time.monotonic() + 10
+        while (state.is_symlink() or not running.state()["registered"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not state.is_symlink() and running.state()["registered"] is True
+        assert elsewhere.read_text() == "not the plugin's\n"
+    finally:
+        running.stop()
+
+
 def test_nri_run_loads_no_other_command(tmp_path: Path) -> None:
     """A daemon's process keeps its own module only: the other commands' imports are ~8 MB of RSS."""
     import subprocess
