@@ -41,6 +41,15 @@ def require_binary(name: str) -> str:
     return path
 
 
+def posix_shells() -> List[List[str]]:
+    """The sh starts are run under: dash (Debian's /bin/sh) and busybox sh, those of them installed."""
+    found = [[path] for path in [shutil.which("dash", path=CLEAN_PATH)] if path]
+    busybox = shutil.which("busybox", path=CLEAN_PATH)
+    if busybox:
+        found.append([busybox, "sh"])
+    return found
+
+
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root")
 

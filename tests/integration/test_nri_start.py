@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from conftest import CLEAN_PATH, require
+from conftest import CLEAN_PATH, posix_shells, require
 from nri_proto import compile_proto
 from nri_runtime import FakeRuntime, hooks_of
 
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.integration
 
 BUILD_PYTHON = b"'/usr/bin/python3'"
 MISSING_PYTHON = b"'/no/such/python3'"  # as long: the zip data after the sh start stays where it was
-
-
-def shells() -> List[List[str]]:
-    found = [[path] for path in [shutil.which("dash", path=CLEAN_PATH)] if path]
-    busybox = shutil.which("busybox", path=CLEAN_PATH)
-    if busybox:
-        found.append([busybox, "sh"])
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +39,7 @@ def without_build_python(pyz: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("shell", shells(), ids=lambda shell: shell[-1])
+@pytest.mark.parametrize("shell", posix_shells(), ids=lambda shell: shell[-1])
 def test_a_plugin_directory_entry_starts_the_plugin_without_path(
     shell: List[str], pyz: Path, pb: Any, tmp_path: Path
 ) -> None:

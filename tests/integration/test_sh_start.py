@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import posix
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import pytest
-from conftest import CLEAN_PATH, ROOT, ToolkitRoot, require, require_binary
+from conftest import CLEAN_PATH, ROOT, ToolkitRoot, posix_shells, require, require_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,15 +34,7 @@ PYTHON_SAYS = "python\n"
 Arg = Union[str, bytes]
 
 
-def shells() -> List[List[str]]:
-    found = [[path] for path in [shutil.which("dash", path=CLEAN_PATH)] if path]
-    busybox = shutil.which("busybox", path=CLEAN_PATH)
-    if busybox:
-        found.append([busybox, "sh"])
-    return found
-
-
-SHELLS = shells()
+SHELLS = posix_shells()
 
 
 @pytest.fixture(autouse=True)
