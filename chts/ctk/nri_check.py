@@ -38,6 +38,7 @@ STATE_DIR_VARIABLE = "CONTAINER_HOOKS_NRI_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/container-hooks/nri"
 MAX_STATE_BYTES = 1 << 16
 STATE_FIELDS = {"pid": int, "socket": str, "name": str, "index": str, "registered": bool}
+PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT: no process id is larger
 
 
 def default_state_dir() -> str:
@@ -76,7 +77,8 @@ def read_state(path: str) -> PluginState:
         value = document.get(field)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ToolkitError(f"{path}: not an NRI plugin state file: {field!r} must be a {kind.__name__}")
-    since = document.get("since")
+    if not 0 < document["pid"] <= PID_MAX:
+        raise ToolkitError(f"{path}: not an NRI plugin state file: 'pid' must be a process id (1 to {PID_MAX})")
     containers = document.get("containers")
     version = document.get("version")
     return PluginState(
@@ -86,11 +88,22 @@ def read_state(path: str) -> PluginState:
         document["name"],
         document["index"],
         document["registered"],
-        float(since) if isinstance(since, (int, float)) and not isinstance(since, bool) else None,
+        timestamp(document.get("since")),
         version if isinstance(version, str) else "unknown",
         containers if isinstance(containers, int) and not isinstance(containers, bool) else None,
         pid_alive(document["pid"]),
     )
+
+
+def timestamp(value: Any) -> Optional[float]:
+    """``since`` as a time this host can show, or None (optional: a missing or impossible one is unknown)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        time.gmtime(value)
+        return float(value)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def pid_alive(pid: int) -> bool:

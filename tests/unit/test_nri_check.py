@@ -120,6 +120,20 @@ def test_a_registered_plugin_on_a_served_socket_passes(capsys: Any, node: Node, 
     assert (plugin["registered"], plugin["alive"], plugin["pid"]) == (True, True, os.getpid())
 
 
+@pytest.mark.parametrize("since", [1e400, 10**30, -(10**30), "yesterday", None])
+def test_a_start_time_this_host_cannot_show_is_unknown(
+    capsys: Any, node: Node, listening: socket.socket, since: Any
+) -> None:
+    node.containerd.write_text(f'version = 3\n[plugins."io.containerd.nri.v1.nri"]\nsocket_path = "{node.socket}"\n')
+    node.plugin(since=since)
+    status, lines, err = node.check(capsys)
+    assert (status, err) == (0, "")
+    assert lines[-1] == (
+        f"PASS  nri plugin: 10-container-hooks (pid {os.getpid()}, version 0.1.0) registered on {node.socket} since "
+        "an unknown time, 3 container(s) seen"
+    )
+
+
 def node_args(node: Node) -> List[str]:
     return ["check", "--no-container", "--config-source=file", "--dest", str(node.base / "bin"), "--config",
             str(node.base / "toolkit.toml"), f"--containerd-config={node.containerd}",
@@ -177,6 +191,13 @@ def test_contradictions_warn_and_do_not_fail(capsys: Any, node: Node, listening:
             "not an NRI plugin state file: 'index' must be a str",
         ),  # fmt: skip
         (b" " * 70000, "not an NRI plugin state file: larger than 65536 bytes"),
+        *(
+            (
+                json.dumps({"pid": pid, "socket": "/s", "name": "n", "index": "10", "registered": True}).encode(),
+                "not an NRI plugin state file: 'pid' must be a process id (1 to 4194304)",
+            )
+            for pid in (0, -1, 4194305, 10**25)  # 10**25: too large for kill(2) to be asked
+        ),
     ],
 )
 def test_a_bad_state_file_is_one_line(capsys: Any, node: Node, content: Any, why: str) -> None:
