@@ -23,13 +23,14 @@ from chts.base.runtime_lookup import FALLBACK_PATH, chain_tag, find_runtime
 from chts.config.toolkit import chains_of, default_config, load_config, runtimes_of
 from chts.ctk.chaining import chain_report
 from chts.ctk.engine_usage import engine_usage
-from chts.ctk.nri_check import DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, check_nri, default_state_dir
+from chts.ctk.nri_check import check_nri
 from chts.ctk.toolkit_files import add_command, add_config_option, chosen_config_path
 from chts.engines import ENGINE_MODULES, get_engine
 from chts.errors import ToolkitError
 from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths
 from chts.hooks.sources import scan_hook_sources
 from chts.node.probe import run_probe_container
+from chts.nri import DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, default_state_dir
 
 if TYPE_CHECKING:
     from chts.config.toolkit import Config

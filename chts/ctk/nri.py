@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
         f"(a runtime's NRI plugin directory) it serves the connection the runtime passed ({SOCKET_ENV}) "
         "and exits when it ends. See docs/nri.md.",
     )
-    from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME, DEFAULT_SOCKET
+    from chts.nri import DEFAULT_SOCKET
+    from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME
 
     run.add_argument("--socket", help=f"the runtime's NRI socket (default: {DEFAULT_SOCKET})")
     run.add_argument("--name", help=f"the plugin's name (default: ${NAME_ENV} or {DEFAULT_NAME})")
@@ -61,7 +62,8 @@ def fail_usage(message: str) -> int:
 
 def run_plugin(args: argparse.Namespace) -> int:
     from chts.config.toolkit import config_path
-    from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME, DEFAULT_SOCKET, Options, Plugin
+    from chts.nri import DEFAULT_SOCKET
+    from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME, Options, Plugin
 
     fd: Optional[int] = None
     inherited = os.environ.get(SOCKET_ENV, "")

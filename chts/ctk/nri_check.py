@@ -22,7 +22,6 @@ from chts.base.config_files import parse_toml
 from chts.engines.containerd_config import containerd_binary, read_files
 from chts.engines.crio import default_drop_in_dir
 from chts.engines.nri import (
-    DEFAULT_SOCKET,
     NRI_PLUGIN,
     NriSetting,
     containerd_nri,
@@ -33,16 +32,11 @@ from chts.engines.nri import (
 )
 from chts.engines.runtime_binaries import run_engine_command
 from chts.errors import ToolkitError
+from chts.nri import DEFAULT_SOCKET
 
-STATE_DIR_VARIABLE = "CONTAINER_HOOKS_NRI_STATE_DIR"
-DEFAULT_STATE_DIR = "/run/container-hooks/nri"
 MAX_STATE_BYTES = 1 << 16
 STATE_FIELDS = {"pid": int, "socket": str, "name": str, "index": str, "registered": bool}
 PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT: no process id is larger
-
-
-def default_state_dir() -> str:
-    return os.environ.get(STATE_DIR_VARIABLE) or DEFAULT_STATE_DIR
 
 
 class PluginState(NamedTuple):

@@ -30,10 +30,10 @@ from chts.engines.containerd_config import WHAT, config_version, read_files
 from chts.engines.containerd_dropin import CREATED_DIRECTORY, MINIMAL_CONFIG, drop_in_target
 from chts.engines.runtime_binaries import run_engine_command
 from chts.errors import ToolkitError
+from chts.nri import DEFAULT_SOCKET
 
 NRI_PLUGIN = "io.containerd.nri.v1.nri"
 NRI_PLUGIN_NAMES = {NRI_PLUGIN, "nri"}  # as `disabled_plugins` may name it
-DEFAULT_SOCKET = "/var/run/nri/nri.sock"
 # the first releases with NRI: containerd 1.7 (off by default until 2.0), CRI-O 1.26 (on from 1.30)
 MIN_VERSION = {"containerd": (1, 7), "crio": (1, 26)}
 NRI_DROP_IN_NAME = "99-container-hooks-nri.toml"

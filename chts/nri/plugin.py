@@ -20,14 +20,11 @@ from chts import __version__
 from chts.base.atomic import write_atomically
 from chts.base.logfile import LEVELS, Levels, LogFile, render
 from chts.errors import ToolkitError, unexpected
-from chts.nri import api, ttrpc, wire
+from chts.nri import DEFAULT_SOCKET, api, default_state_dir, ttrpc, wire
 from chts.nri.selection import HookPlan
 
-DEFAULT_SOCKET = "/var/run/nri/nri.sock"  # containerd/nri pkg/api/plugin.go DefaultSocketPath
 DEFAULT_NAME = "container-hooks"
 DEFAULT_INDEX = "10"
-STATE_DIR_ENV = "CONTAINER_HOOKS_NRI_STATE_DIR"
-DEFAULT_STATE_DIR = "/run/container-hooks/nri"
 REGISTRATION_TIMEOUT = 5.0  # containerd's default plugin_registration_timeout
 BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.0)  # seconds between attempts; the last repeats
 REGISTER_STREAM = 1
@@ -100,8 +97,7 @@ class State:
     """The state file `ctk check` reads: ${CONTAINER_HOOKS_NRI_STATE_DIR:-/run/container-hooks/nri}/NAME.json."""
 
     def __init__(self, options: Options) -> None:
-        directory = os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
-        self.path = os.path.join(directory, f"{options.name}.json")
+        self.path = os.path.join(default_state_dir(), f"{options.name}.json")
         self.options = options
         self.registered = False
         self.since = 0.0
