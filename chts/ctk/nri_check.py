@@ -101,8 +101,7 @@ def timestamp(value: Any) -> Optional[float]:
 
 
 def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+    """Whether process ``pid`` (1 to PID_MAX: read_state checked) exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
