@@ -174,13 +174,13 @@ class Node:
         self.say(f"{self.layout.engine}'s effective configuration has NRI enabled (socket {setting.socket})")
         self.apply(state, after, mode)
         socket = self.host.path(setting.socket)
-        if mode != "none" and not wait_for_socket(socket, NRI_SOCKET_WAIT):
-            self.say(f"{self.layout.engine} needs a restart: it serves no NRI socket at {setting.socket}")
-            self.say(restart_engine(self.host, self.layout, mode))
-            self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
-        if mode != "none" and not wait_for_socket(socket, NRI_SOCKET_WAIT):
-            raise ToolkitError(f"{setting.socket}: {self.layout.engine} runs but serves no NRI socket there")
         if mode != "none":
+            if not wait_for_socket(socket, NRI_SOCKET_WAIT):
+                self.say(f"{self.layout.engine} needs a restart: it serves no NRI socket at {setting.socket}")
+                self.say(restart_engine(self.host, self.layout, mode))
+                self.say(wait_until_serving(self.host, self.layout, self.args.engine_timeout))
+                if not wait_for_socket(socket, NRI_SOCKET_WAIT):
+                    raise ToolkitError(f"{setting.socket}: {self.layout.engine} runs but serves no NRI socket there")
             self.say(f"{self.layout.engine} serves NRI on {setting.socket}")
         self.say(
             "NRI mode: the toolkit and the node's hooks are installed; `container-hooks-ctk nri run` "
