@@ -5,6 +5,7 @@ from __future__ import annotations
 import posix
 
 from chts.base.jsonio import dumps, encode_key, render_array, render_object, scan_items, scan_members
+from chts.base.logfile import LogFile
 from chts.errors import ToolkitError
 from chts.hooks.bundle import SpecText, provenance, read_spec_text
 from chts.hooks.bundle_record import previously_added, read_record, record_path, render, update_record
@@ -12,7 +13,7 @@ from chts.hooks.merge import SpecError, has_marker, hook_identity, plan_merge, s
 from chts.hooks.model import has_precreate
 from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim import cache
-from chts.shim.log import ShimLog, open_log
+from chts.shim.log import open_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class InjectError(Exception):
     """The create cannot go on: the message is the one line the engine will show."""
 
 
-def planned_hooks(config: Config, log: ShimLog) -> List[PlannedHook]:
+def planned_hooks(config: Config, log: LogFile) -> List[PlannedHook]:
     """The configured hooks, from the cache while no source file or directory has changed.
 
     Unusable sources are cached as problems, not as a failure, so that the failure

@@ -11,12 +11,10 @@ if TYPE_CHECKING:
     from chts.config.toolkit import Config
     from chts.shim.argv import RuncCall
 
-ShimLog = LogFile  # the shim's name for it
 
-
-def open_log(config: Config, call: RuncCall) -> ShimLog:
+def open_log(config: Config, call: RuncCall) -> LogFile:
     section = config["container-hooks-runtime"]
-    return ShimLog(section["debug"], "debug" if call.debug else section["log-level"])
+    return LogFile(section["debug"], "debug" if call.debug else section["log-level"])
 
 
 def runc_log_line(message: str, log_format: str) -> str:

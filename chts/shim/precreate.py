@@ -17,14 +17,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
+    from chts.base.logfile import LogFile
     from chts.hooks.sources import PlannedHook
-    from chts.shim.log import ShimLog
 
 MAX_OUTPUT_BYTES = 64 << 20  # the shim's limit for config.json
 
 
 def run_precreate_stage(
-    planned: List[PlannedHook], spec: Dict[str, Any], data: bytes, bundle: str, log: ShimLog
+    planned: List[PlannedHook], spec: Dict[str, Any], data: bytes, bundle: str, log: LogFile
 ) -> Optional[bytes]:
     """config.json's bytes after every precreate hook that matches ``spec``; None when none ran.
 

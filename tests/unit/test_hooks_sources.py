@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from chts.base.logfile import LogFile
 from chts.config.toolkit import default_config
 from chts.errors import SKIPPED_FILE, ToolkitError
 from chts.hooks.sources import apply_failure_policy, explain_hooks, scan_hook_sources, select_hooks
 from chts.shim import cache, inject
-from chts.shim.log import ShimLog
 
 if TYPE_CHECKING:
     from chts.config.toolkit import Config
@@ -242,7 +242,7 @@ def age(*paths: Path) -> None:
 def test_planned_hooks_are_cached_and_chmod_invalidates(root: Root, cache_dir: Path) -> None:
     good = root.dropin(0, "10-x.json", "/a/x")
     age(good, *root.dirs)
-    log = ShimLog("", "info")
+    log = LogFile("", "info")
     config = root.config()
     assert hook_paths(inject.planned_hooks(config, log)) == ["/a/x"]
     assert len(list(cache_dir.iterdir())) == 1  # stored
@@ -256,7 +256,7 @@ def test_planned_hooks_are_cached_and_chmod_invalidates(root: Root, cache_dir: P
 
 def test_a_file_added_to_a_directory_is_seen_through_the_cache(root: Root, cache_dir: Path) -> None:
     age(*root.dirs)
-    log = ShimLog("", "info")
+    log = LogFile("", "info")
     config = root.config()
     assert inject.planned_hooks(config, log) == []
     root.dropin(1, "10-new.json", "/b/new")
@@ -269,7 +269,7 @@ def test_skip_policy_warns_on_every_create_even_from_the_cache(root: Root, cache
     bad.chmod(0o644)
     age(bad, *root.dirs)
     log_file = tmp_path / "shim.log"
-    log = ShimLog(str(log_file), "info")
+    log = LogFile(str(log_file), "info")
     config = root.config("skip")
     for _ in range(2):
         assert inject.planned_hooks(config, log) == []
@@ -313,7 +313,7 @@ def test_cache_is_right_while_files_are_replaced_with_old_mtimes(
             history[-1][1] = time.monotonic()
             time.sleep(0.002)
 
-    log = ShimLog("", "info")
+    log = LogFile("", "info")
     config = root.config()
 
     def planned_version() -> int:
@@ -454,7 +454,7 @@ def test_a_chmod_of_a_cached_hook_executable_is_seen(root: Root, exe_dir: Path, 
     root.hooks_json.write_text(json.dumps({"poststop": [{"path": str(hook)}]}))
     age(root.hooks_json, *root.dirs)
     cache_dir.mkdir(mode=0o700)  # beside the executable's directory: made now, not while planning
-    log = ShimLog("", "info")
+    log = LogFile("", "info")
     config = root.config()
     assert hook_paths(inject.planned_hooks(config, log)) == [str(hook)]
     assert len(list(cache_dir.iterdir())) == 1
