@@ -17,7 +17,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from chts import SHIM, TOOL_NAMES
+from chts import DEFAULT_NRI_SOCKET, SHIM, TOOL_NAMES
 from chts.base.archive import running_archive
 from chts.base.runtime_lookup import FALLBACK_PATH, chain_tag, find_runtime
 from chts.config.toolkit import chains_of, default_config, load_config, runtimes_of
@@ -30,7 +30,7 @@ from chts.errors import ToolkitError
 from chts.hooks.problems import source_errors, split_skipped, unusable_hook_paths
 from chts.hooks.sources import scan_hook_sources
 from chts.node.probe import run_probe_container
-from chts.nri import DEFAULT_SOCKET, DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, default_state_dir
+from chts.nri import DEFAULT_STATE_DIR, STATE_DIR_VARIABLE, default_state_dir
 
 if TYPE_CHECKING:
     from chts.config.toolkit import Config
@@ -325,7 +325,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--nri-socket",
         metavar="PATH",
-        help=f"the runtime's NRI socket (default: the one the runtime's config names, else {DEFAULT_SOCKET})",
+        help=f"the runtime's NRI socket (default: the one the runtime's config names, else {DEFAULT_NRI_SOCKET})",
     )
     parser.add_argument(
         "--nri-state-dir",

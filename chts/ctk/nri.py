@@ -41,10 +41,10 @@ def register(subparsers: Any) -> None:
         f"(a runtime's NRI plugin directory) it serves the connection the runtime passed ({SOCKET_ENV}) "
         "and exits when it ends. See docs/nri.md.",
     )
-    from chts.nri import DEFAULT_SOCKET
+    from chts import DEFAULT_NRI_SOCKET
     from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME
 
-    run.add_argument("--socket", help=f"the runtime's NRI socket (default: {DEFAULT_SOCKET})")
+    run.add_argument("--socket", help=f"the runtime's NRI socket (default: {DEFAULT_NRI_SOCKET})")
     run.add_argument("--name", help=f"the plugin's name (default: ${NAME_ENV} or {DEFAULT_NAME})")
     run.add_argument(
         "--index", help=f"the plugin's two-digit index, its order among plugins (default: {DEFAULT_INDEX})"
@@ -61,8 +61,8 @@ def fail_usage(message: str) -> int:
 
 
 def run_plugin(args: argparse.Namespace) -> int:
+    from chts import DEFAULT_NRI_SOCKET
     from chts.config.toolkit import config_path
-    from chts.nri import DEFAULT_SOCKET
     from chts.nri.plugin import DEFAULT_INDEX, DEFAULT_NAME, Options, Plugin
 
     fd: Optional[int] = None
@@ -77,7 +77,7 @@ def run_plugin(args: argparse.Namespace) -> int:
         return fail_usage(f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit")
     if not INDEX_PATTERN.match(index):
         return fail_usage(f"--index {index!r}: two digits (00 to 99)")
-    socket_path = args.socket if args.socket is not None else DEFAULT_SOCKET
+    socket_path = args.socket if args.socket is not None else DEFAULT_NRI_SOCKET
     if not socket_path:
         return fail_usage("--socket: empty path")
     options = Options(socket_path, name, index, args.config or config_path(), fd, args.once)

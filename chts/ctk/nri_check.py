@@ -18,6 +18,7 @@ import stat
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from chts import DEFAULT_NRI_SOCKET
 from chts.base.config_files import parse_toml
 from chts.engines.containerd_config import containerd_binary, read_files
 from chts.engines.crio import default_drop_in_dir
@@ -32,7 +33,6 @@ from chts.engines.nri import (
 )
 from chts.engines.runtime_binaries import run_engine_command
 from chts.errors import ToolkitError
-from chts.nri import DEFAULT_SOCKET
 
 MAX_STATE_BYTES = 1 << 16
 STATE_FIELDS = {"pid": int, "socket": str, "name": str, "index": str, "registered": bool}
@@ -192,7 +192,7 @@ def check_nri(
             line("SKIP", subject, f"NRI disabled ({where}): NRI mode needs it on: {advice}")
 
     served = sorted(set(enabled_sockets.values()))
-    socket = socket_option if socket_option else served[0] if served else DEFAULT_SOCKET
+    socket = socket_option if socket_option else served[0] if served else DEFAULT_NRI_SOCKET
     present = is_socket(socket)
     facts["socket"] = {"path": socket, "present": present}
     if present:

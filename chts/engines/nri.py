@@ -22,6 +22,7 @@ import os
 import re
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from chts import DEFAULT_NRI_SOCKET
 from chts.base.config_files import parse_toml, read_config_text
 from chts.base.file_edit import FileEdit, Plan
 from chts.base.text_files import toml_decode_error, toml_loads
@@ -30,7 +31,6 @@ from chts.engines.containerd_config import WHAT, config_version, read_files
 from chts.engines.containerd_dropin import CREATED_DIRECTORY, MINIMAL_CONFIG, drop_in_target
 from chts.engines.runtime_binaries import run_engine_command
 from chts.errors import ToolkitError
-from chts.nri import DEFAULT_SOCKET
 
 NRI_PLUGIN = "io.containerd.nri.v1.nri"
 NRI_PLUGIN_NAMES = {NRI_PLUGIN, "nri"}  # as `disabled_plugins` may name it
@@ -58,14 +58,14 @@ def containerd_nri(dump: Dict[str, Any]) -> NriSetting:
     """NRI in a parsed `containerd config dump` (1.7: version 2, 2.x: version 3; the plugin key is the same)."""
     disabled = dump.get("disabled_plugins", [])
     if isinstance(disabled, list) and NRI_PLUGIN_NAMES & set(map(str, disabled)):
-        return NriSetting(True, False, DEFAULT_SOCKET)
+        return NriSetting(True, False, DEFAULT_NRI_SOCKET)
     plugins = dump.get("plugins", {})
     table = plugins.get(NRI_PLUGIN) if isinstance(plugins, dict) else None
     if not isinstance(table, dict):
-        return NriSetting(False, False, DEFAULT_SOCKET)
+        return NriSetting(False, False, DEFAULT_NRI_SOCKET)
     socket = table.get("socket_path")
     return NriSetting(
-        True, table.get("disable") is not True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET
+        True, table.get("disable") is not True, socket if isinstance(socket, str) and socket else DEFAULT_NRI_SOCKET
     )
 
 
@@ -76,10 +76,10 @@ def crio_nri(printed: Dict[str, Any], text: str = "") -> NriSetting:
     crio = printed.get("crio", {})
     table = crio.get("nri") if isinstance(crio, dict) else None
     if not isinstance(table, dict):
-        return NriSetting(False, False, DEFAULT_SOCKET)
+        return NriSetting(False, False, DEFAULT_NRI_SOCKET)
     enabled = table.get("enable_nri", commented(text, "enable_nri"))
     socket = table.get("nri_listen", commented(text, "nri_listen"))
-    return NriSetting(True, enabled is True, socket if isinstance(socket, str) and socket else DEFAULT_SOCKET)
+    return NriSetting(True, enabled is True, socket if isinstance(socket, str) and socket else DEFAULT_NRI_SOCKET)
 
 
 def commented(text: str, key: str) -> Any:

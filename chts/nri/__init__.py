@@ -2,7 +2,6 @@
 
 import os
 
-DEFAULT_SOCKET = "/var/run/nri/nri.sock"  # containerd/nri pkg/api/plugin.go DefaultSocketPath, CRI-O's too
 # Where `nri run` keeps its state file (NAME.json) and `ctk check` reads it: one place for both.
 STATE_DIR_VARIABLE = "CONTAINER_HOOKS_NRI_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/container-hooks/nri"

@@ -16,11 +16,11 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
-from chts import __version__
+from chts import DEFAULT_NRI_SOCKET, __version__
 from chts.base.atomic import write_atomically
 from chts.base.logfile import LEVELS, Levels, LogFile, render
 from chts.errors import ToolkitError, unexpected
-from chts.nri import DEFAULT_SOCKET, api, default_state_dir, ttrpc, wire
+from chts.nri import api, default_state_dir, ttrpc, wire
 from chts.nri.selection import HookPlan
 
 DEFAULT_NAME = "container-hooks"
@@ -48,7 +48,7 @@ class Options:
 
     def __init__(
         self,
-        socket_path: str = DEFAULT_SOCKET,
+        socket_path: str = DEFAULT_NRI_SOCKET,
         name: str = DEFAULT_NAME,
         index: str = DEFAULT_INDEX,
         config_path: str = "/etc/container-hooks/config.toml",

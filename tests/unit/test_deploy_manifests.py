@@ -12,13 +12,13 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from chts import DEFAULT_NRI_SOCKET as NRI_SOCKET
 from chts.config.toolkit import DEFAULT_CONFIG_PATH
 from chts.ctk.main import build_parser
 from chts.ctk.node import DEFAULT_READY_FILE, DEFAULT_SOURCE_DIR
 from chts.node.files import DEFAULT_TOOLKIT_DIR, HOST_CONFIG_DIR, read_source_dir
 from chts.node.installer import RUNTIME_NAME
 from chts.node.kube_api import READY_LABEL
-from chts.nri import DEFAULT_SOCKET as NRI_SOCKET
 from chts.nri import DEFAULT_STATE_DIR
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
