@@ -12,7 +12,7 @@ import pytest
 
 from chts.errors import ToolkitError
 from chts.shim import precreate
-from chts.shim.precreate import EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
+from chts.shim.precreate import CHUNK, EXIT_GRACE, MAX_OUTPUT_BYTES, run_precreate_stage
 
 
 class Log:
@@ -145,7 +145,10 @@ def test_a_hook_printing_a_gigabyte_is_stopped_at_the_limit_holding_no_more(tmp_
     finally:
         tracemalloc.stop()
     assert message.endswith(f"printed more than {MAX_OUTPUT_BYTES} bytes, not a config")
-    assert peak < MAX_OUTPUT_BYTES + (8 << 20), peak  # the limit and a few chunks, not the gigabyte
+    # The limit, one read past it, and bytearray's growth (CPython over-allocates by up to 1/8 when
+    # it resizes; whether a resize falls just past the limit depends on how the pipe's reads fall):
+    # bounded by the limit, not by the gigabyte.
+    assert peak < (MAX_OUTPUT_BYTES + CHUNK) * 9 // 8 + (1 << 20), peak
 
 
 def test_a_gigabyte_on_stderr_is_drained_keeping_only_its_tail(tmp_path: Path) -> None:
