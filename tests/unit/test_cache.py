@@ -155,8 +155,30 @@ def test_a_directory_that_is_not_one_is_not_trusted(tmp_path: Path) -> None:
     assert cache._trusted_dir(str(tmp_path / "file"), True) is False
     assert cache._trusted_dir(str(tmp_path / "file" / "sub"), True) is False  # cannot be created
     assert cache._trusted_dir(str(tmp_path / "missing"), False) is False
+    assert cache._trusted_dir(str(tmp_path / "missing" / "sub"), True) is False  # mkdir fails: no parent
+    assert not (tmp_path / "missing").exists()
     assert cache._trusted_dir(str(tmp_path / "new"), True) is True
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_directory_someone_else_creates_before_our_mkdir_gets_no_entry(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race between looking and creating: a world-writable directory planted there in between is not
+    taken for the one we meant to create."""
+    import posix
+
+    source = old_file(tmp_path / "hooks.json", "{}")
+    real_mkdir = posix.mkdir
+
+    def planted_first(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, 0o777)
+        os.chmod(path, 0o777)
+        real_mkdir(path, mode)  # ours: FileExistsError
+
+    monkeypatch.setattr(posix, "mkdir", planted_first)
+    cache.write("k:1", signed(source), "v")
+    assert list(cache_dir.iterdir()) == []
 
 
 def test_reading_leaves_no_descriptor_open(tmp_path: Path, cache_dir: Path) -> None:

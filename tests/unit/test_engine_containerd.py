@@ -427,13 +427,14 @@ def test_imported_top_level_settings_merge_as_containerd_merges_them(
     config.write_text(
         f'version = 2\nimports = ["{drop_in}"]\nrequired_plugins = ["{a}"]\noom_score = 5\nroot = "/var/lib/mine"\n'
     )
-    drop_in.write_text(f'version = 2\nrequired_plugins = ["{a}", "{b}"]\noom_score = -999\nroot = ""\n')
+    # oom_score 1 is no zero value, though Python finds 1 among (0, True) and 0 among (False,)
+    drop_in.write_text(f'version = 2\nrequired_plugins = ["{a}", "{b}"]\noom_score = 1\nroot = ""\n')
     read, _ = containerd_config.effective_view(str(config), "file")
     dumped, source = containerd_config.effective_view(str(config), "command")
     assert source == "containerd config dump"
     major = containerd_config.binary_major(binary)
     assert read.other["required_plugins"] == ([a, b] if major == 2 else [a, a, b])
-    assert (read.other["oom_score"], read.other["root"]) == (-999, "/var/lib/mine")
+    assert (read.other["oom_score"], read.other["root"]) == (1, "/var/lib/mine")
     for key in ("required_plugins", "oom_score", "root"):
         assert read.other[key] == dumped.other[key], key
 

@@ -226,15 +226,17 @@ def test_synchronize_lists_the_containers_created_while_the_plugin_was_away(runn
         container(pb, id="done", name="done", hooks=done, state=3),
         container(pb, {"example.com/hook": "on"}, id="half", name="half", hooks=done, state=1),
         container(pb, id="gone", name="gone", state=4),
+        container(pb, id="held", name="held", state=2),
     ]
     runtime.handshake([pod(pb)], containers, chunks=2)
     lines = [line for line in running.toolkit.lines() if "while the plugin was away" in line]
-    assert len(lines) == 3, running.toolkit.lines()
+    assert len(lines) == 4, running.toolkit.lines()
     assert "id=bare" in lines[0] and "createRuntime:/usr/bin/always" in lines[0] and "pod=shop/web" in lines[0]
     assert "id=half" in lines[1] and "poststart:/usr/bin/annotated" in lines[1] and "always" not in lines[1]
     assert "state=running" in lines[0] and "state=created" in lines[1]  # NRI's ContainerState numbers
-    assert "id=gone" in lines[2] and "state=stopped" in lines[2] and "component=nri" in lines[2]
-    assert any("synchronized: 4 container(s), 3 missing hooks" in line for line in running.toolkit.lines())
+    gone, held = (next(line for line in lines if f"id={name} " in line) for name in ("gone", "held"))
+    assert "state=stopped" in gone and "component=nri" in gone and "state=paused" in held
+    assert any("synchronized: 5 container(s), 4 missing hooks" in line for line in running.toolkit.lines())
 
 
 def test_precreate_hooks_are_refused_in_one_line_and_never_delivered(toolkit: Toolkit, pb: Any) -> None:
