@@ -8,8 +8,7 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, Tuple
 
-from chts.base.atomic import read_bytes, write_atomically
-from chts.base.file_edit import FileEdit
+from chts.base.file_edit import EditWriter, FileEdit
 from chts.ctk.chaining import LinkEdit, apply_link, chain_edits, link_diff
 from chts.engines import (
     DEFAULT_RUNTIME_NAME,
@@ -22,7 +21,6 @@ from chts.engines import (
 )
 from chts.errors import ToolkitError
 
-BACKUP_SUFFIX = ".container-hooks.bak"
 DOCKER_PID_FILE = "/var/run/docker.pid"
 
 
@@ -134,44 +132,34 @@ def change_runtime(
     if paths and os.geteuid() != 0 and not all(writable(path) for path in paths):
         raise ToolkitError(f"{paths[0]}: writing it needs root (run with sudo)")
     before = engine.effective(request.config, request.config_source)
-    # the backups writing makes, as they were: restored too when the change fails (None: there was none)
-    backups = [
-        FileEdit(edit.path + BACKUP_SUFFIX, read_bytes(edit.path + BACKUP_SUFFIX), b"", backup=False)
-        for edit in changes
-        if edit.backup and edit.old is not None
-    ]
-    written: List[FileEdit] = []
-    created = [d for edit in changes if edit.old is None for d in missing_directories(edit.path)]
-    reports = []  # said only once the change stands: a restored file was not written, as far as anyone can tell
+    writer = EditWriter(changes)
     linked: List[LinkEdit] = []
     try:
         for edit in changes:
-            reports.append(apply_edit(edit))
-            written.append(edit)
+            writer.write(edit)
         for link in chain.links:
-            reports.append(apply_link(link))
+            writer.reports.append(apply_link(link))
             linked.append(link)
         after = engine.effective(request.config, request.config_source)
         problem = verification_problem(request, before, after, configure, bool(changes))
     except ToolkitError as exc:
         problem = str(exc)
-        if not written:
+        if not writer.written:
             raise
     if problem is not None:
         for link in reversed(linked):
             apply_link(LinkEdit(link.path, link.new, link.old))
-        restore(written + backups)  # a failed change leaves no trace, not even a new backup
-        remove_empty_directories(created)  # nor a directory made for a new file
-        undone = "; the files are restored" if written else ""
+        writer.take_back()
+        undone = "; the files are restored" if writer.written else ""
         raise ToolkitError(f"{request.config}: {engine.name} would not run as asked: {problem}{undone}")
-    for report in reports:
+    for report in writer.reports:  # said only once the change stands: a restored file was not written
         say(report)
     verb = "configured" if configure else "unconfigured"
     if not changes and not chain.links:
         say(f"{request.config}: already {verb}; nothing changed")
     else:
         say(f"{verb} runtime {request.name!r} for {engine.name}; " + engine.apply_hint(request))
-    return written
+    return writer.written
 
 
 def without_paths(settings: Any, paths: List[Tuple[str, ...]]) -> Any:
@@ -252,52 +240,6 @@ def verification_problem(
         if templates and all(copied != without_paths(before.runtimes[n], own) for n in templates):
             return f"runtime {name!r} does not carry the settings of {templates[0]!r} {via}"
     return None
-
-
-def missing_directories(path: str) -> List[str]:
-    """The directories above ``path`` that do not exist yet, deepest first (writing it creates them)."""
-    missing = []
-    directory = os.path.dirname(os.path.abspath(path))
-    while not os.path.isdir(directory) and directory != os.path.dirname(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    return missing
-
-
-def remove_empty_directories(directories: List[str]) -> None:
-    """Remove each of ``directories`` (deepest first) that is empty; a directory with anything in it stays."""
-    for directory in directories:
-        try:
-            os.rmdir(directory)
-        except OSError:
-            pass
-
-
-def restore(written: List[FileEdit]) -> None:
-    """Put back every file ``written`` changed, newest first (created files are removed)."""
-    for edit in reversed(written):
-        apply_edit(FileEdit(edit.path, edit.new, edit.old, backup=False, mode=edit.mode))
-
-
-def apply_edit(edit: FileEdit) -> str:
-    if edit.new is None:
-        try:
-            os.unlink(edit.path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise ToolkitError(f"{edit.path}: cannot remove: {exc.strerror}") from None
-        if edit.remove_directory:
-            remove_empty_directories([os.path.dirname(os.path.abspath(edit.path))])
-        return f"removed {edit.path}"
-    directory = os.path.dirname(os.path.abspath(edit.path))
-    if edit.old is None and not os.path.isdir(directory):
-        try:
-            os.makedirs(directory, mode=0o755)
-        except OSError as exc:
-            raise ToolkitError(f"{directory}: cannot create: {exc.strerror}") from None
-    backup = write_atomically(edit.path, edit.new, mode=edit.mode, backup_suffix=BACKUP_SUFFIX if edit.backup else None)
-    return f"wrote {edit.path}" + (f" (previous content in {backup})" if backup else "")
 
 
 def diff(edit: FileEdit) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from typing import List, NamedTuple, Optional, Tuple
 
-from chts.base.atomic import write_atomically
-from chts.base.file_edit import FileEdit
+from chts.base.file_edit import EditWriter
 from chts.base.text_files import toml_decode_error, toml_loads
 from chts.engines.nri import (
     ENABLE_EDIT,
@@ -100,63 +99,26 @@ def change_nri(config: str, containerd: str, enable: bool) -> List[str]:
     `config dump`; every file is put back when containerd would not run as asked. What was done, one line each."""
     plan = enable_plan(config) if enable else disable_plan(config)
     changes = [edit for edit in plan.edits if edit.old != edit.new]
-    created = [directory for edit in changes if edit.old is None for directory in missing_directories(edit.path)]
-    written: List[FileEdit] = []
-    said: List[str] = []
+    writer = EditWriter(changes, keep_backups=False)
     problem: Optional[str] = None
     try:
         for edit in changes:
-            said.append(write_edit(edit))
-            written.append(edit)
+            writer.write(edit)
         setting = dumped_nri(containerd, config)
         if enable and not setting.enabled:
             problem = "NRI is still disabled in its effective configuration (a file imported later sets it?)"
     except ToolkitError as exc:
-        if not written:
+        if not writer.written:
             raise
         problem = str(exc)
     if problem is not None:
-        for edit in reversed(written):
-            write_edit(FileEdit(edit.path, edit.new, edit.old, backup=False, mode=edit.mode))
-        for directory in reversed(created):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+        writer.take_back()
         raise ToolkitError(f"{config}: containerd would not run as asked: {problem}; the files are restored")
     if enable:
         done = f"NRI enabled ({ENABLE_EDIT}, socket {setting.socket})" if changes else "NRI already enabled"
     else:
         done = "NRI drop-in removed" if changes else "no NRI drop-in of this tool; nothing changed"
-    return [*said, f"{config}: {done}" + ("; restart containerd to apply it" if changes else "")]
-
-
-def missing_directories(path: str) -> List[str]:
-    """The directories above ``path`` that do not exist yet, outermost first."""
-    missing: List[str] = []
-    directory = os.path.dirname(os.path.abspath(path))
-    while not os.path.isdir(directory):
-        missing.insert(0, directory)
-        directory = os.path.dirname(directory)
-    return missing
-
-
-def write_edit(edit: FileEdit) -> str:
-    try:
-        if edit.new is None:
-            if os.path.lexists(edit.path):
-                os.unlink(edit.path)
-            if edit.remove_directory:
-                try:
-                    os.rmdir(os.path.dirname(os.path.abspath(edit.path)))
-                except OSError:
-                    pass  # not empty: another file of it stays
-            return f"removed {edit.path}"
-        os.makedirs(os.path.dirname(os.path.abspath(edit.path)), mode=0o755, exist_ok=True)
-    except OSError as exc:
-        raise ToolkitError(f"{exc.filename or edit.path}: {exc.strerror}") from None
-    write_atomically(edit.path, edit.new, mode=edit.mode)
-    return f"wrote {edit.path}"
+    return [*writer.reports, f"{config}: {done}" + ("; restart containerd to apply it" if changes else "")]
 
 
 def nri_drop_in_present(host: HostRoot, layout: EngineLayout) -> bool:

@@ -79,6 +79,8 @@ LISTED: Tuple[str, ...] = (
     # what is written into a user's or an engine's file, and the engines' effective readers
     "chts/base/toml_edit.py",
     "chts/base/json_edit.py",
+    "chts/base/file_edit.py",
+    "chts/ctk/runtime.py:change_runtime,verification_problem,first_difference,paths_holding,without_paths",
     "chts/config/edit.py:apply_assignments,validate_document,read_toolkit_config",
     "chts/ctk/config.py:write_output,run_config,run_default",
     "chts/engines/containerd_config.py",
@@ -127,6 +129,13 @@ EXTRA_TESTS: Dict[str, Tuple[str, ...]] = {
     "chts/hooks/dropin.py": ("tests/unit/test_file_cases.py",),
     "chts/base/toml_edit.py": ("tests/unit/test_ctk_config.py", "tests/unit/test_engine_containerd.py"),
     "chts/base/json_edit.py": ("tests/unit/test_engine_docker.py",),
+    "chts/base/file_edit.py": ("tests/unit/test_node_nri.py", "tests/unit/test_engine_inputs.py"),
+    "chts/ctk/runtime.py": (
+        "tests/unit/test_runtime_verification.py",
+        "tests/unit/test_engine_inputs.py",
+        "tests/unit/test_engine_containerd.py",
+        "tests/unit/test_ctk_chaining.py",
+    ),
     "chts/config/edit.py": ("tests/unit/test_ctk_config.py",),
     "chts/engines/containerd_config.py": (
         "tests/unit/test_engine_containerd.py",
