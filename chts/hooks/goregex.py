@@ -824,7 +824,7 @@ def follow(
     return False, steps
 
 
-def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool = False) -> Tuple[bool, int]:
+def run(program: Sequence[Tuple[Any, ...]], text: str, anchored: bool) -> Tuple[bool, int]:
     """(does the NFA match somewhere in ``text``, steps taken): Thompson's simulation, one pass.
 
     ``anchored``: every match starts at the beginning of the text, so no thread starts

@@ -14,6 +14,7 @@ from engine_cases import NAME, SHIM, SHIM_DIR, configured, fake_binary, runtime_
 
 from chts.base.text_files import toml_loads
 from chts.config.toolkit import chains_of, parse_config, runtimes_of
+from chts.ctk.chaining import new_tag
 from chts.engines import get_engine
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
@@ -181,6 +182,14 @@ def test_two_binaries_of_one_name_get_two_tags(tmp_path: Path, capsys: Any, monk
     unconfigured(capsys, "podman", podman, *common)
     assert chains(toolkit) is None or chains(toolkit) == {}
     assert not os.path.lexists(f"{SHIM}.crun-2")
+
+
+def test_a_tag_is_the_binary_s_file_name_made_safe_and_unique() -> None:
+    assert new_tag("/usr/bin/crun", {}) == "crun"
+    assert new_tag("/opt/my runc", {}) == "my-runc"  # the tag is part of a file name the engine's config holds
+    assert new_tag("/opt/runtimes/", {}) == "runtime"  # no file name to take one from
+    assert new_tag("/a/crun", {"crun": "/a/crun"}) == "crun"  # its own tag again
+    assert new_tag("/b/crun", {"crun": "/a/crun", "crun-2": "/c/crun"}) == "crun-3"
 
 
 def test_a_name_taken_by_something_else_is_refused(tmp_path: Path, capsys: Any) -> None:

@@ -58,6 +58,9 @@ def test_uninstall_looks_for_the_drop_in_where_nri_enable_puts_it(tmp_path: Path
     assert not nri_drop_in_present(host, CONTAINERD)  # not ours
     (etc / "conf.d" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER + "version = 2\n")
     assert nri_drop_in_present(host, CONTAINERD)
+    # a byte that is not UTF-8 after our header (someone edited it): still ours to remove
+    (etc / "conf.d" / "99-container-hooks-nri.toml").write_bytes(NRI_DROP_IN_HEADER.encode() + b"# caf\xe9\n")
+    assert nri_drop_in_present(host, CONTAINERD)
     (etc / "conf.d" / "99-container-hooks-nri.toml").unlink()
     for k3s in ("config.toml.d", "config-v3.toml.d"):  # k3s's template directories
         (etc / k3s).mkdir()
@@ -65,10 +68,10 @@ def test_uninstall_looks_for_the_drop_in_where_nri_enable_puts_it(tmp_path: Path
         assert nri_drop_in_present(host, CONTAINERD)
         (etc / k3s / "99-container-hooks-nri.toml").unlink()
         assert not nri_drop_in_present(host, CONTAINERD)
-    (etc / "config.toml").write_text('version = 2\nimports = ["/etc/containerd/extra/*.toml"]\n')
+    (etc / "config.toml").write_bytes(b'# caf\xe9\nversion = 2\nimports = ["/etc/containerd/extra/*.toml"]\n')
     (tmp_path / "etc" / "containerd" / "extra").mkdir()
     (etc / "extra" / "99-container-hooks-nri.toml").write_text(NRI_DROP_IN_HEADER)
-    assert nri_drop_in_present(host, CONTAINERD)
+    assert nri_drop_in_present(host, CONTAINERD)  # found through the import of a file with a byte not UTF-8
     # A file imported by name: containerd reads that file alone, so nri-enable never writes beside it.
     (etc / "config.toml").write_text('version = 2\nimports = ["/etc/containerd/extra/site.toml"]\n')
     assert not nri_drop_in_present(host, CONTAINERD)

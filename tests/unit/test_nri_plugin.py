@@ -510,6 +510,27 @@ def test_the_state_file_is_written_after_the_replies_once_per_burst(
     assert events == [0, 2, 3]
 
 
+def test_an_idle_plugin_does_not_write_its_state_file(
+    running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing changed, nothing written: the state file is written for a change of its count, not on a timer."""
+    events: List[int] = []
+    write = nri_plugin.State.write
+
+    def counted(state: nri_plugin.State) -> None:
+        events.append(state.containers)
+        write(state)
+
+    monkeypatch.setattr(nri_plugin, "STATE_DELAY", 0.05)
+    monkeypatch.setattr(nri_plugin.State, "write", counted)
+    runtime = running.accept()
+    runtime.handshake()
+    runtime.create(pod(pb), container(pb))
+    assert running.state(containers=1)["containers"] == 1
+    time.sleep(20 * 0.05)  # idle for twenty of its delays
+    assert events == [0, 1]
+
+
 def test_a_symlink_planted_as_the_state_file_is_replaced_not_followed(toolkit: Toolkit, pb: Any) -> None:
     """The state directory is /run's: a link there naming another file never gets the plugin's JSON."""
     elsewhere = toolkit.base / "elsewhere"

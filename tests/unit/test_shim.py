@@ -363,6 +363,8 @@ DOES_NOT_CREATE = [
     ["create", "--preserve-fds=zz", "x"],
     ["create", "--preserve-fds=09", "x"],  # a leading 0 is octal: no 9 (Go's ParseInt(s, 0, 64))
     ["create", "--preserve-fds=", "x"],
+    ["create", "--preserve-fds=\u0661", "x"],  # ARABIC-INDIC DIGIT ONE: Python's int() takes it, Go's ParseInt not
+    ["create", "--preserve-fds=1\u00e9", "x"],  # a letter int() cannot read in any base
     ["create", "---no-pivot", "x"],  # bad flag syntax
     ["create", "-=x", "x"],
     ["restore", "--help=T", "x"],
