@@ -37,13 +37,27 @@ def configured(capsys: Any, engine: str, config: Path, *extra: str) -> str:
     """Configure and return stdout; fail the test with stderr when it does not succeed."""
     status, out, err = runtime_cmd(capsys, "configure", engine, config, *extra)
     assert status == 0, err
+    said_what_it_did(out, "configured", config, extra)
     return out
 
 
 def unconfigured(capsys: Any, engine: str, config: Path, *extra: str) -> str:
     status, out, err = runtime_cmd(capsys, "unconfigure", engine, config, *extra)
     assert status == 0, err
+    said_what_it_did(out, "unconfigured", config, extra)
     return out
+
+
+def said_what_it_did(out: str, verb: str, config: Path, extra: Tuple[str, ...]) -> None:
+    """The last line says whether anything changed, and only what did: a line per file written, then the
+    summary; or, with nothing to do, that one line alone."""
+    if "--dry-run" in extra or "--quiet" in extra or "-q" in extra:
+        return
+    lines = out.splitlines()
+    if lines == [f"{config}: already {verb}; nothing changed"]:
+        return
+    assert len(lines) >= 2 and lines[-1].startswith(f"{verb} runtime '"), out
+    assert all(not line.startswith(f"{config}: already") for line in lines), out
 
 
 def snapshot(directory: Path) -> Dict[str, bytes]:
