@@ -513,3 +513,29 @@ def test_containerd_1_6_reads_a_version_3_file_as_version_2(tmp_path: Path, monk
     dumped = containerd_config.effective_view(str(config), "command")[0]
     read = containerd_config.effective_view(str(config), "file")[0]
     assert set(read.runtimes) == set(dumped.runtimes) == {"x"}
+
+
+def test_a_file_containerd_rejects_once_written_is_put_back_with_containerd_s_word(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """containerd reads the files before the change and refuses them after (a newer containerd's rule, a file
+    another tool changed meanwhile): the change is taken back whole, directory too, and its word is the line."""
+    real = require_binary("containerd")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    drop_in = etc / "conf.d" / "99-container-hooks.toml"
+    fake = fake_binary(
+        tmp_path / "bin", monkeypatch, "containerd",
+        f'if [ "$3 $4" = "config dump" ] && [ -e {drop_in} ]; then\n'
+        '  echo "containerd: failed to load TOML: invalid" >&2; exit 1\n'
+        f"fi\nexec {real} \"$@\"\n",
+    )  # fmt: skip
+    monkeypatch.setattr(containerd_config, "containerd_binary", lambda: str(fake))
+    config = etc / "config.toml"
+    config.write_text("version = 2\n")
+    before = snapshot(etc)
+    status, out, err = runtime_cmd(capsys, "configure", "containerd", config, "--drop-in", "--config-source=command")
+    assert status == 1 and out == "" and err.count("\n") == 1, (out, err)
+    assert f"{config}: containerd would not run as asked: " in err and "failed to load TOML" in err, err
+    assert err.endswith("; the files are restored\n"), err
+    assert snapshot(etc) == before and sorted(p.name for p in etc.iterdir()) == ["config.toml"]  # conf.d gone too

@@ -49,6 +49,8 @@ def test_a_right_configure_and_unconfigure_pass() -> None:
         (view("runc", {"runc": RUNC, NAME: OURS}, {}), False, "sandbox_image changed"),
         (view("runc", {"runc": RUNC, NAME: {"runtime_type": "x", "options": {"BinaryName": SHIM}}}), False,
          "runtime 'hooks' does not carry the settings of 'runc'"),
+        (view("runc", {"runc": RUNC, NAME: {**OURS, "options": {"SystemdCgroup": False, "BinaryName": SHIM}}}),
+         False, "runtime 'hooks' does not carry the settings of 'runc'"),  # one nested value differs
     ],
 )  # fmt: skip
 def test_each_wrong_configure_is_named(after: EffectiveRuntimes, set_as_default: bool, says: str) -> None:
@@ -71,6 +73,14 @@ def test_our_settings_may_follow_the_previous_default_rather_than_runc() -> None
         verification_problem(request(), before, view("crun", {"runc": RUNC, "crun": crun, NAME: ours}), True, True)
         is None
     )
+
+
+def test_with_no_default_known_our_settings_are_runc_s() -> None:
+    before = view(None, {"runc": RUNC})
+    assert verification_problem(request(), before, view(None, {"runc": RUNC, NAME: OURS}), True, True) is None
+    bare = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": SHIM}}
+    problem = verification_problem(request(), before, view(None, {"runc": RUNC, NAME: bare}), True, True)
+    assert problem == "runtime 'hooks' does not carry the settings of 'runc' (seen by file)"
 
 
 def test_first_difference_names_the_key_path() -> None:
