@@ -539,3 +539,14 @@ def test_a_file_containerd_rejects_once_written_is_put_back_with_containerd_s_wo
     assert f"{config}: containerd would not run as asked: " in err and "failed to load TOML" in err, err
     assert err.endswith("; the files are restored\n"), err
     assert snapshot(etc) == before and sorted(p.name for p in etc.iterdir()) == ["config.toml"]  # conf.d gone too
+
+
+def test_a_drop_in_that_cannot_be_written_is_one_line_and_nothing_changes(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    (tmp_path / "conf.d").write_text("a file where the drop-in directory would go\n")
+    before = snapshot(tmp_path)
+    status, out, err = runtime_cmd(capsys, "configure", "containerd", config, "--drop-in")
+    assert (status, out) == (1, "") and err.count("\n") == 1, (out, err)
+    assert f"{tmp_path}/conf.d" in err and "would not run as asked" not in err, err
+    assert snapshot(tmp_path) == before

@@ -3,6 +3,7 @@ nothing; configure twice = configure once; unconfigure after configure gives the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -142,6 +143,7 @@ def test_configure_twice_is_once_and_unconfigure_gives_the_file_back(tmp_path: P
     out = configured(capsys, engine, config, "--set-as-default")
     assert "nothing changed" in out
     assert snapshot(tmp_path) == once
+    assert configured(capsys, engine, config, "--set-as-default", "--dry-run") == "no change\n"
     unconfigured(capsys, engine, config)
     assert config.read_text() == USER_FILES[engine]
     leftovers = {name for name in snapshot(tmp_path) if not name.endswith(".container-hooks.bak")}
@@ -176,3 +178,24 @@ def test_a_relative_runtime_path_is_refused(tmp_path: Path, capsys: Any) -> None
     status, _, err = runtime_cmd(capsys, "configure", "docker", config, "--runtime-path=bin/shim")
     assert status != 0 and "absolute" in err
     assert not config.exists()
+
+
+@pytest.mark.parametrize("can_write", [False, True], ids=["not-theirs", "their-own-file"])
+def test_without_root_a_file_the_user_cannot_write_is_refused_and_their_own_is_configured(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, can_write: bool
+) -> None:
+    """Rootless Podman's containers.conf is the user's own: configure writes it; the system's file needs sudo."""
+    config = tmp_path / CONFIG_NAMES["podman"]
+    config.write_text(USER_FILES["podman"])
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "access", lambda path, mode: can_write)
+    status, out, err = runtime_cmd(capsys, "configure", "podman", config)
+    if can_write:
+        assert status == 0 and SHIM in config.read_text(), err
+    else:
+        assert (status, out) == (
+            1,
+            "",
+        ) and err == f"container-hooks-ctk: {config}: writing it needs root (run with sudo)\n"
+        assert snapshot(tmp_path) == before

@@ -83,6 +83,11 @@ def test_with_no_default_known_our_settings_are_runc_s() -> None:
     assert problem == "runtime 'hooks' does not carry the settings of 'runc' (seen by file)"
 
 
+def test_a_default_naming_no_runtime_leaves_runc_as_the_template() -> None:
+    before = view("ghost", {"runc": RUNC})  # the engine's default is not defined (its own business)
+    assert verification_problem(request(), before, view("ghost", {"runc": RUNC, NAME: OURS}), True, True) is None
+
+
 def test_first_difference_names_the_key_path() -> None:
     assert first_difference({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == "a.c"
     assert first_difference({"a": 1}, {"a": 1}) is None
