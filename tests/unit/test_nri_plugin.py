@@ -483,21 +483,28 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert err.count("\n") == 1 and message in err and err.startswith("container-hooks-ctk nri run")
 
 
+def state_writes(monkeypatch: pytest.MonkeyPatch, delay: float, slow_write: float = 0.0) -> List[int]:
+    """The count of each write of the state file, in order, with STATE_DELAY set to ``delay``; a write of a
+    count other than 0 takes ``slow_write`` seconds more (a slow disk)."""
+    events: List[int] = []
+    write = nri_plugin.State.write
+
+    def recorded(state: nri_plugin.State) -> None:
+        events.append(state.containers)
+        if state.containers:
+            time.sleep(slow_write)
+        write(state)
+
+    monkeypatch.setattr(nri_plugin, "STATE_DELAY", delay)
+    monkeypatch.setattr(nri_plugin.State, "write", recorded)
+    return events
+
+
 def test_the_state_file_is_written_after_the_replies_once_per_burst(
     running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A burst of creates costs one write of the state file, after their replies (STATE_DELAY later)."""
-    events: List[int] = []
-    write = nri_plugin.State.write
-
-    def slow(state: nri_plugin.State) -> None:
-        events.append(state.containers)
-        if state.containers:
-            time.sleep(1.0)
-        write(state)
-
-    monkeypatch.setattr(nri_plugin, "STATE_DELAY", 2.0)  # ample for two creates on a loaded machine
-    monkeypatch.setattr(nri_plugin.State, "write", slow)
+    events = state_writes(monkeypatch, 2.0, slow_write=1.0)  # 2 s: ample for two creates on a loaded machine
     runtime = running.accept()
     runtime.handshake()
     runtime.create(pod(pb), container(pb))
@@ -514,15 +521,7 @@ def test_an_idle_plugin_does_not_write_its_state_file(
     running: Running, pb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing changed, nothing written: the state file is written for a change of its count, not on a timer."""
-    events: List[int] = []
-    write = nri_plugin.State.write
-
-    def counted(state: nri_plugin.State) -> None:
-        events.append(state.containers)
-        write(state)
-
-    monkeypatch.setattr(nri_plugin, "STATE_DELAY", 0.05)
-    monkeypatch.setattr(nri_plugin.State, "write", counted)
+    events = state_writes(monkeypatch, 0.05)
     runtime = running.accept()
     runtime.handshake()
     runtime.create(pod(pb), container(pb))
