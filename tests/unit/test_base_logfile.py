@@ -42,3 +42,13 @@ def test_a_new_log_file_is_not_for_everyone_to_read(tmp_path: Path) -> None:
         os.umask(old_umask)
     assert (tmp_path / "log").read_text() == "one line\n"
     assert stat.S_IMODE((tmp_path / "log").stat().st_mode) == 0o640
+
+
+def test_appending_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    """The shim and the NRI plugin append for every container: a leaked descriptor per line would add up."""
+    before = set(os.listdir("/proc/self/fd"))
+    for number in range(5):
+        append_line(str(tmp_path / "log"), f"line {number}\n")
+    append_line(str(tmp_path / "no-such-dir" / "log"), "dropped\n")  # cannot be opened: nothing to close
+    assert set(os.listdir("/proc/self/fd")) == before
+    assert (tmp_path / "log").read_text().count("\n") == 5

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chts.config.chains import chained_runtimes, record_key, with_chained_first
+from chts.config.chains import chain_tags, chained_runtimes, record_key, with_chained_first
 from chts.config.toolkit import parse_config, runtimes_of
 from chts.errors import ToolkitError
 
@@ -32,6 +32,20 @@ def test_the_chained_binary_stays_first_and_the_rest_keeps_its_order(tmp_path: P
 
 def test_no_record_means_nothing_chained(tmp_path: Path) -> None:
     assert chained_runtimes(str(tmp_path / "config.toml")) == []
+    assert chain_tags(str(tmp_path / "config.toml")) == {}
+
+
+def test_the_tags_are_those_of_the_records_that_have_one(tmp_path: Path) -> None:
+    """The installer re-creates a link per tag (container-hooks-runtime.TAG): each from a record of its own."""
+    config = tmp_path / "config.toml"
+    records = {
+        record_key("podman", "/etc/containers/containers.conf"): {"runtime": "/usr/bin/crun", "tag": "crun"},
+        record_key("docker", "/etc/docker/daemon.json"): {"runtime": "/opt/crun", "tag": "crun-2"},
+        record_key("crio", "/etc/crio/crio.conf"): {"runtime": "/usr/libexec/crio/crun"},  # before tags
+        "broken": {"tag": "x", "runtime": 5},
+    }
+    Path(f"{config}.chains.json").write_text(json.dumps(records))
+    assert chain_tags(str(config)) == {"crun": "/usr/bin/crun", "crun-2": "/opt/crun"}
 
 
 def test_a_layout_the_line_editor_cannot_keep_is_refused(tmp_path: Path) -> None:
