@@ -271,7 +271,11 @@ def candidates(tree: ast.AST, lines: Optional[List[Tuple[int, int]]] = None) -> 
         if isinstance(node, ast.Return) and node.value is not None and not _is_constant(node.value, None):
             add("return", 0, "returns None")
         in_body = name in ("body", "orelse", "finalbody", "handlers")
-        if isinstance(node, DELETABLE) and in_body and not (isinstance(node, ast.Expr) and _is_constant(node.value)):
+        # a docstring and a bare annotation (`value: Value`) do nothing at run time: no mutant of theirs can be killed
+        inert = (isinstance(node, ast.Expr) and _is_constant(node.value)) or (
+            isinstance(node, ast.AnnAssign) and node.value is None
+        )
+        if isinstance(node, DELETABLE) and in_body and not inert:
             add("delete", 0, f"statement deleted ({type(node).__name__.lower()})")
     return found
 

@@ -81,6 +81,12 @@ def test_annotations_docstrings_and_type_checking_blocks_are_left_alone(tool: An
     assert "Docstring" not in texts and "Nor this" not in texts and "List" not in texts
 
 
+def test_a_bare_annotation_is_no_statement_to_delete(tool: Any) -> None:
+    source = "def f(flag: bool) -> int:\n    value: int\n    count: int = 2\n    value = count\n    return value\n"
+    deleted = [text for text in mutants(tool, source) if "statement deleted" in text]
+    assert deleted == ["3: statement deleted (annassign) -> pass", "4: statement deleted (assign) -> pass"]
+
+
 def test_only_the_named_functions(tool: Any) -> None:
     tree = ast.parse(SOURCE + "\n\ndef g() -> int:\n    return 5\n")
     lines = tool.function_lines(tree, ["g"])
