@@ -14,7 +14,7 @@ from engine_cases import NAME, SHIM, SHIM_DIR, configured, fake_binary, runtime_
 
 from chts.base.text_files import toml_loads
 from chts.config.toolkit import chains_of, parse_config, runtimes_of
-from chts.ctk.chaining import new_tag
+from chts.ctk.chaining import chained_binary, new_tag
 from chts.engines import get_engine
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
@@ -60,6 +60,8 @@ def test_crio_packaged_runtimes_in_libexec_are_chained_and_given_back(tmp_path: 
     record = json.loads(Path(f"{toolkit}.chains.json").read_text())[f"crio:{config}"]
     assert record["runtime"] == "/usr/libexec/crio/crun" and record["tag"] == "crun"
     assert record["before"] is None  # there was no toolkit config
+    assert chained_binary("crio", str(config), str(toolkit)) == "/usr/libexec/crio/crun"  # what check reports
+    assert chained_binary("docker", str(config), str(toolkit)) is None  # no record of that engine
     entry = toml_loads((config.parent / "crio.conf.d" / f"99-{NAME}.conf").read_text())
     assert entry["crio"]["runtime"]["runtimes"][NAME]["runtime_path"] == f"{SHIM}.crun"
     once = snapshot(tmp_path)

@@ -56,6 +56,13 @@ def test_a_record_that_cannot_be_removed_is_a_message_not_a_failure(tmp_path: Pa
     assert said == f"{tmp_path}/container-hooks.injected: cannot remove: Is a directory"
 
 
+def test_a_record_that_cannot_be_written_is_a_message_not_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "container-hooks.injected").mkdir()
+    said = update_record(str(tmp_path / "config.json"), None, render(ADDED, SPEC))
+    assert said is not None and said.startswith(f"{tmp_path}/container-hooks.injected: "), said
+    assert (tmp_path / "container-hooks.injected").is_dir()
+
+
 def test_a_link_at_the_record_is_replaced_never_followed(tmp_path: Path) -> None:
     """Whoever can put a link in the bundle must not have the shim write through it."""
     elsewhere = tmp_path / "elsewhere"
