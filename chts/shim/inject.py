@@ -5,7 +5,6 @@ from __future__ import annotations
 import posix
 
 from chts.base.jsonio import dumps, encode_key, render_array, render_object, scan_items, scan_members
-from chts.base.logfile import LogFile
 from chts.errors import ToolkitError
 from chts.hooks.bundle import SpecText, provenance, read_spec_text
 from chts.hooks.bundle_record import previously_added, read_record, record_path, render, update_record
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from typing import List, Optional, Sequence, Tuple
 
     from chts.base.jsonio import Member
+    from chts.base.logfile import LogFile
     from chts.base.signature import Signature
     from chts.config.toolkit import Config
     from chts.hooks.merge import Layout
